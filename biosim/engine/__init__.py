@@ -1,0 +1,1 @@
+"""Simulation engine: populations, projections (CSR), the fused Numba step loop and monitors."""

@@ -1,0 +1,207 @@
+"""Builder: turn a Network description into the flat arrays the fused kernel works on.
+
+Storage choices (per synapse): int32 target index; weights float64 for plastic projections,
+float32 for static ones, and no array at all for a static projection with one shared weight;
+delays (in steps) uint8/uint16/int32 only when they differ between synapses. Plastic projections
+add a post-to-synapse index (int32 synapse id + int32 pre id) built once from the CSR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from biosim.engine.kernels import seed_numba
+from biosim.engine.network import Network, Population, Projection, realize
+from biosim.engine.neurons import NEVER
+
+
+@dataclass
+class BuiltPopulation:
+    index: int
+    spec: Population
+    spk: np.ndarray
+    S: np.ndarray | None = None  # float64[n_vars, n]
+    last: np.ndarray | None = None
+    P: np.ndarray | None = None
+    prob: float = 0.0  # poisson: spike probability per step
+    perm: np.ndarray | None = None
+    gen_steps: np.ndarray | None = None
+    gen_idx: np.ndarray | None = None
+    gen_cursor: np.ndarray | None = None
+    cur_steps: np.ndarray | None = None
+    cur_values: np.ndarray | None = None
+    cur_cursor: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n(self) -> int:
+        return self.spec.n
+
+    def row(self, var: str) -> int:
+        return list(self.spec.model.state_vars).index(var)
+
+
+@dataclass
+class BuiltProjection:
+    index: int
+    spec: Projection
+    pre: BuiltPopulation
+    post: BuiltPopulation
+    target_row: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray | None  # None: every synapse has weight ``weight_const``
+    weight_const: float
+    delays: np.ndarray | None  # None: every synapse has delay ``delay_const`` steps
+    delay_const: int
+    ring: str | None = None  # key of the ring buffer of delayed input, if any delay > 0
+    plasticity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def max_delay(self) -> int:
+        return int(self.delays.max()) if self.delays is not None and self.delays.size else self.delay_const
+
+    def nbytes(self) -> int:
+        arrays = [self.indptr, self.indices, self.weights, self.delays, *self.plasticity.values()]
+        return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
+@dataclass
+class BuiltNetwork:
+    network: Network
+    populations: dict[str, BuiltPopulation]
+    projections: dict[str, BuiltProjection]
+    rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64[D, n])
+
+    @property
+    def dt(self) -> float:
+        return self.network.dt
+
+
+def _seeds(seed: int) -> dict[str, int]:
+    """Independent child seeds for each random stream, all fixed by the experiment seed."""
+    children = np.random.SeedSequence(seed).spawn(4)
+    names = ("connect", "simulate", "init", "synapses")
+    return {name: int(child.generate_state(1)[0]) for name, child in zip(names, children, strict=True)}
+
+
+def _build_population(index: int, spec: Population, dt: float, rng: np.random.Generator) -> BuiltPopulation:
+    model = spec.model
+    pop = BuiltPopulation(index, spec, spk=np.zeros(spec.n, np.int32))
+    if spec.kind == "neuron":
+        defaults = model.default_state()
+        pop.S = np.empty((len(model.state_vars), spec.n))
+        for k, var in enumerate(model.state_vars):
+            pop.S[k] = realize(spec.init.get(var, defaults[var]), rng, spec.n)
+        pop.last = np.full(spec.n, NEVER, np.int64)
+        pop.P = model.pack(dt).astype(np.float64)
+        steps = spec.current_steps
+        pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)
+        pop.cur_values = np.array([v for _, v in steps], np.float64)
+        pop.cur_cursor = np.zeros(1, np.int64)
+    elif spec.kind == "poisson":
+        pop.prob = model.rate * dt
+        if not 0.0 <= pop.prob <= 1.0:
+            raise ValueError(f"population {spec.name!r}: rate x dt = {pop.prob:g} must lie in [0, 1]")
+        pop.perm = np.arange(spec.n, dtype=np.int32)
+    else:
+        pop.gen_steps, pop.gen_idx = model.schedule(dt, spec.n)
+        pop.gen_cursor = np.zeros(1, np.int64)
+    return pop
+
+
+def _delay_array(steps: np.ndarray) -> np.ndarray:
+    top = int(steps.max()) if steps.size else 0
+    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
+    return steps.astype(dtype)
+
+
+def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulation], dt: float,
+                      rng: np.random.Generator) -> BuiltProjection:
+    pre, post = pops[spec.pre], pops[spec.post]
+    indptr, indices, order = spec.connector.connect(pre.n, post.n, spec.pre == spec.post)
+    n_syn = indices.shape[0]
+    rule = spec.rule
+    plastic = rule.plastic
+
+    def per_synapse(value: Any) -> np.ndarray:
+        values = realize(value, rng, n_syn)
+        return values[order] if order is not None and np.ndim(value) == 1 else values
+
+    scalar_weight = np.ndim(spec.weight) == 0 and not hasattr(spec.weight, "sample")
+    weights, weight_const = None, float(spec.weight) if scalar_weight else 0.0
+    if plastic:
+        weights = per_synapse(spec.weight)
+        bounds = rule.weight_bounds()
+        if bounds is not None:
+            np.clip(weights, *bounds, out=weights)
+    elif not scalar_weight:
+        weights = per_synapse(spec.weight).astype(np.float32)
+
+    delay_steps = np.rint(per_synapse(spec.delay) / dt).astype(np.int64)
+    if delay_steps.size and delay_steps.min() < 0:
+        raise ValueError(f"projection {spec.name!r}: delays must be >= 0")
+    uniform = delay_steps.size == 0 or delay_steps.min() == delay_steps.max()
+    delays = None if uniform else _delay_array(delay_steps)
+    delay_const = int(delay_steps[0]) if uniform and delay_steps.size else 0
+
+    built = BuiltProjection(index, spec, pre, post, post.row(spec.target), indptr, indices, weights,
+                            weight_const, delays, delay_const)
+    if plastic:
+        built.plasticity = _plasticity_arrays(rule, pre, post, indptr, indices, dt)
+    return built
+
+
+def _plasticity_arrays(rule: Any, pre: BuiltPopulation, post: BuiltPopulation, indptr: np.ndarray,
+                       indices: np.ndarray, dt: float) -> dict[str, Any]:
+    n_syn = indices.shape[0]
+    pre_ids = np.repeat(np.arange(pre.n, dtype=np.int32), np.diff(indptr))
+    col_syn = np.argsort(indices, kind="stable").astype(np.int32)  # synapses grouped by post neuron
+    col_ptr = np.zeros(post.n + 1, np.int64)
+    col_ptr[1:] = np.cumsum(np.bincount(indices, minlength=post.n))
+    arrays: dict[str, Any] = {
+        "params": rule.pack(dt).astype(np.float64),
+        "syn": np.zeros((len(rule.synapse_vars), n_syn)),
+        "col_ptr": col_ptr,
+        "col_syn": col_syn,
+        "col_pre": pre_ids[col_syn],
+    }
+    for side, traces, n in (("pre", rule.pre_traces(), pre.n), ("post", rule.post_traces(), post.n)):
+        arrays[f"{side}_tr"] = np.zeros((len(traces), n))
+        arrays[f"{side}_decay"] = np.array([np.exp(-dt / tr.tau) for tr in traces], np.float64)
+        arrays[f"{side}_nearest"] = np.array([tr.nearest for tr in traces], np.bool_)
+    if rule.needs_modulator:
+        arrays["mod_level"] = np.zeros(1)
+        arrays["mod_decay"] = float(np.exp(-dt / rule.modulator_tau()))
+        arrays["mod_jump"] = float(rule.modulator_jump())
+    return arrays
+
+
+def build(network: Network) -> BuiltNetwork:
+    """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed."""
+    seeds = _seeds(network.seed)
+    init_rng = np.random.default_rng(seeds["init"])
+    syn_rng = np.random.default_rng(seeds["synapses"])
+    pops = {name: _build_population(k, spec, network.dt, init_rng)
+            for k, (name, spec) in enumerate(network.populations.items())}
+    seed_numba(seeds["connect"])
+    projections = {name: _build_projection(k, spec, pops, network.dt, syn_rng)
+                   for k, (name, spec) in enumerate(network.projections.items())}
+    rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]] = {}
+    for proj in projections.values():
+        if proj.max_delay > 0:
+            key = f"{proj.post.index}_{proj.target_row}"
+            depth = max(proj.max_delay + 1, rings[key][2].shape[0] if key in rings else 0)
+            rings[key] = (proj.post, proj.target_row, np.zeros((depth, proj.post.n)))
+            proj.ring = key
+    return BuiltNetwork(network, pops, projections, rings)

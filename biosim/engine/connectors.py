@@ -1,0 +1,172 @@
+"""Connectors build the CSR connectivity of a projection, sorted by presynaptic neuron.
+
+``connect(n_pre, n_post, same)`` returns ``(indptr int64[n_pre + 1], indices int32[n_syn], order)``:
+the targets of pre neuron ``i`` are ``indices[indptr[i]:indptr[i + 1]]`` in increasing order, and
+``order`` (or None) maps each CSR synapse to the position of its pair in user-given arrays.
+Random connectors draw from Numba's generator, which the builder seeds from the experiment seed.
+``same`` tells whether pre and post are one population (then ``autapses`` decides i -> i).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from pydantic import Field, model_validator
+
+from biosim.params import Params
+from biosim.registry import register
+
+CSR = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+class Connector(Params):
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        raise NotImplementedError
+
+
+@njit(cache=True)
+def _sample_sorted(k, size, skip, perm, out, lo):
+    """Write k distinct values of range(size) without ``skip`` (-1: none), sorted, to out[lo:lo+k]."""
+    pool = size - 1 if skip >= 0 else size
+    for m in range(k):
+        j = m + np.random.randint(0, pool - m)
+        perm[m], perm[j] = perm[j], perm[m]
+        value = perm[m]
+        out[lo + m] = value + 1 if (skip >= 0 and value >= skip) else value
+    out[lo:lo + k].sort()
+
+
+@njit(cache=True)
+def _fixed_probability(n_pre, n_post, p, autapses, same):
+    counts = np.empty(n_pre, np.int64)
+    for i in range(n_pre):
+        pool = n_post - 1 if (same and not autapses) else n_post
+        counts[i] = np.random.binomial(pool, p)
+    indptr = np.zeros(n_pre + 1, np.int64)
+    indptr[1:] = np.cumsum(counts)
+    indices = np.empty(indptr[-1], np.int32)
+    perm = np.arange(n_post).astype(np.int32)
+    for i in range(n_pre):
+        skip = i if (same and not autapses) else -1
+        _sample_sorted(counts[i], n_post, skip, perm, indices, indptr[i])
+    return indptr, indices
+
+
+@njit(cache=True)
+def _fixed_outdegree(n_pre, n_post, k, autapses, same):
+    indptr = np.arange(n_pre + 1).astype(np.int64) * k
+    indices = np.empty(n_pre * k, np.int32)
+    perm = np.arange(n_post).astype(np.int32)
+    for i in range(n_pre):
+        skip = i if (same and not autapses) else -1
+        _sample_sorted(k, n_post, skip, perm, indices, indptr[i])
+    return indptr, indices
+
+
+@njit(cache=True)
+def _fixed_indegree(n_pre, n_post, k, autapses, same):
+    sources = np.empty(n_post * k, np.int32)
+    perm = np.arange(n_pre).astype(np.int32)
+    for j in range(n_post):
+        skip = j if (same and not autapses) else -1
+        _sample_sorted(k, n_pre, skip, perm, sources, j * k)
+    counts = np.zeros(n_pre + 1, np.int64)
+    for s in range(sources.shape[0]):
+        counts[sources[s] + 1] += 1
+    indptr = np.cumsum(counts)
+    fill = indptr[:-1].copy()
+    indices = np.empty(sources.shape[0], np.int32)
+    for s in range(sources.shape[0]):  # stable counting sort: targets stay increasing per row
+        i = sources[s]
+        indices[fill[i]] = s // k
+        fill[i] += 1
+    return indptr, indices
+
+
+def _check_pool(k: int, n: int, same: bool, autapses: bool, what: str) -> None:
+    pool = n - 1 if (same and not autapses) else n
+    if k > pool:
+        raise ValueError(f"{what} {k} exceeds the {pool} available neurons")
+
+
+@register("connector", "all_to_all")
+class AllToAll(Connector):
+    """Every pre neuron to every post neuron."""
+
+    autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        grid = np.tile(np.arange(n_post, dtype=np.int32), (n_pre, 1))
+        if same and not self.autapses:
+            keep = ~np.eye(n_pre, n_post, dtype=bool)
+            return np.arange(n_pre + 1, dtype=np.int64) * (n_post - 1), grid[keep], None
+        return np.arange(n_pre + 1, dtype=np.int64) * n_post, grid.ravel(), None
+
+
+@register("connector", "one_to_one")
+class OneToOne(Connector):
+    """Pre neuron i to post neuron i (populations of equal size)."""
+
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        if n_pre != n_post:
+            raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
+        return np.arange(n_pre + 1, dtype=np.int64), np.arange(n_post, dtype=np.int32), None
+
+
+@register("connector", "fixed_probability")
+class FixedProbability(Connector):
+    """Each pair independently with probability p (no multapses)."""
+
+    p: float = Field(..., ge=0.0, le=1.0, description="connection probability")
+    autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        return (*_fixed_probability(n_pre, n_post, self.p, self.autapses, same), None)
+
+
+@register("connector", "fixed_indegree")
+class FixedIndegree(Connector):
+    """Each post neuron receives exactly k distinct pre neurons."""
+
+    k: int = Field(..., ge=0, description="in-degree")
+    autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        _check_pool(self.k, n_pre, same, self.autapses, "in-degree")
+        return (*_fixed_indegree(n_pre, n_post, self.k, self.autapses, same), None)
+
+
+@register("connector", "fixed_outdegree")
+class FixedOutdegree(Connector):
+    """Each pre neuron projects to exactly k distinct post neurons."""
+
+    k: int = Field(..., ge=0, description="out-degree")
+    autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        _check_pool(self.k, n_post, same, self.autapses, "out-degree")
+        return (*_fixed_outdegree(n_pre, n_post, self.k, self.autapses, same), None)
+
+
+@register("connector", "from_arrays")
+class FromArrays(Connector):
+    """Explicit synapses ``pre[s] -> post[s]`` (weights/delays given as lists follow the same order)."""
+
+    pre: list[int]
+    post: list[int]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> FromArrays:
+        if len(self.pre) != len(self.post):
+            raise ValueError(f"pre ({len(self.pre)}) and post ({len(self.post)}) differ in length")
+        return self
+
+    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+        pre = np.asarray(self.pre, dtype=np.int64)
+        post = np.asarray(self.post, dtype=np.int32)
+        if pre.size and (pre.min() < 0 or pre.max() >= n_pre or post.min() < 0 or post.max() >= n_post):
+            raise ValueError(f"from_arrays index out of range for {n_pre} -> {n_post} neurons")
+        order = np.lexsort((post, pre))
+        indptr = np.zeros(n_pre + 1, np.int64)
+        np.add.at(indptr, pre + 1, 1)
+        return np.cumsum(indptr), post[order], order

@@ -1,0 +1,410 @@
+"""Neuron models: parameter objects plus module-level Numba kernels with one fixed signature.
+
+Kernel contract (one call per time step, over the whole population):
+
+* ``update(S, last, P, t, spk) -> n``: integrate every neuron over one step (``S[k]`` is state
+  variable ``k`` in SI units), then threshold; write the indices of spiking neurons into ``spk``,
+  set ``last[i] = t`` for them and return how many spiked. Refractory neurons (``t - last[i] <
+  P[0]`` steps) keep their voltage and cannot spike; their other variables keep evolving.
+* ``reset(S, P, spk, n)``: apply the after-spike reset to the ``n`` neurons in ``spk``.
+
+The schedule follows Brian2: state update, threshold, synaptic propagation, reset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit
+
+from biosim.params import Params, Quantity
+from biosim.registry import register
+
+NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
+
+
+@dataclass
+class Brian2Model:
+    """What the Brian2 backend needs to build an equivalent NeuronGroup (values in SI)."""
+
+    equations: str
+    threshold: str
+    reset: str
+    method: str
+    namespace: dict[str, tuple[float, str]] = field(default_factory=dict)  # name -> (SI value, unit)
+
+
+class NeuronModel(Params):
+    """Base of spiking neuron models. Subclasses declare their state and kernels."""
+
+    kind: ClassVar[str] = "neuron"
+    state_vars: ClassVar[dict[str, str]] = {}  # name -> dimension, in kernel order
+    synaptic_targets: ClassVar[tuple[str, ...]] = ()
+    update: ClassVar[Any]
+    reset: ClassVar[Any]
+    t_ref: Quantity["time"] = 0.0
+
+    def ref_steps(self, dt: float) -> int:
+        return int(round(self.t_ref / dt))
+
+    def pack(self, dt: float) -> np.ndarray:
+        """Parameters as the float64 array the kernels read; P[0] is the refractory period in steps."""
+        raise NotImplementedError
+
+    def default_state(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def brian2(self) -> Brian2Model:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+@register("neuron", "lif_cuba")
+class LIFCuba(NeuronModel):
+    """LIF with current-based exponential synapses in voltage form (Vogels & Abbott 2005 CUBA).
+
+    dv/dt = (ge + gi + i_ext - (v - e_l)) / tau_m; dge/dt = -ge/tau_e; dgi/dt = -gi/tau_i.
+    Integrated exactly over each step (i_ext held constant within a step).
+    """
+
+    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "ge": "voltage", "gi": "voltage", "i_ext": "voltage"}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ("ge", "gi", "v")
+    tau_m: Quantity["time"] = 20e-3
+    tau_e: Quantity["time"] = 5e-3
+    tau_i: Quantity["time"] = 10e-3
+    v_th: Quantity["voltage"] = -50e-3
+    v_reset: Quantity["voltage"] = -60e-3
+    e_l: Quantity["voltage"] = -49e-3
+
+    def pack(self, dt: float) -> np.ndarray:
+        dm = math.exp(-dt / self.tau_m)
+
+        def coupling(tau: float) -> float:
+            ds = math.exp(-dt / tau)
+            if abs(tau - self.tau_m) < 1e-12 * tau:
+                return dt / self.tau_m * dm
+            return tau / (tau - self.tau_m) * (ds - dm)
+
+        return np.array([self.ref_steps(dt), self.v_th, self.e_l, dm, math.exp(-dt / self.tau_e),
+                         math.exp(-dt / self.tau_i), coupling(self.tau_e), coupling(self.tau_i), 1.0 - dm,
+                         self.v_reset])
+
+    def default_state(self) -> dict[str, float]:
+        return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
+
+    def brian2(self) -> Brian2Model:
+        return Brian2Model(
+            "dv/dt = (ge + gi + i_ext - (v - e_l)) / tau_m : volt (unless refractory)\n"
+            "dge/dt = -ge / tau_e : volt\ndgi/dt = -gi / tau_i : volt\ni_ext : volt",
+            "v > v_th", "v = v_reset", "exact",
+            {"tau_m": (self.tau_m, "second"), "tau_e": (self.tau_e, "second"), "tau_i": (self.tau_i, "second"),
+             "v_th": (self.v_th, "volt"), "v_reset": (self.v_reset, "volt"), "e_l": (self.e_l, "volt")},
+        )
+
+
+@njit(cache=True)
+def lif_cuba_update(S, last, P, t, spk):
+    ref, v_th, e_l, dm, de, di, ce, ci, cx = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8]
+    v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
+    n = 0
+    for i in range(v.shape[0]):
+        if t - last[i] >= ref:
+            v[i] = e_l + (v[i] - e_l) * dm + ge[i] * ce + gi[i] * ci + i_ext[i] * cx
+            if v[i] > v_th:
+                spk[n] = i
+                n += 1
+                last[i] = t
+        ge[i] *= de
+        gi[i] *= di
+    return n
+
+
+@njit(cache=True)
+def reset_v(S, P, spk, n):
+    """v <- v_reset; models using it store v_reset as their last parameter."""
+    v_reset = P[P.shape[0] - 1]
+    for k in range(n):
+        S[0, spk[k]] = v_reset
+
+
+LIFCuba.update = lif_cuba_update
+LIFCuba.reset = reset_v
+
+
+# ---------------------------------------------------------------------------------------------
+@register("neuron", "lif_coba")
+class LIFCoba(NeuronModel):
+    """Conductance-based LIF (Brette et al. 2007 COBA benchmark; Song et al. 2000 neuron).
+
+    dv/dt = (ge (e_e - v) + gi (e_i - v) + i_ext - (v - e_l)) / tau_m with ge, gi in units of the leak
+    conductance (dimensionless), decaying with tau_e, tau_i. Exponential Euler for v, exact for ge, gi.
+    """
+
+    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "ge": "dimensionless", "gi": "dimensionless",
+                                            "i_ext": "voltage"}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ("ge", "gi")
+    tau_m: Quantity["time"] = 20e-3
+    tau_e: Quantity["time"] = 5e-3
+    tau_i: Quantity["time"] = 10e-3
+    v_th: Quantity["voltage"] = -50e-3
+    v_reset: Quantity["voltage"] = -60e-3
+    e_l: Quantity["voltage"] = -60e-3
+    e_e: Quantity["voltage"] = 0.0
+    e_i: Quantity["voltage"] = -80e-3
+
+    def pack(self, dt: float) -> np.ndarray:
+        return np.array([self.ref_steps(dt), self.v_th, self.e_l, self.e_e, self.e_i, dt / self.tau_m,
+                         math.exp(-dt / self.tau_e), math.exp(-dt / self.tau_i), self.v_reset])
+
+    def default_state(self) -> dict[str, float]:
+        return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
+
+    def brian2(self) -> Brian2Model:
+        return Brian2Model(
+            "dv/dt = (ge * (e_e - v) + gi * (e_i - v) + i_ext - (v - e_l)) / tau_m : volt (unless refractory)\n"
+            "dge/dt = -ge / tau_e : 1\ndgi/dt = -gi / tau_i : 1\ni_ext : volt",
+            "v > v_th", "v = v_reset", "exponential_euler",
+            {"tau_m": (self.tau_m, "second"), "tau_e": (self.tau_e, "second"), "tau_i": (self.tau_i, "second"),
+             "v_th": (self.v_th, "volt"), "v_reset": (self.v_reset, "volt"), "e_l": (self.e_l, "volt"),
+             "e_e": (self.e_e, "volt"), "e_i": (self.e_i, "volt")},
+        )
+
+
+@njit(cache=True)
+def lif_coba_update(S, last, P, t, spk):
+    ref, v_th, e_l, e_e, e_i, dt_tau, de, di = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7]
+    v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
+    n = 0
+    for i in range(v.shape[0]):
+        if t - last[i] >= ref:
+            g = 1.0 + ge[i] + gi[i]
+            v_inf = (e_l + ge[i] * e_e + gi[i] * e_i + i_ext[i]) / g
+            v[i] = v_inf + (v[i] - v_inf) * math.exp(-dt_tau * g)
+            if v[i] > v_th:
+                spk[n] = i
+                n += 1
+                last[i] = t
+        ge[i] *= de
+        gi[i] *= di
+    return n
+
+
+LIFCoba.update = lif_coba_update
+LIFCoba.reset = reset_v
+
+
+# ---------------------------------------------------------------------------------------------
+@register("neuron", "lif_delta")
+class LIFDelta(NeuronModel):
+    """LIF with delta synapses (Brunel 2000): dv/dt = (e_l + i_ext - v)/tau; a spike adds J to v."""
+
+    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "i_ext": "voltage"}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ("v",)
+    tau_m: Quantity["time"] = 20e-3
+    v_th: Quantity["voltage"] = 20e-3
+    v_reset: Quantity["voltage"] = 10e-3
+    e_l: Quantity["voltage"] = 0.0
+
+    def pack(self, dt: float) -> np.ndarray:
+        return np.array([self.ref_steps(dt), self.v_th, self.e_l, math.exp(-dt / self.tau_m), self.v_reset])
+
+    def default_state(self) -> dict[str, float]:
+        return {"v": self.e_l, "i_ext": 0.0}
+
+    def brian2(self) -> Brian2Model:
+        return Brian2Model(
+            "dv/dt = (e_l + i_ext - v) / tau_m : volt (unless refractory)\ni_ext : volt",
+            "v > v_th", "v = v_reset", "exact",
+            {"tau_m": (self.tau_m, "second"), "v_th": (self.v_th, "volt"), "v_reset": (self.v_reset, "volt"),
+             "e_l": (self.e_l, "volt")},
+        )
+
+
+@njit(cache=True)
+def lif_delta_update(S, last, P, t, spk):
+    ref, v_th, e_l, dm = int(P[0]), P[1], P[2], P[3]
+    v, i_ext = S[0], S[1]
+    n = 0
+    for i in range(v.shape[0]):
+        if t - last[i] >= ref:
+            rest = e_l + i_ext[i]
+            v[i] = rest + (v[i] - rest) * dm
+            if v[i] > v_th:
+                spk[n] = i
+                n += 1
+                last[i] = t
+    return n
+
+
+LIFDelta.update = lif_delta_update
+LIFDelta.reset = reset_v
+
+
+# ---------------------------------------------------------------------------------------------
+@register("neuron", "izhikevich")
+class Izhikevich(NeuronModel):
+    """Izhikevich (2003): v' = 0.04 v^2 + 5 v + 140 - u + I, u' = a (b v - u) (mV, ms inside).
+
+    I = i_syn + i_ext in mV (Izhikevich's convention); i_syn decays with tau_syn. RK4 per step with
+    I held constant; spike when v >= v_peak, then v <- c, u <- u + d.
+    """
+
+    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "u": "voltage", "i_syn": "voltage",
+                                            "i_ext": "voltage"}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ("i_syn", "v")
+    a: Quantity["frequency"] = 20.0
+    b: float = 0.2
+    c: Quantity["voltage"] = -65e-3
+    d: Quantity["voltage"] = 8e-3
+    v_peak: Quantity["voltage"] = 30e-3
+    tau_syn: Quantity["time"] = 5e-3
+
+    def pack(self, dt: float) -> np.ndarray:
+        return np.array([self.ref_steps(dt), self.v_peak * 1e3, self.a * 1e-3, self.b, self.c * 1e3,
+                         self.d * 1e3, math.exp(-dt / self.tau_syn), dt * 1e3])
+
+    def default_state(self) -> dict[str, float]:
+        return {"v": self.c, "u": self.b * self.c, "i_syn": 0.0, "i_ext": 0.0}
+
+    def brian2(self) -> Brian2Model:
+        return Brian2Model(
+            "dv/dt = (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_syn + i_ext) / ms : volt (unless refractory)\n"
+            "du/dt = a * (b * v - u) : volt\ndi_syn/dt = -i_syn / tau_syn : volt\ni_ext : volt",
+            "v >= v_peak", "v = c\nu += d", "rk4",
+            {"a": (self.a, "hertz"), "b": (self.b, "1"), "c": (self.c, "volt"), "d": (self.d, "volt"),
+             "v_peak": (self.v_peak, "volt"), "tau_syn": (self.tau_syn, "second")},
+        )
+
+
+@njit(cache=True)
+def _izh_rates(v, u, current, a, b):
+    return 0.04 * v * v + 5.0 * v + 140.0 - u + current, a * (b * v - u)
+
+
+@njit(cache=True)
+def izhikevich_update(S, last, P, t, spk):
+    ref, v_peak, a, b, dsyn, h = int(P[0]), P[1], P[2], P[3], P[6], P[7]
+    v, u, i_syn, i_ext = S[0], S[1], S[2], S[3]
+    n = 0
+    for i in range(v.shape[0]):
+        vm, um, cur = v[i] * 1e3, u[i] * 1e3, (i_syn[i] + i_ext[i]) * 1e3
+        if t - last[i] >= ref:
+            k1v, k1u = _izh_rates(vm, um, cur, a, b)
+            k2v, k2u = _izh_rates(vm + 0.5 * h * k1v, um + 0.5 * h * k1u, cur, a, b)
+            k3v, k3u = _izh_rates(vm + 0.5 * h * k2v, um + 0.5 * h * k2u, cur, a, b)
+            k4v, k4u = _izh_rates(vm + h * k3v, um + h * k3u, cur, a, b)
+            vm += h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v)
+            um += h / 6.0 * (k1u + 2.0 * k2u + 2.0 * k3u + k4u)
+            if not vm < v_peak:  # also catches an overflow to inf/nan at the spike upstroke
+                vm = v_peak
+                spk[n] = i
+                n += 1
+                last[i] = t
+        else:
+            um += h * a * (b * vm - um)
+        v[i], u[i] = vm * 1e-3, um * 1e-3
+        i_syn[i] *= dsyn
+    return n
+
+
+@njit(cache=True)
+def izhikevich_reset(S, P, spk, n):
+    c, d = P[4] * 1e-3, P[5] * 1e-3
+    for k in range(n):
+        S[0, spk[k]] = c
+        S[1, spk[k]] += d
+
+
+Izhikevich.update = izhikevich_update
+Izhikevich.reset = izhikevich_reset
+
+
+# ---------------------------------------------------------------------------------------------
+@register("neuron", "adex")
+class AdEx(NeuronModel):
+    """Adaptive exponential IF (Brette & Gerstner 2005), current-based exponential synapses.
+
+    C dv/dt = -g_l (v - e_l) + g_l delta_t exp((v - v_t)/delta_t) - w + i_syn + i_ext;
+    tau_w dw/dt = a (v - e_l) - w. RK4 per step; spike when v > v_peak, then v <- v_reset, w <- w + b.
+    """
+
+    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "w": "current", "i_syn": "current",
+                                            "i_ext": "current"}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ("i_syn",)
+    c_m: Quantity["capacitance"] = 281e-12
+    g_l: Quantity["conductance"] = 30e-9
+    e_l: Quantity["voltage"] = -70.6e-3
+    v_t: Quantity["voltage"] = -50.4e-3
+    delta_t: Quantity["voltage"] = 2e-3
+    tau_w: Quantity["time"] = 144e-3
+    a: Quantity["conductance"] = 4e-9
+    b: Quantity["current"] = 80.5e-12
+    v_reset: Quantity["voltage"] = -70.6e-3
+    v_peak: Quantity["voltage"] = 0.0
+    tau_syn: Quantity["time"] = 5e-3
+
+    def pack(self, dt: float) -> np.ndarray:
+        return np.array([self.ref_steps(dt), self.v_peak, self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t,
+                         self.tau_w, self.a, self.b, math.exp(-dt / self.tau_syn), dt, self.v_reset])
+
+    def default_state(self) -> dict[str, float]:
+        return {"v": self.e_l, "w": 0.0, "i_syn": 0.0, "i_ext": 0.0}
+
+    def brian2(self) -> Brian2Model:
+        return Brian2Model(
+            "dv/dt = (-g_l * (v - e_l) + g_l * delta_t * exp(clip((v - v_t) / delta_t, -inf, 20)) - w"
+            " + i_syn + i_ext) / c_m : volt (unless refractory)\n"
+            "dw/dt = (a * (v - e_l) - w) / tau_w : amp\ndi_syn/dt = -i_syn / tau_syn : amp\ni_ext : amp",
+            "v > v_peak", "v = v_reset\nw += b", "rk4",
+            {"c_m": (self.c_m, "farad"), "g_l": (self.g_l, "siemens"), "e_l": (self.e_l, "volt"),
+             "v_t": (self.v_t, "volt"), "delta_t": (self.delta_t, "volt"), "tau_w": (self.tau_w, "second"),
+             "a": (self.a, "siemens"), "b": (self.b, "amp"), "v_reset": (self.v_reset, "volt"),
+             "v_peak": (self.v_peak, "volt"), "tau_syn": (self.tau_syn, "second")},
+        )
+
+
+@njit(cache=True)
+def _adex_rates(v, w, current, P):
+    c_m, g_l, e_l, v_t, delta_t, tau_w, a = P[2], P[3], P[4], P[5], P[6], P[7], P[8]
+    spike_current = g_l * delta_t * math.exp(min((v - v_t) / delta_t, 20.0))
+    return (-g_l * (v - e_l) + spike_current - w + current) / c_m, (a * (v - e_l) - w) / tau_w
+
+
+@njit(cache=True)
+def adex_update(S, last, P, t, spk):
+    ref, v_peak, e_l, tau_w, a, dsyn, h = int(P[0]), P[1], P[4], P[7], P[8], P[10], P[11]
+    v, w, i_syn, i_ext = S[0], S[1], S[2], S[3]
+    n = 0
+    for i in range(v.shape[0]):
+        cur = i_syn[i] + i_ext[i]
+        if t - last[i] >= ref:
+            k1v, k1w = _adex_rates(v[i], w[i], cur, P)
+            k2v, k2w = _adex_rates(v[i] + 0.5 * h * k1v, w[i] + 0.5 * h * k1w, cur, P)
+            k3v, k3w = _adex_rates(v[i] + 0.5 * h * k2v, w[i] + 0.5 * h * k2w, cur, P)
+            k4v, k4w = _adex_rates(v[i] + h * k3v, w[i] + h * k3w, cur, P)
+            v[i] += h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v)
+            w[i] += h / 6.0 * (k1w + 2.0 * k2w + 2.0 * k3w + k4w)
+            if not v[i] <= v_peak:
+                v[i] = v_peak
+                spk[n] = i
+                n += 1
+                last[i] = t
+        else:
+            w[i] += h * (a * (v[i] - e_l) - w[i]) / tau_w
+        i_syn[i] *= dsyn
+    return n
+
+
+@njit(cache=True)
+def adex_reset(S, P, spk, n):
+    b, v_reset = P[9], P[12]
+    for k in range(n):
+        S[0, spk[k]] = v_reset
+        S[1, spk[k]] += b
+
+
+AdEx.update = adex_update
+AdEx.reset = adex_reset

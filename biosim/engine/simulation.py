@@ -1,0 +1,259 @@
+"""Run a network: build, load the fused kernel, advance chunk by chunk, flush monitors.
+
+Python is entered only between chunks (progress bar, monitor flushing, weight snapshots, checks
+for NaN/inf and Ctrl-C). A run stopped by divergence or an interrupt keeps everything recorded so
+far and reports ``complete = False`` with the reason.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biosim.engine.build import BuiltNetwork, _seeds, build
+from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
+from biosim.engine.kernels import seed_numba
+from biosim.engine.network import Network
+
+
+@dataclass
+class Recording:
+    """Everything a run recorded, in SI units, saveable as one ``.npz``."""
+
+    dt: float
+    sizes: dict[str, int]
+    spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # (times s, indices)
+    rates: dict[str, np.ndarray] = field(default_factory=dict)  # Hz per step
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # "pop.var" -> times, values
+    weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # proj -> times, synapses, w
+    duration: float = 0.0
+    complete: bool = True
+    stop_reason: str = "finished"
+    notes: list[str] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, np.ndarray] = {"dt": np.array(self.dt), "duration": np.array(self.duration)}
+        for pop, n in self.sizes.items():
+            arrays[f"size/{pop}"] = np.array(n)
+        for pop, (times, idx) in self.spikes.items():
+            arrays[f"spikes/{pop}/t"], arrays[f"spikes/{pop}/i"] = times, idx
+        for pop, rate in self.rates.items():
+            arrays[f"rates/{pop}"] = rate
+        for group, name in ((self.states, "state"), (self.weights, "weights")):
+            for key, table in group.items():
+                for column, values in table.items():
+                    arrays[f"{name}/{key}/{column}"] = values
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Recording:
+        data = np.load(path)
+        rec = cls(float(data["dt"]), {}, duration=float(data["duration"]))
+        for key in data.files:
+            parts = key.split("/")
+            if parts[0] == "size":
+                rec.sizes[parts[1]] = int(data[key])
+            elif parts[0] == "spikes" and parts[2] == "t":
+                rec.spikes[parts[1]] = (data[key], data[f"spikes/{parts[1]}/i"])
+            elif parts[0] == "rates":
+                rec.rates[parts[1]] = data[key]
+            elif parts[0] in ("state", "weights"):
+                table = rec.states if parts[0] == "state" else rec.weights
+                table.setdefault(parts[1], {})[parts[2]] = data[key]
+        return rec
+
+
+@dataclass
+class Timing:
+    build_s: float = 0.0
+    jit_s: float = 0.0
+    sim_s: float = 0.0
+
+
+class _Interrupts:
+    """Turn the first Ctrl-C into a flag checked between chunks; a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):  # noqa: ARG002
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Simulation:
+    """Build a network once, then ``run`` it (repeatedly, continuing where it stopped)."""
+
+    def __init__(self, network: Network, *, chunk: float = 0.1, spike_capacity: int = 1 << 20):
+        self.network = network
+        self.timing = Timing()
+        start = time.perf_counter()
+        self.net: BuiltNetwork = build(network)
+        self.timing.build_s = time.perf_counter() - start
+        self.chunk_steps = max(1, round(chunk / network.dt))
+        for record in network.weight_records:  # weight snapshots happen at chunk boundaries
+            self.chunk_steps = min(self.chunk_steps, max(1, round(record.every / network.dt)))
+        start = time.perf_counter()
+        plan, self.buffers = plan_kernel(self.net, self.chunk_steps, spike_capacity)
+        self.source = plan.source()
+        self._kernel = load_kernel(plan)
+        self._args = list(plan.args.values())
+        self._clock = plan.args["clock"]
+        self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
+        self.timing.jit_s = time.perf_counter() - start
+        seed_numba(_seeds(network.seed)["simulate"])
+        self.step = 0
+        self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()})
+        self._pieces: dict[str, list] = {}
+        self._weight_samples = {rec.projection: self._sample_synapses(rec.projection, rec.max_synapses)
+                                for rec in network.weight_records}
+        self._snapshot_weights()
+
+    # ----------------------------------------------------------------------------------------
+    def run(self, duration: float, *, progress: bool = False, callback=None) -> Recording:
+        """Advance by ``duration`` seconds. ``callback(step)`` runs after every chunk."""
+        total = self.step + round(duration / self.network.dt)
+        bar = _progress_bar(total - self.step, self.network.dt, progress)
+        start = time.perf_counter()
+        with _Interrupts() as interrupts:
+            while self.step < total:
+                n = min(self.chunk_steps, total - self.step, self._steps_to_next_snapshot())
+                self._kernel(self.step, n, *self._args)
+                done = int(self._clock[0]) - self.step
+                self._flush(done)
+                self.step += done
+                self._snapshot_weights()
+                bar.update(done)
+                if callback is not None:
+                    callback(self.step)
+                if not self._finite():
+                    self._stop("diverged (NaN or inf in the state)")
+                    break
+                if interrupts.requested:
+                    self._stop("interrupted")
+                    break
+        bar.close()
+        self.timing.sim_s += time.perf_counter() - start
+        self.recording.duration = self.step * self.network.dt
+        return self._assemble()
+
+    # ----------------------------------------------------------------------------------------
+    def _stop(self, reason: str) -> None:
+        self.recording.complete = False
+        self.recording.stop_reason = reason
+
+    def _finite(self) -> bool:
+        states = [p.S for p in self.net.populations.values() if p.S is not None]
+        weights = [p.weights for p in self.net.projections.values() if p.plasticity]
+        return all(np.isfinite(a).all() for a in states + weights)
+
+    def _flush(self, done: int) -> None:
+        buffers: MonitorBuffers = self.buffers
+        limit = self.network.max_spikes
+        for pop, (idx, steps, pos) in buffers.spikes.items():
+            count = int(pos[0])
+            stored = sum(len(piece[0]) for piece in self._pieces.get(f"spk/{pop}", []))
+            keep = max(0, min(count, limit - stored))
+            note = f"spike monitor of {pop!r} stopped at max_spikes = {limit}"
+            if keep < count and note not in self.recording.notes:
+                self.recording.notes.append(note)
+            self._pieces.setdefault(f"spk/{pop}", []).append((idx[:keep].copy(), steps[:keep].copy()))
+            pos[0] = 0
+        for pop, counts in buffers.rates.items():
+            self._pieces.setdefault(f"rate/{pop}", []).append(counts[:done].copy())
+        for r, (values, steps, pos) in enumerate(buffers.states):
+            count = int(pos[0])
+            self._pieces.setdefault(f"state/{r}", []).append((steps[:count].copy(), values[:count].copy()))
+            pos[0] = 0
+
+    def _sample_synapses(self, projection: str, max_synapses: int) -> np.ndarray:
+        n = self.net.projections[projection].n_synapses
+        if n <= max_synapses:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(0).choice(n, max_synapses, replace=False))
+
+    def _steps_to_next_snapshot(self) -> int:
+        gaps = [self._snapshot_every(rec) - self.step % self._snapshot_every(rec)
+                for rec in self.network.weight_records]
+        return min(gaps, default=self.chunk_steps)
+
+    def _snapshot_every(self, record) -> int:
+        return max(1, round(record.every / self.network.dt))
+
+    def _snapshot_weights(self) -> None:
+        for rec in self.network.weight_records:
+            if self.step % self._snapshot_every(rec):
+                continue
+            proj = self.net.projections[rec.projection]
+            sample = self._weight_samples[rec.projection]
+            w = proj.weights[sample] if proj.weights is not None else np.full(sample.size, proj.weight_const)
+            self._pieces.setdefault(f"w/{rec.projection}", []).append((self.step, w.astype(np.float64)))
+
+    def _assemble(self) -> Recording:
+        rec, dt, pieces = self.recording, self.network.dt, self._pieces
+        for pop in self.network.spike_records:
+            parts = pieces.get(f"spk/{pop}", [])
+            idx = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
+            steps = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
+            rec.spikes[pop] = (steps.astype(np.float64) * dt, idx)
+        for pop in self.network.rate_records:
+            parts = pieces.get(f"rate/{pop}", [])
+            counts = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            rec.rates[pop] = counts / (rec.sizes[pop] * dt)
+        for r, record in enumerate(self.network.state_records):
+            parts = pieces.get(f"state/{r}", [])
+            steps = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+            values = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, len(record.variables), 0))
+            for a, var in enumerate(record.variables):
+                rec.states[f"{record.population}.{var}"] = {
+                    "t": steps * dt, "values": values[:, a, :], "indices": np.asarray(record.indices)}
+        for record in self.network.weight_records:
+            parts = pieces.get(f"w/{record.projection}", [])
+            rec.weights[record.projection] = {
+                "t": np.array([p[0] for p in parts], np.float64) * dt,
+                "w": np.array([p[1] for p in parts]),
+                "synapses": self._weight_samples[record.projection],
+            }
+        return rec
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes held by connectivity (per projection) and by monitor buffers."""
+        sizes = {f"projection/{name}": p.nbytes() for name, p in self.net.projections.items()}
+        buffers = sum(a.nbytes for trio in self.buffers.spikes.values() for a in trio)
+        buffers += sum(a.nbytes for a in self.buffers.rates.values())
+        buffers += sum(a.nbytes for trio in self.buffers.states for a in trio)
+        sizes["monitor_buffers"] = buffers
+        return sizes
+
+
+def _progress_bar(total_steps: int, dt: float, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total_steps, unit="step", unit_scale=True, desc="simulating", leave=False,
+                postfix={"bio_s": f"{total_steps * dt:g}"})
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

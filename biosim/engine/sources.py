@@ -1,0 +1,81 @@
+"""Spike sources: Poisson groups and spike-time generators (populations without dynamics)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from numba import njit
+from pydantic import model_validator
+
+from biosim.params import Params, Quantity
+from biosim.registry import register
+
+
+@register("neuron", "poisson")
+class PoissonSource(Params):
+    """Independent Poisson spike trains: each neuron fires in a step with probability rate * dt."""
+
+    kind: ClassVar[str] = "poisson"
+    state_vars: ClassVar[dict[str, str]] = {}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ()
+    rate: Quantity["frequency"] = 10.0
+
+
+@register("neuron", "spike_generator")
+class SpikeGenerator(Params):
+    """Spikes at given times (rounded to the time grid) from given neuron indices."""
+
+    kind: ClassVar[str] = "generator"
+    state_vars: ClassVar[dict[str, str]] = {}
+    synaptic_targets: ClassVar[tuple[str, ...]] = ()
+    times: list[Quantity["time"]]
+    indices: list[int]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> SpikeGenerator:
+        if len(self.times) != len(self.indices):
+            raise ValueError(f"times ({len(self.times)}) and indices ({len(self.indices)}) differ in length")
+        if any(t < 0 for t in self.times) or any(i < 0 for i in self.indices):
+            raise ValueError("spike times and indices must be non-negative")
+        return self
+
+    def schedule(self, dt: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, indices) sorted by step; refuses indices >= n and duplicate (step, index) pairs."""
+        steps = np.rint(np.asarray(self.times, dtype=np.float64) / dt).astype(np.int64)
+        idx = np.asarray(self.indices, dtype=np.int32)
+        if idx.size and idx.max() >= n:
+            raise ValueError(f"spike_generator index {int(idx.max())} is out of range for {n} neurons")
+        order = np.lexsort((idx, steps))
+        steps, idx = steps[order], idx[order]
+        if np.any((np.diff(steps) == 0) & (np.diff(idx) == 0)):
+            raise ValueError("spike_generator has the same neuron twice in one time step")
+        return steps, idx
+
+
+@njit(cache=True)
+def poisson_step(p, perm, spk):
+    """Draw this step's spikes of N sources with probability p each, in O(spikes): the count is
+    binomial and the spiking subset a partial Fisher-Yates shuffle of the persistent ``perm``."""
+    size = perm.shape[0]
+    k = np.random.binomial(size, p)
+    for m in range(k):
+        j = m + np.random.randint(0, size - m)
+        perm[m], perm[j] = perm[j], perm[m]
+        spk[m] = perm[m]
+    return k
+
+
+@njit(cache=True)
+def generator_step(steps, idx, cursor, t, spk):
+    """Emit the scheduled spikes of step ``t``; ``cursor[0]`` is the next unread schedule entry."""
+    k = cursor[0]
+    while k < steps.shape[0] and steps[k] < t:
+        k += 1
+    n = 0
+    while k < steps.shape[0] and steps[k] == t:
+        spk[n] = idx[k]
+        n += 1
+        k += 1
+    cursor[0] = k
+    return n

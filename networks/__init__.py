@@ -1,0 +1,1 @@
+"""Model families assembled from core pieces (installed as ``biosim.networks``)."""

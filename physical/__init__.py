@@ -1,0 +1,1 @@
+"""Physical neural networks: wave layers and crossbars (installed as ``biosim.physical``); future issues."""

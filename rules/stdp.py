@@ -1,0 +1,78 @@
+"""Pair-based STDP with traces (Song et al. 2000; van Rossum et al. 2000; Guetig et al. 2003).
+
+At a pre spike: w += -a_minus * w_max * f-(w) * x_post; at a post spike: w += a_plus * w_max *
+f+(w) * x_pre, with f+(w) = ((w_max - w)/w_max)^mu, f-(w) = (w/w_max)^mu (mu = 0: additive) and
+weights clipped to [w_min, w_max]. Amplitudes are fractions of w_max, as in Song et al. (2000).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from biosim.params import Quantity, Weight
+from biosim.registry import register
+from biosim.rules.base import Pairing, SpikingRule, Trace
+
+A_PLUS, A_MINUS, W_MIN, W_MAX, MU = range(5)
+
+
+@njit(cache=True, inline="always")
+def clip(w, lo, hi):
+    return min(max(w, lo), hi)
+
+
+@njit(cache=True, inline="always")
+def soft_bound(distance, w_max, mu):
+    """(distance / w_max)^mu, exactly 1 for the additive case mu = 0."""
+    return 1.0 if mu == 0.0 else (max(distance, 0.0) / w_max) ** mu
+
+
+@njit(cache=True)
+def stdp_on_pre(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p):
+    for s in range(lo, hi):
+        dw = -p[A_MINUS] * soft_bound(w[s], p[W_MAX], p[MU]) * post_tr[0, post_idx[s]]
+        w[s] = clip(w[s] + dw, p[W_MIN], p[W_MAX])
+
+
+@njit(cache=True)
+def stdp_on_post(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p):
+    for k in range(lo, hi):
+        s = col_syn[k]
+        dw = p[A_PLUS] * soft_bound(p[W_MAX] - w[s], p[W_MAX], p[MU]) * pre_tr[0, col_pre[k]]
+        w[s] = clip(w[s] + dw, p[W_MIN], p[W_MAX])
+
+
+@register("rule", "stdp")
+class STDP(SpikingRule):
+    """Pair-based STDP, additive or multiplicative, all-to-all or nearest-spike pairing."""
+
+    reads: ClassVar[str] = "pre/post spike traces"
+    tau_plus: Quantity["time"] = Field(20e-3, description="decay of the presynaptic trace")
+    tau_minus: Quantity["time"] = Field(20e-3, description="decay of the postsynaptic trace")
+    a_plus: float = Field(0.01, ge=0, description="potentiation per pair, fraction of w_max")
+    a_minus: float = Field(0.0105, ge=0, description="depression per pair, fraction of w_max")
+    w_min: Weight = Field(0.0, description="lower weight bound")
+    w_max: Weight = Field(..., gt=0, description="upper weight bound")
+    weight_dependence: Literal["additive", "multiplicative"] = "additive"
+    mu: float = Field(1.0, ge=0, description="exponent of the multiplicative weight dependence")
+    pairing: Pairing = "all_to_all"
+
+    on_pre = stdp_on_pre
+    on_post = stdp_on_post
+
+    def pre_traces(self) -> list[Trace]:
+        return [Trace(self.tau_plus, self.pairing == "nearest")]
+
+    def post_traces(self) -> list[Trace]:
+        return [Trace(self.tau_minus, self.pairing == "nearest")]
+
+    def pack(self, dt: float) -> np.ndarray:
+        mu = 0.0 if self.weight_dependence == "additive" else self.mu
+        return np.array([self.a_plus * self.w_max, self.a_minus * self.w_max, self.w_min, self.w_max, mu])
+
+    def weight_bounds(self) -> tuple[float, float]:
+        return self.w_min, self.w_max
