@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from biosim.registry import register
 from biosim.rules.base import SpikingRule
+
+from biosim.registry import register
 
 
 @register("rule", "static")

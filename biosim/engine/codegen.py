@@ -25,7 +25,7 @@ import numba
 
 from biosim.engine.build import BuiltNetwork, BuiltProjection
 
-PACKAGE_DIRS = [Path(__file__).resolve().parents[1], Path(__import__("biosim.rules").rules.__file__).parent]
+KERNEL_DIRS = [Path(__file__).resolve().parent, Path(__import__("biosim.rules").rules.__file__).parent]
 
 
 def cache_dir() -> Path:
@@ -37,8 +37,8 @@ def cache_dir() -> Path:
 
 def _sources_digest() -> str:
     digest = hashlib.sha256(numba.__version__.encode())
-    for directory in PACKAGE_DIRS:
-        for file in sorted(directory.rglob("*.py")):
+    for directory in KERNEL_DIRS:  # the modules whose kernels a fused loop calls
+        for file in sorted(directory.glob("*.py")):
             digest.update(file.read_bytes())
     return digest.hexdigest()
 

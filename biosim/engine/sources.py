@@ -19,7 +19,7 @@ class PoissonSource(Params):
     kind: ClassVar[str] = "poisson"
     state_vars: ClassVar[dict[str, str]] = {}
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
-    rate: Quantity["frequency"] = 10.0
+    rate: Quantity[frequency] = 10.0
 
 
 @register("neuron", "spike_generator")
@@ -29,7 +29,7 @@ class SpikeGenerator(Params):
     kind: ClassVar[str] = "generator"
     state_vars: ClassVar[dict[str, str]] = {}
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
-    times: list[Quantity["time"]]
+    times: list[Quantity[time]]
     indices: list[int]
 
     @model_validator(mode="after")

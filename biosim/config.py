@@ -1,0 +1,246 @@
+"""Experiment files: load YAML (keeping line numbers), apply variants and ``key.sub=value``
+overrides, validate against the schema, and report the first problem as one ConfigError that names
+the file, line, key, allowed values and a did-you-mean, before anything is built or run."""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from biosim.errors import ConfigError, did_you_mean
+from biosim.params import Quantity
+
+Spec = str | dict[str, Any]  # a registry name, or {name: ..., param: value, ...}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DriveConfig(_Strict):
+    """Poisson drive: ``n`` independent inputs per neuron at ``rate``, each adding ``weight``."""
+
+    target: str
+    n: int = Field(gt=0)
+    rate: Quantity[frequency]
+    weight: Any
+
+
+class CurrentStep(_Strict):
+    at: Quantity[time]
+    value: Any
+
+
+class PopulationConfig(_Strict):
+    n: int = Field(gt=0)
+    model: str
+    params: dict[str, Any] = {}
+    init: dict[str, Any] = {}
+    drive: DriveConfig | None = None
+    current: list[CurrentStep] = []
+
+
+class ProjectionConfig(_Strict):
+    pre: str
+    post: str
+    target: str
+    connector: Spec
+    weight: Any
+    delay: Any = 0.0
+    rule: Spec = "static"
+    modulator: str | None = None
+
+
+class StateMonitorConfig(_Strict):
+    population: str
+    variables: list[str] = ["v"]
+    indices: list[int] = [0]
+    every: Quantity[time] | None = None
+
+
+class WeightMonitorConfig(_Strict):
+    projection: str
+    every: Quantity[time] = 1.0
+    max_synapses: int = Field(10_000, gt=0)
+
+
+class MonitorsConfig(_Strict):
+    spikes: list[str] | Literal["all"] = "all"
+    rates: list[str] | Literal["all"] = "all"
+    state: list[StateMonitorConfig] = []
+    weights: list[WeightMonitorConfig] = []
+    max_spikes: int = Field(50_000_000, gt=0, description="per population; 8 bytes each")
+
+
+class Experiment(_Strict):
+    name: str
+    description: str = ""
+    network: str = "spiking"
+    backend: Literal["biosim", "brian2"] = "biosim"
+    seed: int = 0
+    dt: Quantity[time] = 1e-4
+    duration: Quantity[time]
+    chunk: Quantity[time] = 0.1
+    populations: dict[str, PopulationConfig]
+    projections: dict[str, ProjectionConfig] = {}
+    monitors: MonitorsConfig = MonitorsConfig()
+    plots: list[str] = ["raster", "rates", "voltage", "isi", "weights"]
+    variants: dict[str, dict[str, Any]] = {}
+    variant: str | None = None
+
+
+# -- YAML with line numbers -------------------------------------------------------------------------
+def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None) -> dict[tuple, int]:
+    lines = {} if lines is None else lines
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            lines[child] = key.start_mark.line + 1
+            _line_map(value, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for k, value in enumerate(node.value):
+            _line_map(value, (*path, k), lines)
+    return lines
+
+
+class Source:
+    """Where a config came from, to point errors at a file and line."""
+
+    def __init__(self, file: str = "", lines: dict[tuple, int] | None = None):
+        self.file, self.lines = file, lines or {}
+
+    def error(self, message: str, loc: tuple = ()) -> ConfigError:
+        line = None
+        for cut in range(len(loc), -1, -1):
+            if loc[:cut] in self.lines:
+                line = self.lines[loc[:cut]]
+                break
+        return ConfigError(message, key=".".join(str(part) for part in loc), file=self.file, line=line)
+
+
+def _read_yaml(path: Path) -> tuple[dict, Source]:
+    if not path.exists():
+        raise ConfigError(f"experiment file {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("an experiment file must be a mapping of keys", file=str(path))
+    return data, Source(str(path), _line_map(node) if node is not None else {})
+
+
+# -- overrides -----------------------------------------------------------------------------------
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.sub=value")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def apply_override(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part) if isinstance(node, dict) else None
+        if child is None:
+            node[part] = child = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {'.'.join(parts[:depth + 1])!r} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+# -- validation errors -> one clear message ------------------------------------------------------
+def _unwrap(annotation: Any) -> Any:
+    """The model class inside Optional[...], dict[str, X], list[X]; else None."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _unwrap(arg)
+            if found is not None:
+                return found
+        return None
+    if origin in (dict, list):
+        return _unwrap(typing.get_args(annotation)[-1])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = current.model_fields
+        if part in fields:
+            current = _unwrap(fields[part].annotation)
+        # a dict key (population or projection name) keeps the value type
+    return list(current.model_fields) if current is not None else []
+
+
+def explain(err: ValidationError, model: type[BaseModel], source: Source, prefix: tuple = ()) -> ConfigError:
+    first = err.errors()[0]
+    loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part))
+    if first["type"] == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        bad = loc[-1]
+        message = f"unknown key {bad!r}{did_you_mean(bad, allowed)}; allowed: {', '.join(allowed)}"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    elif first["type"] == "literal_error":
+        message = f"{first['input']!r} is not allowed: {first['msg'].replace('Input should be ', 'use ')}"
+        choices = first.get("ctx", {}).get("expected", "").replace("'", "").split(" or ")
+        message += did_you_mean(str(first["input"]), [c.strip() for part in choices for c in part.split(",")])
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        if "input" in first and first["type"] not in ("value_error",):
+            message += f" (got {first['input']!r})"
+    return source.error(message, prefix + loc)
+
+
+def validate_params(cls: type[BaseModel], data: Any, source: Source, loc: tuple, context: dict | None = None):
+    """Validate a parameter object (model, rule, connector) and point errors at ``loc``."""
+    try:
+        return cls.model_validate(data if data is not None else {}, context=context)
+    except ValidationError as err:
+        raise explain(err, cls, source, loc) from None
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[Experiment, Source]:
+    """Read, override and validate an experiment file. Raises ConfigError; computes nothing."""
+    path = Path(path)
+    data, source = _read_yaml(path)
+    pairs = [parse_override(text) for text in overrides or []]
+    for key, value in pairs:
+        if key == "variant":
+            data["variant"] = value
+    variant = data.get("variant")
+    if variant is not None:
+        variants = data.get("variants") or {}
+        if variant not in variants:
+            raise source.error(f"unknown variant {variant!r}{did_you_mean(str(variant), variants)}; "
+                               f"allowed: {', '.join(variants) or '(none defined)'}", ("variant",))
+        for key, value in variants[variant].items():
+            apply_override(data, key, value)
+    for key, value in pairs:
+        if key != "variant":
+            apply_override(data, key, value)
+    try:
+        return Experiment.model_validate(data), source
+    except ValidationError as err:
+        raise explain(err, Experiment, source) from None
+
+
+def resolved_yaml(experiment: Experiment) -> str:
+    """The validated experiment (SI units, defaults filled in) as YAML, for ``config.yaml``."""
+    return yaml.safe_dump(experiment.model_dump(mode="json"), sort_keys=False)

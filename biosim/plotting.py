@@ -1,0 +1,137 @@
+"""Figures drawn from a Recording (never by re-running a model). Each plot is a registry entry
+``plot(recording, out_dir) -> list of written files`` that draws nothing when its data is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from biosim.analysis import isi_cv, isis, smooth_rate
+from biosim.registry import register
+
+
+def _figure(rows: int, cols: int, size: tuple[float, float], **kwargs):
+    """A figure and its axes, without pyplot (no GUI backend, faster import)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    return fig, fig.subplots(rows, cols, **kwargs)
+
+
+def _save(fig, path: Path) -> list[Path]:
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.95, hspace=0.3, wspace=0.3)
+    fig.savefig(path, dpi=100)
+    return [path]
+
+
+@register("plot", "raster")
+def raster(rec, out: Path) -> list[Path]:
+    """Spike raster of every recorded population (stacked) above the population rate."""
+    if not rec.spikes:
+        return []
+    from matplotlib.lines import Line2D
+
+    fig, (top, bottom) = _figure(2, 1, (9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    offset = 0
+    for k, (pop, (t, i)) in enumerate(rec.spikes.items()):
+        shown = min(rec.sizes[pop], 1000)
+        keep = i < shown
+        top.plot(t[keep], i[keep] + offset, ",", color=f"C{k}", label=pop)
+        offset += shown
+        if pop in rec.rates:
+            bottom.plot(np.arange(rec.rates[pop].size) * rec.dt, smooth_rate(rec.rates[pop], rec.dt),
+                        color=f"C{k}", lw=0.8)
+    top.set_ylabel("neuron (first 1000 per population)")
+    top.legend(handles=[Line2D([], [], color=f"C{k}", marker="s", ls="", label=pop)
+                        for k, pop in enumerate(rec.spikes)], loc="upper right", fontsize=8)
+    bottom.set_ylabel("rate (Hz)")
+    bottom.set_xlabel("time (s)")
+    return _save(fig, out / "raster.png")
+
+
+@register("plot", "rates")
+def rates(rec, out: Path) -> list[Path]:
+    """Smoothed population rate of each population (2 ms Gaussian window)."""
+    if not rec.rates:
+        return []
+    fig, ax = _figure(1, 1, (9, 3))
+    for k, (pop, rate) in enumerate(rec.rates.items()):
+        ax.plot(np.arange(rate.size) * rec.dt, smooth_rate(rate, rec.dt), lw=0.8, color=f"C{k}",
+                label=f"{pop} ({rate.mean():.2f} Hz)")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("population rate (Hz)")
+    ax.legend(fontsize=8)
+    return _save(fig, out / "rates.png")
+
+
+@register("plot", "voltage")
+def voltage(rec, out: Path) -> list[Path]:
+    """Recorded state variables, one panel per variable, one line per neuron."""
+    if not rec.states:
+        return []
+    fig, axes = _figure(len(rec.states), 1, (9, 2.4 * len(rec.states)), sharex=True, squeeze=False)
+    for ax, (key, table) in zip(axes[:, 0], rec.states.items(), strict=True):
+        scale, unit = (1e3, "mV") if key.endswith(".v") else (1.0, "SI")
+        for col, idx in enumerate(table["indices"][:10]):
+            ax.plot(table["t"], table["values"][:, col] * scale, lw=0.7, label=f"#{idx}")
+        ax.set_ylabel(f"{key} ({unit})")
+        ax.legend(fontsize=7, ncol=5, loc="upper right")
+    axes[-1, 0].set_xlabel("time (s)")
+    return _save(fig, out / "voltage.png")
+
+
+@register("plot", "isi")
+def isi(rec, out: Path) -> list[Path]:
+    """Histograms of inter-spike intervals and of the per-neuron ISI CV."""
+    pops = [p for p, (t, _) in rec.spikes.items() if t.size > 1]
+    if not pops:
+        return []
+    fig, (left, right) = _figure(1, 2, (9, 3.2))
+    for k, pop in enumerate(pops):
+        t, i = rec.spikes[pop]
+        intervals = isis(t, i) * 1e3
+        if intervals.size:
+            left.hist(intervals, bins=80, histtype="step", color=f"C{k}", label=pop, density=True)
+        cvs = isi_cv(t, i, rec.sizes[pop])
+        if cvs.size:
+            right.hist(cvs, bins=40, histtype="step", color=f"C{k}", label=f"{pop} (mean {cvs.mean():.2f})")
+    left.set_xlabel("ISI (ms)")
+    left.set_ylabel("density")
+    right.set_xlabel("CV of ISI")
+    for ax in (left, right):
+        ax.legend(fontsize=8)
+    return _save(fig, out / "isi.png")
+
+
+@register("plot", "weights")
+def weights(rec, out: Path) -> list[Path]:
+    """Weight distribution at the first and last snapshot, and the evolution of sampled weights."""
+    tables = {name: table for name, table in rec.weights.items() if len(table["t"])}
+    if not tables:
+        return []
+    fig, axes = _figure(len(tables), 2, (10, 3.2 * len(tables)), squeeze=False)
+    for (name, table), (left, right) in zip(tables.items(), axes, strict=True):
+        w = table["w"]
+        bins = np.linspace(w.min(), w.max() if w.max() > w.min() else w.min() + 1e-12, 50)
+        left.hist(w[0], bins=bins, alpha=0.6, label=f"t = {table['t'][0]:g} s")
+        left.hist(w[-1], bins=bins, alpha=0.6, label=f"t = {table['t'][-1]:g} s")
+        left.set_xlabel(f"{name} weight (SI)")
+        left.set_ylabel("synapses")
+        left.legend(fontsize=8)
+        lines = np.linspace(0, w.shape[1] - 1, min(40, w.shape[1])).astype(int)
+        right.plot(table["t"], w[:, lines], lw=0.6, alpha=0.7)
+        right.plot(table["t"], w.mean(axis=1), color="k", lw=2, label="mean")
+        right.set_xlabel("time (s)")
+        right.set_ylabel("weight (SI)")
+        right.legend(fontsize=8)
+    return _save(fig, out / "weights.png")
+
+
+def draw(rec, out: Path, names: list[str]) -> list[Path]:
+    from biosim import registry
+
+    files: list[Path] = []
+    for name in names:
+        files += registry.get("plot", name, key="plots")(rec, out)
+    return files

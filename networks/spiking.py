@@ -1,0 +1,136 @@
+"""The ``spiking`` network family: build a Network from a validated experiment description.
+
+The YAML only describes the objects a Python script would create; every value is validated by the
+registry entry it belongs to (neuron model, connector, rule) before anything is allocated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biosim import registry
+from biosim.config import Experiment, Source, validate_params
+from biosim.engine.network import Network, Normal, Uniform, Value
+from biosim.units import UnitError, parse_quantity
+
+
+def _value(raw: Any, dimension: str, source: Source, loc: tuple) -> Value:
+    """A constant, ``{uniform: [lo, hi]}``, ``{normal: [mean, std]}`` or a list, in ``dimension``."""
+    try:
+        if isinstance(raw, dict):
+            if len(raw) != 1 or next(iter(raw)) not in ("uniform", "normal"):
+                raise ValueError("a distribution is written {uniform: [low, high]} or {normal: [mean, std]}")
+            (kind, bounds), = raw.items()
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise ValueError(f"{kind} takes a list of two values")
+            a, b = (parse_quantity(x, dimension) for x in bounds)
+            return Uniform(a, b) if kind == "uniform" else Normal(a, b)
+        if isinstance(raw, list):
+            return [parse_quantity(x, dimension) for x in raw]
+        return parse_quantity(raw, dimension)
+    except (UnitError, ValueError) as err:
+        raise source.error(str(err), loc) from None
+
+
+def _spec(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None):
+    """Instantiate a registry entry from ``name`` or ``{name: ..., params...}``."""
+    if isinstance(raw, str):
+        name, params = raw, {}
+    else:
+        params = dict(raw)
+        name = params.pop("name", None)
+        if name is None:
+            raise source.error(f"a {namespace} needs a 'name'; allowed: {', '.join(registry.names(namespace))}",
+                               loc)
+    try:
+        cls = registry.get(namespace, name)
+    except ValueError as err:
+        raise source.error(str(err).split(": ", 1)[-1], (*loc, "name") if not isinstance(raw, str) else loc) from None
+    return validate_params(cls, params, source, loc, context)
+
+
+@registry.register("network", "spiking")
+def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, Any]]:
+    """Return the Network and the fully resolved parameters (SI, defaults filled) for config.yaml."""
+    net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes)
+    resolved: dict[str, Any] = {"populations": {}, "projections": {}}
+    for name, pop in exp.populations.items():
+        loc = ("populations", name)
+        model = _spec({"name": pop.model, **pop.params}, "neuron", source, loc + ("params",))
+        for var in pop.init:
+            if var not in model.state_vars:
+                raise source.error(f"unknown state variable {var!r}; allowed: {', '.join(model.state_vars)}",
+                                   (*loc, "init", var))
+        init = {var: _value(raw, model.state_vars[var], source, (*loc, "init", var))
+                for var, raw in pop.init.items()}
+        net.add_population(name, pop.n, model, init)
+        resolved["populations"][name] = {"model": pop.model, "params": model.model_dump()}
+        if pop.drive is not None:
+            target = pop.drive.target
+            if target not in model.synaptic_targets:
+                raise source.error(f"unknown target {target!r}; allowed: {', '.join(model.synaptic_targets)}",
+                                   (*loc, "drive", "target"))
+            weight = _value(pop.drive.weight, model.state_vars[target], source, (*loc, "drive", "weight"))
+            net.add_poisson_drive(name, target, pop.drive.n, pop.drive.rate, weight)
+        if pop.current:
+            if "i_ext" not in model.state_vars:
+                raise source.error(f"model {pop.model!r} takes no current", (*loc, "current"))
+            dim = model.state_vars["i_ext"]
+            net.add_current_steps(name, [(step.at, _value(step.value, dim, source, (*loc, "current", k, "value")))
+                                         for k, step in enumerate(pop.current)])
+
+    for name, proj in exp.projections.items():
+        loc = ("projections", name)
+        for role in ("pre", "post"):
+            pop = getattr(proj, role)
+            if pop not in net.populations:
+                raise source.error(f"unknown population {pop!r}; allowed: {', '.join(net.populations)}",
+                                   (*loc, role))
+        post_model = net.populations[proj.post].model
+        if proj.target not in post_model.synaptic_targets:
+            raise source.error(f"unknown target {proj.target!r} of model {exp.populations[proj.post].model!r}; "
+                               f"allowed: {', '.join(post_model.synaptic_targets)}", (*loc, "target"))
+        dimension = post_model.state_vars[proj.target]
+        connector = _spec(proj.connector, "connector", source, (*loc, "connector"))
+        rule = _spec(proj.rule, "rule", source, (*loc, "rule"), {"weight_dimension": dimension})
+        weight = _value(proj.weight, dimension, source, (*loc, "weight"))
+        delay = _value(proj.delay, "time", source, (*loc, "delay"))
+        try:
+            net.connect(proj.pre, proj.post, target=proj.target, connector=connector, weight=weight,
+                        delay=delay, rule=rule, modulator=proj.modulator, name=name)
+        except ValueError as err:
+            raise source.error(str(err), loc) from None
+        resolved["projections"][name] = {
+            "connector": {"name": connector.registry_name, **connector.model_dump()},
+            "rule": {"name": rule.registry_name, **rule.model_dump()},
+        }
+
+    _monitors(exp, net, source)
+    return net, resolved
+
+
+def _monitors(exp: Experiment, net: Network, source: Source) -> None:
+    spiking = list(net.populations)
+    neurons = [name for name, pop in net.populations.items() if pop.kind == "neuron"]
+    for field, default in (("spikes", spiking), ("rates", neurons)):
+        chosen = getattr(exp.monitors, field)
+        chosen = default if chosen == "all" else chosen
+        for pop in chosen:
+            if pop not in net.populations:
+                raise source.error(f"unknown population {pop!r}; allowed: {', '.join(net.populations)}",
+                                   ("monitors", field))
+        (net.record_spikes if field == "spikes" else net.record_rates)(*chosen)
+    for k, state in enumerate(exp.monitors.state):
+        loc = ("monitors", "state", k)
+        if state.population not in net.populations:
+            raise source.error(f"unknown population {state.population!r}; allowed: {', '.join(net.populations)}",
+                               (*loc, "population"))
+        try:
+            net.record_state(state.population, state.variables, state.indices, state.every or exp.dt)
+        except ValueError as err:
+            raise source.error(str(err), loc) from None
+    for k, weights in enumerate(exp.monitors.weights):
+        try:
+            net.record_weights(weights.projection, weights.every, weights.max_synapses)
+        except ValueError as err:
+            raise source.error(str(err), ("monitors", "weights", k)) from None
