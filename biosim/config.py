@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from biosim.errors import ConfigError, did_you_mean
-from biosim.params import Quantity
+from biosim.params import Frequency, Time
 
 Spec = str | dict[str, Any]  # a registry name, or {name: ..., param: value, ...}
 
@@ -27,12 +27,12 @@ class DriveConfig(_Strict):
 
     target: str
     n: int = Field(gt=0)
-    rate: Quantity[frequency]
+    rate: Frequency
     weight: Any
 
 
 class CurrentStep(_Strict):
-    at: Quantity[time]
+    at: Time
     value: Any
 
 
@@ -60,12 +60,12 @@ class StateMonitorConfig(_Strict):
     population: str
     variables: list[str] = ["v"]
     indices: list[int] = [0]
-    every: Quantity[time] | None = None
+    every: Time | None = None
 
 
 class WeightMonitorConfig(_Strict):
     projection: str
-    every: Quantity[time] = 1.0
+    every: Time = 1.0
     max_synapses: int = Field(10_000, gt=0)
 
 
@@ -83,9 +83,9 @@ class Experiment(_Strict):
     network: str = "spiking"
     backend: Literal["biosim", "brian2"] = "biosim"
     seed: int = 0
-    dt: Quantity[time] = 1e-4
-    duration: Quantity[time]
-    chunk: Quantity[time] = 0.1
+    dt: Time = 1e-4
+    duration: Time
+    chunk: Time = 0.1
     populations: dict[str, PopulationConfig]
     projections: dict[str, ProjectionConfig] = {}
     monitors: MonitorsConfig = MonitorsConfig()

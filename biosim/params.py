@@ -1,6 +1,6 @@
 """Validated, unit-aware parameter objects (neuron models, rules, connectors).
 
-A field annotated ``Quantity["time"]`` accepts an SI float or text such as ``"20 ms"`` and stores SI.
+A field annotated ``Time`` (= ``Quantity["time"]``) accepts an SI float or text such as ``"20 ms"`` and stores SI.
 ``Weight`` takes the dimension of the synaptic variable it acts on, passed as validation context.
 """
 
@@ -49,6 +49,12 @@ class _QuantityFactory:
 
 
 Quantity = _QuantityFactory()
+Time = Quantity["time"]
+Voltage = Quantity["voltage"]
+Current = Quantity["current"]
+Conductance = Quantity["conductance"]
+Capacitance = Quantity["capacitance"]
+Frequency = Quantity["frequency"]
 Weight = Annotated[float, BeforeValidator(_weight_validator), Unit("weight")]
 
 

@@ -17,7 +17,7 @@ from biosim.rules.stdp import clip
 from numba import njit
 from pydantic import Field
 
-from biosim.params import Quantity, Weight
+from biosim.params import Frequency, Time, Weight
 from biosim.registry import register
 
 A_PLUS, A_MINUS, W_MIN, W_MAX, E_DECAY, ETA_DT = range(6)
@@ -52,14 +52,14 @@ class RewardSTDP(SpikingRule):
     reads: ClassVar[str] = "pre/post spike traces and a modulator population"
     synapse_vars: ClassVar[tuple[str, ...]] = ("eligibility",)
     needs_modulator: ClassVar[bool] = True
-    tau_plus: Quantity[time] = Field(20e-3, description="decay of the presynaptic trace")
-    tau_minus: Quantity[time] = Field(20e-3, description="decay of the postsynaptic trace")
+    tau_plus: Time = Field(20e-3, description="decay of the presynaptic trace")
+    tau_minus: Time = Field(20e-3, description="decay of the postsynaptic trace")
     a_plus: float = Field(0.01, ge=0, description="eligibility per causal pair, fraction of w_max")
     a_minus: float = Field(0.0105, ge=0, description="eligibility per acausal pair, fraction of w_max")
-    tau_e: Quantity[time] = Field(1.0, description="decay of the eligibility trace")
-    tau_d: Quantity[time] = Field(0.2, description="decay of the modulator level")
+    tau_e: Time = Field(1.0, description="decay of the eligibility trace")
+    tau_d: Time = Field(0.2, description="decay of the modulator level")
     dopamine: float = Field(1.0, description="modulator level added per modulator spike")
-    eta: Quantity[frequency] = Field(1.0, description="learning rate")
+    eta: Frequency = Field(1.0, description="learning rate")
     w_min: Weight = Field(0.0, description="lower weight bound")
     w_max: Weight = Field(..., gt=0, description="upper weight bound")
 

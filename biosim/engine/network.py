@@ -158,10 +158,9 @@ class Network:
         if rule.plugs_into != SPIKING_PROJECTION:
             raise ValueError(f"projections.{name}.rule: rule {rule.registry_name!r} plugs into "
                              f"{rule.plugs_into!r}, not into a spiking projection")
-        if getattr(rule, "needs_modulator", False):
-            if modulator not in self.populations:
-                raise unknown_choice("modulator population", str(modulator), self.populations,
-                                     key=f"projections.{name}.modulator")
+        if getattr(rule, "needs_modulator", False) and modulator not in self.populations:
+            raise unknown_choice("modulator population", str(modulator), self.populations,
+                                 key=f"projections.{name}.modulator")
         self.projections[name] = Projection(name, pre, post, target, connector, weight, delay, rule, modulator)
         return name
 

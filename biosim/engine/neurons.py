@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numba import njit
 
-from biosim.params import Params, Quantity
+from biosim.params import Capacitance, Conductance, Current, Frequency, Params, Time, Voltage
 from biosim.registry import register
 
 NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
@@ -45,7 +45,7 @@ class NeuronModel(Params):
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
     update: ClassVar[Any]
     reset: ClassVar[Any]
-    t_ref: Quantity[time] = 0.0
+    t_ref: Time = 0.0
 
     def ref_steps(self, dt: float) -> int:
         return int(round(self.t_ref / dt))
@@ -72,12 +72,12 @@ class LIFCuba(NeuronModel):
 
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "ge": "voltage", "gi": "voltage", "i_ext": "voltage"}
     synaptic_targets: ClassVar[tuple[str, ...]] = ("ge", "gi", "v")
-    tau_m: Quantity[time] = 20e-3
-    tau_e: Quantity[time] = 5e-3
-    tau_i: Quantity[time] = 10e-3
-    v_th: Quantity[voltage] = -50e-3
-    v_reset: Quantity[voltage] = -60e-3
-    e_l: Quantity[voltage] = -49e-3
+    tau_m: Time = 20e-3
+    tau_e: Time = 5e-3
+    tau_i: Time = 10e-3
+    v_th: Voltage = -50e-3
+    v_reset: Voltage = -60e-3
+    e_l: Voltage = -49e-3
 
     def pack(self, dt: float) -> np.ndarray:
         dm = math.exp(-dt / self.tau_m)
@@ -146,14 +146,14 @@ class LIFCoba(NeuronModel):
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "ge": "dimensionless", "gi": "dimensionless",
                                             "i_ext": "voltage"}
     synaptic_targets: ClassVar[tuple[str, ...]] = ("ge", "gi")
-    tau_m: Quantity[time] = 20e-3
-    tau_e: Quantity[time] = 5e-3
-    tau_i: Quantity[time] = 10e-3
-    v_th: Quantity[voltage] = -50e-3
-    v_reset: Quantity[voltage] = -60e-3
-    e_l: Quantity[voltage] = -60e-3
-    e_e: Quantity[voltage] = 0.0
-    e_i: Quantity[voltage] = -80e-3
+    tau_m: Time = 20e-3
+    tau_e: Time = 5e-3
+    tau_i: Time = 10e-3
+    v_th: Voltage = -50e-3
+    v_reset: Voltage = -60e-3
+    e_l: Voltage = -60e-3
+    e_e: Voltage = 0.0
+    e_i: Voltage = -80e-3
 
     def pack(self, dt: float) -> np.ndarray:
         return np.array([self.ref_steps(dt), self.v_th, self.e_l, self.e_e, self.e_i, dt / self.tau_m,
@@ -203,10 +203,10 @@ class LIFDelta(NeuronModel):
 
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "i_ext": "voltage"}
     synaptic_targets: ClassVar[tuple[str, ...]] = ("v",)
-    tau_m: Quantity[time] = 20e-3
-    v_th: Quantity[voltage] = 20e-3
-    v_reset: Quantity[voltage] = 10e-3
-    e_l: Quantity[voltage] = 0.0
+    tau_m: Time = 20e-3
+    v_th: Voltage = 20e-3
+    v_reset: Voltage = 10e-3
+    e_l: Voltage = 0.0
 
     def pack(self, dt: float) -> np.ndarray:
         return np.array([self.ref_steps(dt), self.v_th, self.e_l, math.exp(-dt / self.tau_m), self.v_reset])
@@ -255,12 +255,12 @@ class Izhikevich(NeuronModel):
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "u": "voltage", "i_syn": "voltage",
                                             "i_ext": "voltage"}
     synaptic_targets: ClassVar[tuple[str, ...]] = ("i_syn", "v")
-    a: Quantity[frequency] = 20.0
+    a: Frequency = 20.0
     b: float = 0.2
-    c: Quantity[voltage] = -65e-3
-    d: Quantity[voltage] = 8e-3
-    v_peak: Quantity[voltage] = 30e-3
-    tau_syn: Quantity[time] = 5e-3
+    c: Voltage = -65e-3
+    d: Voltage = 8e-3
+    v_peak: Voltage = 30e-3
+    tau_syn: Time = 5e-3
 
     def pack(self, dt: float) -> np.ndarray:
         return np.array([self.ref_steps(dt), self.v_peak * 1e3, self.a * 1e-3, self.b, self.c * 1e3,
@@ -334,17 +334,17 @@ class AdEx(NeuronModel):
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "w": "current", "i_syn": "current",
                                             "i_ext": "current"}
     synaptic_targets: ClassVar[tuple[str, ...]] = ("i_syn",)
-    c_m: Quantity[capacitance] = 281e-12
-    g_l: Quantity[conductance] = 30e-9
-    e_l: Quantity[voltage] = -70.6e-3
-    v_t: Quantity[voltage] = -50.4e-3
-    delta_t: Quantity[voltage] = 2e-3
-    tau_w: Quantity[time] = 144e-3
-    a: Quantity[conductance] = 4e-9
-    b: Quantity[current] = 80.5e-12
-    v_reset: Quantity[voltage] = -70.6e-3
-    v_peak: Quantity[voltage] = 0.0
-    tau_syn: Quantity[time] = 5e-3
+    c_m: Capacitance = 281e-12
+    g_l: Conductance = 30e-9
+    e_l: Voltage = -70.6e-3
+    v_t: Voltage = -50.4e-3
+    delta_t: Voltage = 2e-3
+    tau_w: Time = 144e-3
+    a: Conductance = 4e-9
+    b: Current = 80.5e-12
+    v_reset: Voltage = -70.6e-3
+    v_peak: Voltage = 0.0
+    tau_syn: Time = 5e-3
 
     def pack(self, dt: float) -> np.ndarray:
         return np.array([self.ref_steps(dt), self.v_peak, self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t,

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 from pydantic import model_validator
 
-from biosim.params import Params, Quantity
+from biosim.params import Frequency, Params, Time
 from biosim.registry import register
 
 
@@ -19,7 +19,7 @@ class PoissonSource(Params):
     kind: ClassVar[str] = "poisson"
     state_vars: ClassVar[dict[str, str]] = {}
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
-    rate: Quantity[frequency] = 10.0
+    rate: Frequency = 10.0
 
 
 @register("neuron", "spike_generator")
@@ -29,7 +29,7 @@ class SpikeGenerator(Params):
     kind: ClassVar[str] = "generator"
     state_vars: ClassVar[dict[str, str]] = {}
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
-    times: list[Quantity[time]]
+    times: list[Time]
     indices: list[int]
 
     @model_validator(mode="after")
