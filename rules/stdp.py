@@ -76,3 +76,18 @@ class STDP(SpikingRule):
 
     def weight_bounds(self) -> tuple[float, float]:
         return self.w_min, self.w_max
+
+    def brian2(self, unit: str) -> tuple[str, str, str, dict[str, tuple[float, str]]]:
+        """(synapse model, on_pre plasticity, on_post, namespace) for the Brian2 backend."""
+        bump = "= 1" if self.pairing == "nearest" else "+= 1"
+        additive = self.weight_dependence == "additive"
+        f_minus = "1" if additive else "(w / w_max)**mu"
+        f_plus = "1" if additive else "((w_max - w) / w_max)**mu"
+        model = (f"w : {unit}\ndx_pre/dt = -x_pre / tau_plus : 1 (event-driven)\n"
+                 "dx_post/dt = -x_post / tau_minus : 1 (event-driven)")
+        on_pre = f"w = clip(w - a_minus_w * {f_minus} * x_post, w_min, w_max)\nx_pre {bump}"
+        on_post = f"w = clip(w + a_plus_w * {f_plus} * x_pre, w_min, w_max)\nx_post {bump}"
+        namespace = {"tau_plus": (self.tau_plus, "second"), "tau_minus": (self.tau_minus, "second"),
+                     "a_plus_w": (self.a_plus * self.w_max, unit), "a_minus_w": (self.a_minus * self.w_max, unit),
+                     "w_min": (self.w_min, unit), "w_max": (self.w_max, unit), "mu": (self.mu, "1")}
+        return model, on_pre, on_post, namespace

@@ -103,3 +103,15 @@ class TripletSTDP(SpikingRule):
 
     def weight_bounds(self) -> tuple[float, float]:
         return self.w_min, self.w_max
+
+    def brian2(self, unit: str) -> tuple[str, str, str, dict[str, tuple[float, str]]]:
+        """(synapse model, on_pre plasticity, on_post, namespace) for the Brian2 backend."""
+        bump = "= 1" if self.pairing == "nearest" else "+= 1"
+        traces = {"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"}
+        model = "\n".join([f"w : {unit}"] + [f"d{x}/dt = -{x} / {tau} : 1 (event-driven)" for x, tau in traces.items()])
+        on_pre = f"w = clip(w - w_max * o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 {bump}\nr2 {bump}"
+        on_post = f"w = clip(w + w_max * r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 {bump}\no2 {bump}"
+        namespace = {tau: (getattr(self, tau), "second") for tau in traces.values()}
+        namespace |= {a: (getattr(self, a), "1") for a in ("a2_plus", "a3_plus", "a2_minus", "a3_minus")}
+        namespace |= {"w_min": (self.w_min, unit), "w_max": (self.w_max, unit)}
+        return model, on_pre, on_post, namespace

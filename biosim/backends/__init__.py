@@ -1,0 +1,1 @@
+"""Alternative execution backends for cross-validation (Brian2)."""

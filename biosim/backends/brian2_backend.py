@@ -1,0 +1,154 @@
+"""Run a biosim Network in Brian2 (runtime mode) and return the same Recording.
+
+Connectivity, weights, delays and initial values come from biosim's own builder with the same
+seed, so both backends simulate the same network instance; only the integration differs (and the
+random streams of Poisson inputs). Each neuron model and rule supplies its Brian2 description.
+Plastic projections get two pathways, as in biosim: transmission delayed by the synaptic delay,
+plasticity at the presynaptic spike time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from biosim.engine.build import BuiltNetwork, build
+from biosim.engine.network import Network
+from biosim.engine.simulation import Recording, Timing
+from biosim.errors import ConfigError
+
+UNITS = {"voltage": "volt", "dimensionless": "1", "current": "amp", "conductance": "siemens", "time": "second",
+         "frequency": "hertz"}
+
+
+def _unit(b2, name: str):
+    return 1.0 if name == "1" else getattr(b2, name)
+
+
+def _namespace(b2, values: dict[str, tuple[float, str]]) -> dict[str, Any]:
+    return {key: value * _unit(b2, unit) for key, (value, unit) in values.items()}
+
+
+def _groups(b2, net: BuiltNetwork) -> dict[str, Any]:
+    groups = {}
+    dt = net.dt
+    for name, pop in net.populations.items():
+        model = pop.spec.model
+        if pop.spec.kind == "neuron":
+            desc = model.brian2()
+            group = b2.NeuronGroup(pop.n, desc.equations, threshold=desc.threshold, reset=desc.reset,
+                                   refractory=model.t_ref * b2.second if model.t_ref > 0 else False,
+                                   method=desc.method, namespace=_namespace(b2, desc.namespace), name=name)
+            for k, (var, dimension) in enumerate(model.state_vars.items()):
+                setattr(group, var, pop.S[k] * _unit(b2, UNITS[dimension]))
+        elif pop.spec.kind == "poisson":
+            group = b2.PoissonGroup(pop.n, rates=model.rate * b2.Hz, name=name)
+        else:
+            group = b2.SpikeGeneratorGroup(pop.n, pop.gen_idx, pop.gen_steps * dt * b2.second, name=name)
+        groups[name] = group
+    return groups
+
+
+def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
+    objects = []
+    for name, proj in net.projections.items():
+        post_model = proj.post.spec.model
+        unit = UNITS[post_model.state_vars[proj.spec.target]]
+        target = f"{proj.spec.target}_post += w"
+        rule = proj.spec.rule
+        if rule.plastic:
+            if not hasattr(rule, "brian2"):
+                raise ConfigError(f"rule {rule.registry_name!r} has no Brian2 description; use backend: biosim",
+                                  key=f"projections.{name}.rule")
+            model, on_pre, on_post, namespace = rule.brian2(unit)
+            syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=model,
+                              on_pre={"pre": target, "plasticity": on_pre}, on_post=on_post,
+                              namespace=_namespace(b2, namespace), name=name)
+        else:
+            syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=f"w : {unit}",
+                              on_pre=target, name=name)
+        pre_ids = np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr))
+        syn.connect(i=pre_ids, j=proj.indices.astype(np.int64))
+        weights = proj.weights if proj.weights is not None else np.full(proj.n_synapses, proj.weight_const)
+        syn.w = weights.astype(np.float64) * _unit(b2, unit)
+        delays = proj.delays if proj.delays is not None else np.full(proj.n_synapses, proj.delay_const)
+        syn.pre.delay = delays.astype(np.float64) * net.dt * b2.second
+        objects.append(syn)
+    return objects
+
+
+def run_brian2(network: Network, duration: float) -> tuple[Recording, Timing, int]:
+    """Build and run ``network`` in Brian2; returns (recording, timing, number of synapses)."""
+    timing = Timing()
+    start = time.perf_counter()
+    import brian2 as b2
+
+    b2.prefs.codegen.target = os.environ.get("BIOSIM_BRIAN2_TARGET", "cython")
+    b2.defaultclock.dt = network.dt * b2.second
+    b2.seed(network.seed)
+    net = build(network)
+    groups = _groups(b2, net)
+    objects: list[Any] = list(groups.values()) + _synapses(b2, net, groups)
+    for drive in network.drives:
+        model = net.populations[drive.population].spec.model
+        unit = UNITS[model.state_vars[drive.target]]
+        objects.append(b2.PoissonInput(groups[drive.population], drive.target, drive.n, drive.rate * b2.Hz,
+                                       weight=drive.weight * _unit(b2, unit)))
+    spikes = {p: b2.SpikeMonitor(groups[p]) for p in network.spike_records}
+    rates = {p: b2.PopulationRateMonitor(groups[p]) for p in network.rate_records}
+    states = [b2.StateMonitor(groups[r.population], r.variables, record=r.indices, dt=r.every * b2.second)
+              for r in network.state_records]
+    brian_net = b2.Network(objects + list(spikes.values()) + list(rates.values()) + states)
+    timing.build_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    brian_net.run(0 * b2.second)  # code generation and compilation
+    timing.jit_s = time.perf_counter() - start
+
+    rec = Recording(network.dt, {p.name: p.n for p in network.populations.values()})
+    samples = {r.projection: np.arange(min(net.projections[r.projection].n_synapses, r.max_synapses))
+               for r in network.weight_records}
+    snapshots: dict[str, list] = {name: [] for name in samples}
+    start = time.perf_counter()
+    for t_from, t_to in _segments(network, duration):
+        step = round(t_from / network.dt)
+        for pop in network.populations.values():
+            active = [value for at, value in pop.current_steps if round(at / network.dt) <= step]
+            if active:
+                groups[pop.name].i_ext = active[-1] * _unit(b2, UNITS[pop.model.state_vars["i_ext"]])
+        for record in network.weight_records:
+            if step % max(1, round(record.every / network.dt)) == 0:
+                w = np.asarray(brian_net[record.projection].w_[:])[samples[record.projection]]
+                snapshots[record.projection].append((t_from, w))
+        if t_to > t_from:
+            brian_net.run((t_to - t_from) * b2.second)
+    timing.sim_s = time.perf_counter() - start
+
+    rec.duration = duration
+    for pop, mon in spikes.items():
+        rec.spikes[pop] = (np.asarray(mon.t_[:], np.float64), np.asarray(mon.i[:], np.int32))
+    for pop, mon in rates.items():
+        rec.rates[pop] = np.asarray(mon.rate_[:], np.float64)
+    for record, mon in zip(network.state_records, states, strict=True):
+        for var in record.variables:
+            rec.states[f"{record.population}.{var}"] = {
+                "t": np.asarray(mon.t_[:]), "values": np.asarray(getattr(mon, f"{var}_")[:]).T,
+                "indices": np.asarray(record.indices)}
+    for name, shots in snapshots.items():
+        rec.weights[name] = {"t": np.array([s[0] for s in shots]), "w": np.array([s[1] for s in shots]),
+                             "synapses": samples[name]}
+    return rec, timing, sum(p.n_synapses for p in net.projections.values())
+
+
+def _segments(network: Network, duration: float) -> list[tuple[float, float]]:
+    """Run in pieces so that step currents change and weight snapshots happen at the right times."""
+    cuts = {0.0, duration}
+    for pop in network.populations.values():
+        cuts.update(at for at, _ in pop.current_steps if 0 < at < duration)
+    for record in network.weight_records:
+        cuts.update(np.arange(0.0, duration, record.every)[1:].tolist())
+    points = sorted(round(c / network.dt) * network.dt for c in cuts)
+    return [(a, b) for a, b in zip(points[:-1], points[1:], strict=True)] + [(duration, duration)]
