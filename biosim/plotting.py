@@ -20,7 +20,9 @@ def _figure(rows: int, cols: int, size: tuple[float, float], **kwargs):
 
 
 def _save(fig, path: Path) -> list[Path]:
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.95, hspace=0.3, wspace=0.3)
+    width, height = fig.get_size_inches()  # margins in inches, so labels fit at any figure size
+    fig.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.3 / height,
+                        hspace=0.35, wspace=0.3)
     fig.savefig(path, dpi=100)
     return [path]
 

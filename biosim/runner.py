@@ -15,6 +15,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from biosim import registry
@@ -48,9 +49,23 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def compute_metrics(exp: Experiment, rec: Recording, timing: Timing, extra: dict[str, Any]) -> dict[str, Any]:
+def weight_summary(w: np.ndarray, bounds: tuple[float, float] | None) -> dict[str, float]:
+    """Mean weight and, for bounded rules, the fractions within 10% of either bound (bimodality)."""
+    summary = {"mean": float(w.mean()), "std": float(w.std())}
+    if bounds is not None:
+        low, high = bounds
+        span = high - low
+        summary["fraction_near_min"] = float(np.mean(w < low + 0.1 * span))
+        summary["fraction_near_max"] = float(np.mean(w > high - 0.1 * span))
+    return summary
+
+
+def compute_metrics(exp: Experiment, rec: Recording, timing: Timing, network, extra: dict[str, Any]) -> dict[str, Any]:
     populations = {pop: {**population_summary(t, i, rec.sizes[pop], rec.duration), "n": rec.sizes[pop]}
                    for pop, (t, i) in rec.spikes.items()}
+    weights = {name: {"initial": weight_summary(table["w"][0], network.projections[name].rule.weight_bounds()),
+                      "final": weight_summary(table["w"][-1], network.projections[name].rule.weight_bounds())}
+               for name, table in rec.weights.items() if len(table["w"])}
     return _json_safe({
         "experiment": exp.name,
         "backend": exp.backend,
@@ -61,6 +76,7 @@ def compute_metrics(exp: Experiment, rec: Recording, timing: Timing, extra: dict
         "duration_s": rec.duration,
         "requested_duration_s": exp.duration,
         "populations": populations,
+        "weights": weights,
         "build_s": timing.build_s,
         "jit_s": timing.jit_s,
         "sim_s": timing.sim_s,
@@ -119,7 +135,7 @@ def run_experiment(path: str | Path, overrides: list[str] | None = None, out: st
         log.info("experiment %s (%s), backend %s, seed %d -> %s", exp.name, path, exp.backend, exp.seed, run_dir)
         rec, timing, extra = simulate(exp, network)
         rec.save(run_dir / "recording.npz")
-        metrics = compute_metrics(exp, rec, timing, {**extra, "wall_s": time.perf_counter() - start})
+        metrics = compute_metrics(exp, rec, timing, network, {**extra, "wall_s": time.perf_counter() - start})
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         for pop, values in metrics["populations"].items():
             log.info("%s: %.3f Hz, CV ISI %s, %d spikes", pop, values["rate_hz"], values["cv_isi"],

@@ -158,12 +158,15 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     if net.rings:
         fn = plan.use(kernels.deliver, "deliver")
         for key, (post, row, ring) in net.rings.items():
-            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{post.index}[{row}])")
+            gate = _refractory_gate(post, row)
+            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{post.index}[{row}], last{post.index}, t, {gate})")
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
         plan.arg(f"drive{d}_p", float(drive.rate * net.dt)), plan.arg(f"drive{d}_w", float(drive.weight))
-        plan.emit(f"{fn}(S{pop.index}[{pop.row(drive.target)}], {int(drive.n)}, drive{d}_p, drive{d}_w)")
+        row = pop.row(drive.target)
+        plan.emit(f"{fn}(S{pop.index}[{row}], {int(drive.n)}, drive{d}_p, drive{d}_w, last{pop.index}, t, "
+                  f"{_refractory_gate(pop, row)})")
     for proj in net.projections.values():
         if proj.plasticity:
             _emit_plasticity(plan, proj, net)
@@ -189,6 +192,13 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     return plan, buffers
 
 
+def _refractory_gate(pop, row: int) -> int:
+    """Refractory period (steps) during which writes to state row ``row`` are discarded, else 0."""
+    model = pop.spec.model
+    clamped = list(model.state_vars)[row] in model.clamped_during_refractory
+    return int(pop.P[0]) if clamped else 0
+
+
 def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
     r, a = proj.index, proj.pre.index
     plan.arg(f"indptr{r}", proj.indptr), plan.arg(f"idx{r}", proj.indices)
@@ -205,12 +215,17 @@ def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
         plan.emit(f"for s in range(indptr{r}[i], indptr{r}[i + 1]):", 3)
         plan.emit(f"ring{proj.ring}[(t + delay{r}[s]) % {depth}, idx{r}[s]] += {weight}", 4)
         return
+    gate = 0 if proj.delay_const > 0 else _refractory_gate(proj.post, proj.target_row)
     if proj.delay_const > 0:
         plan.emit(f"target = ring{proj.ring}[(t + {proj.delay_const}) % ring{proj.ring}.shape[0]]", 3)
     else:
         plan.emit(f"target = S{proj.post.index}[{proj.target_row}]", 3)
     plan.emit(f"for s in range(indptr{r}[i], indptr{r}[i + 1]):", 3)
-    plan.emit(f"target[idx{r}[s]] += {weight}", 4)
+    if gate:  # direct input to a variable frozen during refractoriness
+        plan.emit(f"if t - last{proj.post.index}[idx{r}[s]] >= {gate}:", 4)
+        plan.emit(f"target[idx{r}[s]] += {weight}", 5)
+    else:
+        plan.emit(f"target[idx{r}[s]] += {weight}", 4)
 
 
 def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork) -> None:

@@ -23,21 +23,24 @@ def apply_current_steps(i_ext, steps, values, cursor, t):
 
 
 @njit(cache=True)
-def poisson_drive(target, n_sources, p, weight):
-    """Add ``weight`` x Binomial(n_sources, p) to every element of ``target``."""
+def poisson_drive(target, n_sources, p, weight, last, t, ref):
+    """Add ``weight`` x Binomial(n_sources, p) to every element of ``target`` whose neuron is not
+    refractory (``t - last[i] >= ref``; ``ref = 0`` accepts all)."""
     for i in range(target.shape[0]):
         count = np.random.binomial(n_sources, p)
-        if count:
+        if count and t - last[i] >= ref:
             target[i] += count * weight
 
 
 @njit(cache=True)
-def deliver(ring, slot, target):
-    """Add the delayed input due now (ring buffer row ``slot``) to ``target`` and clear the row."""
+def deliver(ring, slot, target, last, t, ref):
+    """Add the delayed input due now (ring buffer row ``slot``) to ``target`` and clear the row;
+    input to refractory neurons (``t - last[i] < ref``) is discarded."""
     row = ring[slot]
     for i in range(row.shape[0]):
         if row[i] != 0.0:
-            target[i] += row[i]
+            if t - last[i] >= ref:
+                target[i] += row[i]
             row[i] = 0.0
 
 

@@ -8,6 +8,10 @@ Kernel contract (one call per time step, over the whole population):
   P[0]`` steps) keep their voltage and cannot spike; their other variables keep evolving.
 * ``reset(S, P, spk, n)``: apply the after-spike reset to the ``n`` neurons in ``spk``.
 
+Variables in ``clamped_during_refractory`` are frozen while a neuron is refractory, including
+against synaptic input: input arriving then is discarded (Brian2's ``unless refractory``
+semantics, also NEST's ``iaf_psc_delta``).
+
 The schedule follows Brian2: state update, threshold, synaptic propagation, reset.
 """
 
@@ -43,6 +47,7 @@ class NeuronModel(Params):
     kind: ClassVar[str] = "neuron"
     state_vars: ClassVar[dict[str, str]] = {}  # name -> dimension, in kernel order
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
+    clamped_during_refractory: ClassVar[tuple[str, ...]] = ("v",)
     update: ClassVar[Any]
     reset: ClassVar[Any]
     t_ref: Time = 0.0

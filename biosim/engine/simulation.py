@@ -247,7 +247,7 @@ def _progress_bar(total_steps: int, dt: float, enabled: bool):
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total_steps, unit="step", unit_scale=True, desc="simulating", leave=False,
+    return tqdm(total=total_steps, unit="step", unit_scale=True, desc="simulating", leave=False, disable=None,
                 postfix={"bio_s": f"{total_steps * dt:g}"})
 
 
