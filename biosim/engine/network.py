@@ -54,7 +54,7 @@ def realize(value: Value, rng: np.random.Generator, n: int) -> np.ndarray:
     """Turn a constant, a distribution or an array into ``n`` float64 values."""
     if isinstance(value, Uniform | Normal):
         return value.sample(rng, n)
-    array = np.asarray(value, dtype=np.float64)
+    array = np.array(value, dtype=np.float64)  # a copy: learning must never write into the caller's array
     if array.ndim == 0:
         return np.full(n, float(array))
     if array.shape != (n,):
