@@ -12,13 +12,13 @@ import math
 from typing import ClassVar
 
 import numpy as np
-from biosim.rules.base import SpikingRule, Trace
-from biosim.rules.stdp import clip
 from numba import njit
 from pydantic import Field
 
 from biosim.params import Frequency, Time, Weight
 from biosim.registry import register
+from biosim.rules.base import SpikingRule, Trace
+from biosim.rules.stdp import clip
 
 A_PLUS, A_MINUS, W_MIN, W_MAX, E_DECAY, ETA_DT = range(6)
 

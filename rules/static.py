@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from biosim.rules.base import SpikingRule
-
 from biosim.registry import register
+from biosim.rules.base import SpikingRule
 
 
 @register("rule", "static")

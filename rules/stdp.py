@@ -1,7 +1,7 @@
 """Pair-based STDP with traces (Song et al. 2000; van Rossum et al. 2000; Guetig et al. 2003).
 
-At a pre spike: w += -a_minus * w_max * f-(w) * x_post; at a post spike: w += a_plus * w_max *
-f+(w) * x_pre, with f+(w) = ((w_max - w)/w_max)^mu, f-(w) = (w/w_max)^mu (mu = 0: additive) and
+At a pre spike: w += -a_minus * w_max * f-(w) * apost; at a post spike: w += a_plus * w_max *
+f+(w) * apre, with f+(w) = ((w_max - w)/w_max)^mu, f-(w) = (w/w_max)^mu (mu = 0: additive) and
 weights clipped to [w_min, w_max]. Amplitudes are fractions of w_max, as in Song et al. (2000).
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from biosim.rules.base import Pairing, SpikingRule, Trace
 from numba import njit
 from pydantic import Field
 
 from biosim.params import Time, Weight
 from biosim.registry import register
+from biosim.rules.base import Pairing, SpikingRule, Trace
 
 A_PLUS, A_MINUS, W_MIN, W_MAX, MU = range(5)
 
@@ -81,12 +81,12 @@ class STDP(SpikingRule):
         """(synapse model, on_pre plasticity, on_post, namespace) for the Brian2 backend."""
         bump = "= 1" if self.pairing == "nearest" else "+= 1"
         additive = self.weight_dependence == "additive"
-        f_minus = "1" if additive else "(w / w_max)**mu"
-        f_plus = "1" if additive else "((w_max - w) / w_max)**mu"
-        model = (f"w : {unit}\ndx_pre/dt = -x_pre / tau_plus : 1 (event-driven)\n"
-                 "dx_post/dt = -x_post / tau_minus : 1 (event-driven)")
-        on_pre = f"w = clip(w - a_minus_w * {f_minus} * x_post, w_min, w_max)\nx_pre {bump}"
-        on_post = f"w = clip(w + a_plus_w * {f_plus} * x_pre, w_min, w_max)\nx_post {bump}"
+        f_minus = "1" if additive else "(w_syn / w_max)**mu"
+        f_plus = "1" if additive else "((w_max - w_syn) / w_max)**mu"
+        model = (f"w_syn : {unit}\ndapre/dt = -apre / tau_plus : 1 (event-driven)\n"
+                 "dapost/dt = -apost / tau_minus : 1 (event-driven)")
+        on_pre = f"w_syn = clip(w_syn - a_minus_w * {f_minus} * apost, w_min, w_max)\napre {bump}"
+        on_post = f"w_syn = clip(w_syn + a_plus_w * {f_plus} * apre, w_min, w_max)\napost {bump}"
         namespace = {"tau_plus": (self.tau_plus, "second"), "tau_minus": (self.tau_minus, "second"),
                      "a_plus_w": (self.a_plus * self.w_max, unit), "a_minus_w": (self.a_minus * self.w_max, unit),
                      "w_min": (self.w_min, unit), "w_max": (self.w_max, unit), "mu": (self.mu, "1")}

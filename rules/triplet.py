@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from biosim.rules.base import Pairing, SpikingRule, Trace
-from biosim.rules.stdp import clip
 from numba import njit
 from pydantic import Field, model_validator
 
 from biosim.params import Time, Weight
 from biosim.registry import register
+from biosim.rules.base import Pairing, SpikingRule, Trace
+from biosim.rules.stdp import clip
 
 A2P, A3P, A2M, A3M, W_MIN, W_MAX = range(6)
 
@@ -108,9 +108,10 @@ class TripletSTDP(SpikingRule):
         """(synapse model, on_pre plasticity, on_post, namespace) for the Brian2 backend."""
         bump = "= 1" if self.pairing == "nearest" else "+= 1"
         traces = {"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"}
-        model = "\n".join([f"w : {unit}"] + [f"d{x}/dt = -{x} / {tau} : 1 (event-driven)" for x, tau in traces.items()])
-        on_pre = f"w = clip(w - w_max * o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 {bump}\nr2 {bump}"
-        on_post = f"w = clip(w + w_max * r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 {bump}\no2 {bump}"
+        model = "\n".join([f"w_syn : {unit}"]
+                          + [f"d{x}/dt = -{x} / {tau} : 1 (event-driven)" for x, tau in traces.items()])
+        on_pre = f"w_syn = clip(w_syn - w_max * o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 {bump}\nr2 {bump}"
+        on_post = f"w_syn = clip(w_syn + w_max * r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 {bump}\no2 {bump}"
         namespace = {tau: (getattr(self, tau), "second") for tau in traces.values()}
         namespace |= {a: (getattr(self, a), "1") for a in ("a2_plus", "a3_plus", "a2_minus", "a3_minus")}
         namespace |= {"w_min": (self.w_min, unit), "w_max": (self.w_max, unit)}

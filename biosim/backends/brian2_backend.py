@@ -57,7 +57,7 @@ def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
     for name, proj in net.projections.items():
         post_model = proj.post.spec.model
         unit = UNITS[post_model.state_vars[proj.spec.target]]
-        target = f"{proj.spec.target}_post += w"
+        target = f"{proj.spec.target}_post += w_syn"
         rule = proj.spec.rule
         if rule.plastic:
             if not hasattr(rule, "brian2"):
@@ -67,13 +67,14 @@ def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
             syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=model,
                               on_pre={"pre": target, "plasticity": on_pre}, on_post=on_post,
                               namespace=_namespace(b2, namespace), name=name)
+            syn.pre.order = -2  # transmit with the weight at spike time, then learn (biosim's order)
         else:
-            syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=f"w : {unit}",
+            syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=f"w_syn : {unit}",
                               on_pre=target, name=name)
         pre_ids = np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr))
         syn.connect(i=pre_ids, j=proj.indices.astype(np.int64))
         weights = proj.weights if proj.weights is not None else np.full(proj.n_synapses, proj.weight_const)
-        syn.w = weights.astype(np.float64) * _unit(b2, unit)
+        syn.w_syn = weights.astype(np.float64) * _unit(b2, unit)
         delays = proj.delays if proj.delays is not None else np.full(proj.n_synapses, proj.delay_const)
         syn.pre.delay = delays.astype(np.float64) * net.dt * b2.second
         objects.append(syn)
@@ -121,7 +122,7 @@ def run_brian2(network: Network, duration: float) -> tuple[Recording, Timing, in
                 groups[pop.name].i_ext = active[-1] * _unit(b2, UNITS[pop.model.state_vars["i_ext"]])
         for record in network.weight_records:
             if step % max(1, round(record.every / network.dt)) == 0:
-                w = np.asarray(brian_net[record.projection].w_[:])[samples[record.projection]]
+                w = np.asarray(brian_net[record.projection].w_syn_[:])[samples[record.projection]]
                 snapshots[record.projection].append((t_from, w))
         if t_to > t_from:
             brian_net.run((t_to - t_from) * b2.second)

@@ -253,8 +253,8 @@ LIFDelta.reset = reset_v
 class Izhikevich(NeuronModel):
     """Izhikevich (2003): v' = 0.04 v^2 + 5 v + 140 - u + I, u' = a (b v - u) (mV, ms inside).
 
-    I = i_syn + i_ext in mV (Izhikevich's convention); i_syn decays with tau_syn. RK4 per step with
-    I held constant; spike when v >= v_peak, then v <- c, u <- u + d.
+    I = i_syn + i_ext in mV (Izhikevich's convention); i_syn decays with tau_syn. Classic RK4 over
+    (v, u, i_syn) per step; spike when v >= v_peak, then v <- c, u <- u + d.
     """
 
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "u": "voltage", "i_syn": "voltage",
@@ -269,7 +269,7 @@ class Izhikevich(NeuronModel):
 
     def pack(self, dt: float) -> np.ndarray:
         return np.array([self.ref_steps(dt), self.v_peak * 1e3, self.a * 1e-3, self.b, self.c * 1e3,
-                         self.d * 1e3, math.exp(-dt / self.tau_syn), dt * 1e3])
+                         self.d * 1e3, self.tau_syn * 1e3, dt * 1e3])
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.c, "u": self.b * self.c, "i_syn": 0.0, "i_ext": 0.0}
@@ -285,33 +285,31 @@ class Izhikevich(NeuronModel):
 
 
 @njit(cache=True)
-def _izh_rates(v, u, current, a, b):
-    return 0.04 * v * v + 5.0 * v + 140.0 - u + current, a * (b * v - u)
+def _izh_rates(v, u, i_syn, i_ext, a, b, tau_syn, free):
+    """Derivatives (mV/ms) of v, u, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
+    return free * (0.04 * v * v + 5.0 * v + 140.0 - u + i_syn + i_ext), a * (b * v - u), -i_syn / tau_syn
 
 
 @njit(cache=True)
 def izhikevich_update(S, last, P, t, spk):
-    ref, v_peak, a, b, dsyn, h = int(P[0]), P[1], P[2], P[3], P[6], P[7]
+    ref, v_peak, a, b, tau_syn, h = int(P[0]), P[1], P[2], P[3], P[6], P[7]
     v, u, i_syn, i_ext = S[0], S[1], S[2], S[3]
     n = 0
-    for i in range(v.shape[0]):
-        vm, um, cur = v[i] * 1e3, u[i] * 1e3, (i_syn[i] + i_ext[i]) * 1e3
-        if t - last[i] >= ref:
-            k1v, k1u = _izh_rates(vm, um, cur, a, b)
-            k2v, k2u = _izh_rates(vm + 0.5 * h * k1v, um + 0.5 * h * k1u, cur, a, b)
-            k3v, k3u = _izh_rates(vm + 0.5 * h * k2v, um + 0.5 * h * k2u, cur, a, b)
-            k4v, k4u = _izh_rates(vm + h * k3v, um + h * k3u, cur, a, b)
-            vm += h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v)
-            um += h / 6.0 * (k1u + 2.0 * k2u + 2.0 * k3u + k4u)
-            if not vm < v_peak:  # also catches an overflow to inf/nan at the spike upstroke
-                vm = v_peak
-                spk[n] = i
-                n += 1
-                last[i] = t
-        else:
-            um += h * a * (b * vm - um)
-        v[i], u[i] = vm * 1e-3, um * 1e-3
-        i_syn[i] *= dsyn
+    for i in range(v.shape[0]):  # classic RK4 over (v, u, i_syn) in mV and ms, as Brian2's rk4
+        free = 1.0 if t - last[i] >= ref else 0.0
+        x, y, z, c = v[i] * 1e3, u[i] * 1e3, i_syn[i] * 1e3, i_ext[i] * 1e3
+        k1 = _izh_rates(x, y, z, c, a, b, tau_syn, free)
+        k2 = _izh_rates(x + 0.5 * h * k1[0], y + 0.5 * h * k1[1], z + 0.5 * h * k1[2], c, a, b, tau_syn, free)
+        k3 = _izh_rates(x + 0.5 * h * k2[0], y + 0.5 * h * k2[1], z + 0.5 * h * k2[2], c, a, b, tau_syn, free)
+        k4 = _izh_rates(x + h * k3[0], y + h * k3[1], z + h * k3[2], c, a, b, tau_syn, free)
+        x += h / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
+        y += h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
+        z += h / 6.0 * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
+        if free and not x < v_peak:  # also catches an overflow to inf/nan at the spike upstroke
+            spk[n] = i
+            n += 1
+            last[i] = t
+        v[i], u[i], i_syn[i] = x * 1e-3, y * 1e-3, z * 1e-3
     return n
 
 
@@ -333,7 +331,9 @@ class AdEx(NeuronModel):
     """Adaptive exponential IF (Brette & Gerstner 2005), current-based exponential synapses.
 
     C dv/dt = -g_l (v - e_l) + g_l delta_t exp((v - v_t)/delta_t) - w + i_syn + i_ext;
-    tau_w dw/dt = a (v - e_l) - w. RK4 per step; spike when v > v_peak, then v <- v_reset, w <- w + b.
+    tau_w dw/dt = a (v - e_l) - w. Classic RK4 over (v, w, i_syn) per step; spike when v > v_peak,
+    then v <- v_reset, w <- w + b. As in NEST's aeif models the right-hand side is evaluated at
+    min(v, v_peak), so Runge-Kutta stages that overshoot during the upstroke cannot blow up w.
     """
 
     state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "w": "current", "i_syn": "current",
@@ -353,16 +353,17 @@ class AdEx(NeuronModel):
 
     def pack(self, dt: float) -> np.ndarray:
         return np.array([self.ref_steps(dt), self.v_peak, self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t,
-                         self.tau_w, self.a, self.b, math.exp(-dt / self.tau_syn), dt, self.v_reset])
+                         self.tau_w, self.a, self.b, self.tau_syn, dt, self.v_reset])
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "w": 0.0, "i_syn": 0.0, "i_ext": 0.0}
 
     def brian2(self) -> Brian2Model:
         return Brian2Model(
-            "dv/dt = (-g_l * (v - e_l) + g_l * delta_t * exp(clip((v - v_t) / delta_t, -inf, 20)) - w"
+            "dv/dt = (-g_l * (v_eff - e_l) + g_l * delta_t * exp((v_eff - v_t) / delta_t) - w"
             " + i_syn + i_ext) / c_m : volt (unless refractory)\n"
-            "dw/dt = (a * (v - e_l) - w) / tau_w : amp\ndi_syn/dt = -i_syn / tau_syn : amp\ni_ext : amp",
+            "dw/dt = (a * (v_eff - e_l) - w) / tau_w : amp\ndi_syn/dt = -i_syn / tau_syn : amp\ni_ext : amp\n"
+            "v_eff = clip(v, -1 * volt, v_peak) : volt",
             "v > v_peak", "v = v_reset\nw += b", "rk4",
             {"c_m": (self.c_m, "farad"), "g_l": (self.g_l, "siemens"), "e_l": (self.e_l, "volt"),
              "v_t": (self.v_t, "volt"), "delta_t": (self.delta_t, "volt"), "tau_w": (self.tau_w, "second"),
@@ -372,34 +373,35 @@ class AdEx(NeuronModel):
 
 
 @njit(cache=True)
-def _adex_rates(v, w, current, P):
-    c_m, g_l, e_l, v_t, delta_t, tau_w, a = P[2], P[3], P[4], P[5], P[6], P[7], P[8]
-    spike_current = g_l * delta_t * math.exp(min((v - v_t) / delta_t, 20.0))
-    return (-g_l * (v - e_l) + spike_current - w + current) / c_m, (a * (v - e_l) - w) / tau_w
+def _adex_rates(v, w, i_syn, i_ext, P, free):
+    """Derivatives (SI) of v, w, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
+    v_peak, c_m, g_l, e_l, v_t, delta_t, tau_w, a, tau_syn = P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[10]
+    v = min(v, v_peak)  # as NEST's aeif models: RK stages overshooting the spike must not feed w
+    spike_current = g_l * delta_t * math.exp((v - v_t) / delta_t)
+    dv = free * (-g_l * (v - e_l) + spike_current - w + i_syn + i_ext) / c_m
+    return dv, (a * (v - e_l) - w) / tau_w, -i_syn / tau_syn
 
 
 @njit(cache=True)
 def adex_update(S, last, P, t, spk):
-    ref, v_peak, e_l, tau_w, a, dsyn, h = int(P[0]), P[1], P[4], P[7], P[8], P[10], P[11]
+    ref, v_peak, h = int(P[0]), P[1], P[11]
     v, w, i_syn, i_ext = S[0], S[1], S[2], S[3]
     n = 0
-    for i in range(v.shape[0]):
-        cur = i_syn[i] + i_ext[i]
-        if t - last[i] >= ref:
-            k1v, k1w = _adex_rates(v[i], w[i], cur, P)
-            k2v, k2w = _adex_rates(v[i] + 0.5 * h * k1v, w[i] + 0.5 * h * k1w, cur, P)
-            k3v, k3w = _adex_rates(v[i] + 0.5 * h * k2v, w[i] + 0.5 * h * k2w, cur, P)
-            k4v, k4w = _adex_rates(v[i] + h * k3v, w[i] + h * k3w, cur, P)
-            v[i] += h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v)
-            w[i] += h / 6.0 * (k1w + 2.0 * k2w + 2.0 * k3w + k4w)
-            if not v[i] <= v_peak:
-                v[i] = v_peak
-                spk[n] = i
-                n += 1
-                last[i] = t
-        else:
-            w[i] += h * (a * (v[i] - e_l) - w[i]) / tau_w
-        i_syn[i] *= dsyn
+    for i in range(v.shape[0]):  # classic RK4 over (v, w, i_syn), as Brian2's rk4
+        free = 1.0 if t - last[i] >= ref else 0.0
+        x, y, z, c = v[i], w[i], i_syn[i], i_ext[i]
+        k1 = _adex_rates(x, y, z, c, P, free)
+        k2 = _adex_rates(x + 0.5 * h * k1[0], y + 0.5 * h * k1[1], z + 0.5 * h * k1[2], c, P, free)
+        k3 = _adex_rates(x + 0.5 * h * k2[0], y + 0.5 * h * k2[1], z + 0.5 * h * k2[2], c, P, free)
+        k4 = _adex_rates(x + h * k3[0], y + h * k3[1], z + h * k3[2], c, P, free)
+        x += h / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
+        y += h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
+        z += h / 6.0 * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
+        if free and not x <= v_peak:
+            spk[n] = i
+            n += 1
+            last[i] = t
+        v[i], w[i], i_syn[i] = x, y, z
     return n
 
 
