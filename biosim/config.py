@@ -189,7 +189,8 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def explain(err: ValidationError, model: type[BaseModel], source: Source, prefix: tuple = ()) -> ConfigError:
-    first = err.errors()[0]
+    # an unknown key usually explains a "missing" one (a typo), so report unknown keys first
+    first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part))
     if first["type"] == "extra_forbidden":
         allowed = _fields_at(model, loc[:-1])

@@ -121,7 +121,7 @@ def run_experiment(path: str | Path, overrides: list[str] | None = None, out: st
         try:
             registry.get("plot", name)
         except ValueError as err:
-            raise source.error(str(err).split(": ", 1)[-1], ("plots", k)) from None
+            raise source.error(str(err), ("plots", k)) from None
     network, resolved = registry.get("network", exp.network, key="network")(exp, source)
 
     run_dir = new_run_dir(Path(out) if out else Path("runs"), exp.name)

@@ -32,20 +32,22 @@ def _value(raw: Any, dimension: str, source: Source, loc: tuple) -> Value:
         raise source.error(str(err), loc) from None
 
 
-def _spec(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None):
+def _spec(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None,
+          name_loc: tuple | None = None):
     """Instantiate a registry entry from ``name`` or ``{name: ..., params...}``."""
     if isinstance(raw, str):
-        name, params = raw, {}
+        name, params, name_loc = raw, {}, name_loc or loc
     else:
         params = dict(raw)
         name = params.pop("name", None)
+        name_loc = name_loc or (*loc, "name")
         if name is None:
-            raise source.error(f"a {namespace} needs a 'name'; allowed: {', '.join(registry.names(namespace))}",
-                               loc)
+            allowed = ", ".join(registry.names(namespace))
+            raise source.error(f"a {namespace} needs a 'name'; allowed: {allowed}", loc)
     try:
         cls = registry.get(namespace, name)
     except ValueError as err:
-        raise source.error(str(err).split(": ", 1)[-1], (*loc, "name") if not isinstance(raw, str) else loc) from None
+        raise source.error(str(err), name_loc) from None
     return validate_params(cls, params, source, loc, context)
 
 
@@ -56,7 +58,7 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
     resolved: dict[str, Any] = {"populations": {}, "projections": {}}
     for name, pop in exp.populations.items():
         loc = ("populations", name)
-        model = _spec({"name": pop.model, **pop.params}, "neuron", source, loc + ("params",))
+        model = _spec({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"), name_loc=(*loc, "model"))
         for var in pop.init:
             if var not in model.state_vars:
                 raise source.error(f"unknown state variable {var!r}; allowed: {', '.join(model.state_vars)}",

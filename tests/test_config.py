@@ -1,0 +1,97 @@
+"""Bad input gets one clear error naming file, line, key, allowed values and a guess, before compute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from biosim.config import load_experiment
+from biosim.errors import ConfigError
+from biosim.networks.spiking import build_spiking
+
+CUBA = Path(__file__).parents[1] / "experiments" / "cuba.yaml"
+
+
+def error_for(tmp_path, text: str, overrides=()) -> str:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        exp, source = load_experiment(path, list(overrides))
+        build_spiking(exp, source)
+    return str(info.value)
+
+
+BASE = """\
+name: t
+duration: 10 ms
+populations:
+  a: {n: 10, model: lif_cuba, params: {tau_m: 20 ms}}
+  src: {n: 5, model: poisson, params: {rate: 10 Hz}}
+projections:
+  p: {pre: src, post: a, target: ge, connector: {name: fixed_probability, p: 0.5}, weight: 1 mV,
+      rule: {name: stdp, w_max: 2 mV}}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("duration: 10 ms", "duraton: 10 ms", ["exp.yaml:2", "unknown key 'duraton'", "did you mean 'duration'",
+                                           "allowed: name,"]),
+    ("duration: 10 ms", "duration: 10 mV", ["exp.yaml:2", "duration", "is a voltage but a time is expected"]),
+    ("model: lif_cuba", "model: lif_cubba", ["populations.a", "unknown neuron 'lif_cubba'",
+                                             "did you mean 'lif_cuba'", "lif_delta"]),
+    ("tau_m: 20 ms", "tau_mm: 20 ms", ["exp.yaml:4", "populations.a.params.tau_mm", "did you mean 'tau_m'"]),
+    ("tau_m: 20 ms", "tau_m: 20 Hz", ["populations.a.params.tau_m", "is a frequency but a time is expected"]),
+    ("name: stdp", "name: stpd", ["projections.p.rule", "unknown rule 'stpd'", "did you mean 'stdp'",
+                                  "triplet_stdp"]),
+    ("w_max: 2 mV", "w_max: 2 nS", ["projections.p.rule.w_max", "conductance but a voltage is expected"]),
+    ("target: ge", "target: gee", ["projections.p.target", "unknown target 'gee'", "allowed: ge, gi, v"]),
+    ("pre: src", "pre: scr", ["projections.p.pre", "unknown population 'scr'", "allowed: a, src"]),
+    ("p: 0.5}", "p: 1.5}", ["projections.p.connector.p", "less than or equal to 1"]),
+    ("n: 10,", "n: ten,", ["populations.a.n", "valid integer"]),
+    ("name: fixed_probability", "name: fixed_prob", ["unknown connector 'fixed_prob'",
+                                                     "did you mean 'fixed_probability'"]),
+])
+def test_error_messages(tmp_path, old, new, expected):
+    assert old in BASE
+    message = error_for(tmp_path, BASE.replace(old, new, 1))
+    for fragment in expected:
+        assert fragment in message, message
+
+
+def test_rule_of_the_wrong_kind_is_refused(tmp_path, monkeypatch):
+    from biosim import registry
+    from biosim.rules.base import Rule
+
+    class DendriticOnly(Rule):
+        plugs_into = "dendritic_segment"
+
+    monkeypatch.setitem(registry._entries["rule"], "dendritic_only", DendriticOnly)
+    message = error_for(tmp_path, BASE.replace("name: stdp, w_max: 2 mV", "name: dendritic_only"))
+    assert "plugs into 'dendritic_segment', not into a spiking projection" in message
+
+
+def test_overrides_and_variants(tmp_path):
+    exp, _ = load_experiment(CUBA, ["duration=2 s", "populations.exc.n=100", "seed=7"])
+    assert exp.duration == 2.0 and exp.populations["exc"].n == 100 and exp.seed == 7
+    brunel = Path(__file__).parents[1] / "experiments" / "brunel.yaml"
+    exp, _ = load_experiment(brunel, ["variant=A"])
+    assert exp.projections["inh_exc"].weight == "-0.3 mV"
+    with pytest.raises(ConfigError, match="unknown variant 'E'.*allowed: A, B, C, D"):
+        load_experiment(brunel, ["variant=E"])
+    with pytest.raises(ConfigError, match="must look like key.sub=value"):
+        load_experiment(CUBA, ["duration"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path / "nope.yaml")
+    message = error_for(tmp_path, "name: [unclosed")
+    assert "not valid YAML" in message
+
+
+def test_every_shipped_experiment_validates():
+    for path in sorted((Path(__file__).parents[1] / "experiments").glob("*.yaml")):
+        exp, source = load_experiment(path)
+        network, _ = build_spiking(exp, source)
+        assert network.populations, path
