@@ -111,20 +111,27 @@ class LIFCuba(NeuronModel):
 
 
 @njit(cache=True)
+def threshold(v, last, t, ref, v_th, spk):
+    """Spikes of non-refractory neurons with v > v_th: record them, mark their spike step."""
+    n = 0
+    for i in range(v.shape[0]):
+        if v[i] > v_th and t - last[i] >= ref:
+            spk[n] = i
+            n += 1
+            last[i] = t
+    return n
+
+
+@njit(cache=True)
 def lif_cuba_update(S, last, P, t, spk):
     ref, v_th, e_l, dm, de, di, ce, ci, cx = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8]
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    n = 0
-    for i in range(v.shape[0]):
-        if t - last[i] >= ref:
-            v[i] = e_l + (v[i] - e_l) * dm + ge[i] * ce + gi[i] * ci + i_ext[i] * cx
-            if v[i] > v_th:
-                spk[n] = i
-                n += 1
-                last[i] = t
+    for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it; thresholding is a second pass
+        integrated = e_l + (v[i] - e_l) * dm + ge[i] * ce + gi[i] * ci + i_ext[i] * cx
+        v[i] = integrated if t - last[i] >= ref else v[i]
         ge[i] *= de
         gi[i] *= di
-    return n
+    return threshold(v, last, t, ref, v_th, spk)
 
 
 @njit(cache=True)
@@ -182,19 +189,14 @@ class LIFCoba(NeuronModel):
 def lif_coba_update(S, last, P, t, spk):
     ref, v_th, e_l, e_e, e_i, dt_tau, de, di = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7]
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    n = 0
     for i in range(v.shape[0]):
         if t - last[i] >= ref:
             g = 1.0 + ge[i] + gi[i]
             v_inf = (e_l + ge[i] * e_e + gi[i] * e_i + i_ext[i]) / g
             v[i] = v_inf + (v[i] - v_inf) * math.exp(-dt_tau * g)
-            if v[i] > v_th:
-                spk[n] = i
-                n += 1
-                last[i] = t
         ge[i] *= de
         gi[i] *= di
-    return n
+    return threshold(v, last, t, ref, v_th, spk)
 
 
 LIFCoba.update = lif_coba_update
@@ -232,16 +234,10 @@ class LIFDelta(NeuronModel):
 def lif_delta_update(S, last, P, t, spk):
     ref, v_th, e_l, dm = int(P[0]), P[1], P[2], P[3]
     v, i_ext = S[0], S[1]
-    n = 0
-    for i in range(v.shape[0]):
-        if t - last[i] >= ref:
-            rest = e_l + i_ext[i]
-            v[i] = rest + (v[i] - rest) * dm
-            if v[i] > v_th:
-                spk[n] = i
-                n += 1
-                last[i] = t
-    return n
+    for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it
+        rest = e_l + i_ext[i]
+        v[i] = rest + (v[i] - rest) * dm if t - last[i] >= ref else v[i]
+    return threshold(v, last, t, ref, v_th, spk)
 
 
 LIFDelta.update = lif_delta_update

@@ -1,0 +1,56 @@
+"""Run timing snippets in fresh single-core subprocesses and summarise medians and ratios.
+
+Each snippet prints one JSON line with ``setup_s`` (build + compile/JIT), ``sim_s`` (the simulation
+phase alone) and ``rate_hz``. Results go to ``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+PRELUDE = "import os, json, time\nos.sched_setaffinity(0, {0})\n"
+
+
+def run_snippet(code: str, timeout: float = 1800) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], capture_output=True, text=True,
+                         env=env, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(name: str, code: str, repeats: int) -> dict:
+    runs = []
+    for k in range(repeats):
+        runs.append(run_snippet(code))
+        print(f"  {name} run {k + 1}/{repeats}: setup {runs[-1]['setup_s']:.2f} s, sim {runs[-1]['sim_s']:.3f} s, "
+              f"{runs[-1]['rate_hz']:.2f} Hz", flush=True)
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {"runs": runs}
+
+
+def available(module: str) -> bool:
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def report(name: str, title: str, results: dict[str, dict], reference: str = "biosim") -> None:
+    base = results[reference]["sim_s"]
+    print(f"\n{title}\n{'system':<28}{'setup (s)':>12}{'sim (s)':>12}{'rate (Hz)':>12}{'sim / biosim':>14}")
+    for system, r in results.items():
+        print(f"{system:<28}{r['setup_s']:>12.2f}{r['sim_s']:>12.3f}{r['rate_hz']:>12.2f}{r['sim_s'] / base:>14.1f}")
+    for r in results.values():
+        r["sim_ratio_to_biosim"] = r["sim_s"] / base
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"benchmark": name, "title": title, "date": datetime.now().isoformat(timespec="seconds"),
+               "machine": platform.platform(), "cpu_count": os.cpu_count(), "results": results}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    print(f"wrote {RESULTS / f'{name}.json'}")
