@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import available, measure, report
+from harness import available, measure, measure_brian2, report
 
 EXPERIMENT = Path(__file__).parents[1] / "experiments" / "cuba.yaml"
 
@@ -48,12 +48,6 @@ M = SpikeMonitor(P)
 {run}
 print(json.dumps({{"setup_s": setup, "sim_s": sim, "rate_hz": M.num_spikes / 4000 / {duration}}}))
 """
-RUNTIME = """net = Network(collect()); net.run(0 * ms); setup = time.perf_counter() - t0
-t1 = time.perf_counter(); net.run({duration} * second); sim = time.perf_counter() - t1"""
-STANDALONE = """run({duration} * second)
-device.build(directory="{build_dir}", compile=True, run=True, with_output=False)
-sim = device._last_run_time; setup = time.perf_counter() - t0 - sim"""
-
 NEST = """
 t0 = time.perf_counter()
 import nest
@@ -85,12 +79,7 @@ def main() -> None:
     print("warming biosim's kernel cache")
     measure("biosim (warm-up)", BIOSIM.format(experiment=EXPERIMENT, duration=0.1), 1)
     results["biosim"] = measure("biosim", BIOSIM.format(experiment=EXPERIMENT, duration=d), n)
-    results["brian2 cython runtime"] = measure(
-        "brian2 runtime", BRIAN2.format(device="", run=RUNTIME.format(duration=d), duration=d), n)
-    build_dir = Path(__file__).parent / "results" / "cuba_standalone"
-    standalone = BRIAN2.format(device='set_device("cpp_standalone", build_on_run=False)',
-                               run=STANDALONE.format(duration=d, build_dir=build_dir), duration=d)
-    results["brian2 cpp_standalone"] = measure("brian2 standalone", standalone, n)
+    results |= measure_brian2("cuba", BRIAN2, d, n)
     if available("nest"):
         results["nest iaf_psc_exp 1 thread"] = measure("nest", NEST.format(duration=d), n)
     report("cuba", f"CUBA 4000 neurons, {d:g} s biological, dt 0.1 ms, 1 core, median of {n}", results)

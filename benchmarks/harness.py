@@ -38,6 +38,24 @@ def measure(name: str, code: str, repeats: int) -> dict:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {"runs": runs}
 
 
+BRIAN2_RUNTIME = """net = Network(collect()); net.run(0 * ms); setup = time.perf_counter() - t0
+t1 = time.perf_counter(); net.run({duration} * second); sim = time.perf_counter() - t1"""
+BRIAN2_STANDALONE = """run({duration} * second)
+device.build(directory="{build_dir}", compile=True, run=True, with_output=False)
+sim = device._last_run_time; setup = time.perf_counter() - t0 - sim"""
+
+
+def measure_brian2(name: str, template: str, duration: float, repeats: int) -> dict[str, dict]:
+    """Time a Brian2 script (with {device} and {run} slots) in cython runtime and cpp_standalone modes."""
+    runtime = template.format(device="", run=BRIAN2_RUNTIME.format(duration=duration), duration=duration)
+    build_dir = RESULTS / f"{name}_standalone"
+    standalone = template.format(device='set_device("cpp_standalone", build_on_run=False)',
+                                 run=BRIAN2_STANDALONE.format(duration=duration, build_dir=build_dir),
+                                 duration=duration)
+    return {"brian2 cython runtime": measure("brian2 runtime", runtime, repeats),
+            "brian2 cpp_standalone": measure("brian2 standalone", standalone, repeats)}
+
+
 def available(module: str) -> bool:
     return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
 

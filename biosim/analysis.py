@@ -52,8 +52,14 @@ def smooth_rate(rate: np.ndarray, dt: float, width: float = 2e-3) -> np.ndarray:
     return np.convolve(padded, kernel / kernel.sum(), mode="valid")
 
 
-def rate_spectrum(rate: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectrum (Welch) of the population rate: frequencies (Hz), power."""
+def rate_rhythm(rate: np.ndarray, dt: float, bin_width: float = 1e-3) -> dict[str, float]:
+    """Synchrony of a population from its rate: the peak of the rate's power spectrum (Welch, 1 ms
+    bins, DC removed) and the coefficient of variation of the binned rate (0 for asynchronous)."""
     from scipy.signal import welch
 
-    return welch(rate - rate.mean(), fs=1.0 / dt, nperseg=min(len(rate), 4096))
+    per_bin = max(1, round(bin_width / dt))
+    binned = rate[: rate.size // per_bin * per_bin].reshape(-1, per_bin).mean(axis=1)
+    if binned.size < 16 or binned.mean() == 0:
+        return {"rate_peak_hz": float("nan"), "rate_cv": float("nan")}
+    freqs, power = welch(binned - binned.mean(), fs=1.0 / (per_bin * dt), nperseg=min(binned.size, 256))
+    return {"rate_peak_hz": float(freqs[1:][np.argmax(power[1:])]), "rate_cv": float(binned.std() / binned.mean())}

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from biosim import registry
-from biosim.analysis import population_summary
+from biosim.analysis import population_summary, rate_rhythm
 from biosim.config import Experiment, load_experiment
 from biosim.engine.simulation import Recording, Timing
 
@@ -63,6 +63,8 @@ def weight_summary(w: np.ndarray, bounds: tuple[float, float] | None) -> dict[st
 def compute_metrics(exp: Experiment, rec: Recording, timing: Timing, network, extra: dict[str, Any]) -> dict[str, Any]:
     populations = {pop: {**population_summary(t, i, rec.sizes[pop], rec.duration), "n": rec.sizes[pop]}
                    for pop, (t, i) in rec.spikes.items()}
+    for pop, rate in rec.rates.items():
+        populations.setdefault(pop, {}).update(rate_rhythm(rate, rec.dt))
     weights = {name: {"initial": weight_summary(table["w"][0], network.projections[name].rule.weight_bounds()),
                       "final": weight_summary(table["w"][-1], network.projections[name].rule.weight_bounds())}
                for name, table in rec.weights.items() if len(table["w"])}

@@ -80,45 +80,48 @@ def events(pre, post):
     return sorted([(t, 0) for t in pre] + [(t, 1) for t in post])
 
 
+def replay(rule, w0, pre_trains, post_trains, change):
+    """Every synapse's weight after replaying its spike pairs; ``change(kind, t, w, pre, post)`` is
+    the weight change of one event, and the result is clipped to the rule's bounds."""
+    w = w0.copy()
+    for i, pre in enumerate(pre_trains):
+        for j, post in enumerate(post_trains):
+            x = w[i, j]
+            for t, kind in events(pre, post):
+                x = min(max(x + change(kind, t, x, pre, post), rule.w_min), rule.w_max)
+            w[i, j] = x
+    return w
+
+
 def reference_stdp(rule: STDP, w0, pre_trains, post_trains, dt):
     nearest = rule.pairing == "nearest"
     mu = 0.0 if rule.weight_dependence == "additive" else rule.mu
     tp, tm = rule.tau_plus / dt, rule.tau_minus / dt
-    w = w0.copy()
-    for i, pre in enumerate(pre_trains):
-        for j, post in enumerate(post_trains):
-            x = w[i, j]
-            for t, kind in events(pre, post):
-                if kind == 0:
-                    f = 1.0 if mu == 0 else (x / rule.w_max) ** mu
-                    x -= rule.a_minus * rule.w_max * f * trace(post, t, tm, nearest, inclusive=False)
-                else:
-                    f = 1.0 if mu == 0 else ((rule.w_max - x) / rule.w_max) ** mu
-                    x += rule.a_plus * rule.w_max * f * trace(pre, t, tp, nearest, inclusive=True)
-                x = min(max(x, rule.w_min), rule.w_max)
-            w[i, j] = x
-    return w
+
+    def change(kind, t, x, pre, post):
+        if kind == 0:
+            f = 1.0 if mu == 0 else (x / rule.w_max) ** mu
+            return -rule.a_minus * rule.w_max * f * trace(post, t, tm, nearest, inclusive=False)
+        f = 1.0 if mu == 0 else ((rule.w_max - x) / rule.w_max) ** mu
+        return rule.a_plus * rule.w_max * f * trace(pre, t, tp, nearest, inclusive=True)
+
+    return replay(rule, w0, pre_trains, post_trains, change)
 
 
 def reference_triplet(rule: TripletSTDP, w0, pre_trains, post_trains, dt):
     near = rule.pairing == "nearest"
-    taus = {k: getattr(rule, k) / dt for k in ("tau_plus", "tau_minus", "tau_x", "tau_y")}
-    w = w0.copy()
-    for i, pre in enumerate(pre_trains):
-        for j, post in enumerate(post_trains):
-            x = w[i, j]
-            for t, kind in events(pre, post):
-                if kind == 0:
-                    o1 = trace(post, t, taus["tau_minus"], near, inclusive=False)
-                    r2 = trace(pre, t, taus["tau_x"], near, inclusive=False)
-                    x -= rule.w_max * o1 * (rule.a2_minus + rule.a3_minus * r2)
-                else:
-                    r1 = trace(pre, t, taus["tau_plus"], near, inclusive=True)
-                    o2 = trace(post, t, taus["tau_y"], near, inclusive=False)
-                    x += rule.w_max * r1 * (rule.a2_plus + rule.a3_plus * o2)
-                x = min(max(x, rule.w_min), rule.w_max)
-            w[i, j] = x
-    return w
+    tau = {k: getattr(rule, k) / dt for k in ("tau_plus", "tau_minus", "tau_x", "tau_y")}
+
+    def change(kind, t, x, pre, post):
+        if kind == 0:
+            o1 = trace(post, t, tau["tau_minus"], near, inclusive=False)
+            r2 = trace(pre, t, tau["tau_x"], near, inclusive=False)
+            return -rule.w_max * o1 * (rule.a2_minus + rule.a3_minus * r2)
+        r1 = trace(pre, t, tau["tau_plus"], near, inclusive=True)
+        o2 = trace(post, t, tau["tau_y"], near, inclusive=False)
+        return rule.w_max * r1 * (rule.a2_plus + rule.a3_plus * o2)
+
+    return replay(rule, w0, pre_trains, post_trains, change)
 
 
 STDP_VARIANTS = [
