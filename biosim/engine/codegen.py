@@ -163,9 +163,10 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
-        plan.arg(f"drive{d}_p", float(drive.rate * net.dt)), plan.arg(f"drive{d}_w", float(drive.weight))
+        plan.arg(f"drive{d}_cdf", kernels.binomial_cdf(int(drive.n), drive.rate * net.dt))
+        plan.arg(f"drive{d}_w", float(drive.weight))
         row = pop.row(drive.target)
-        plan.emit(f"{fn}(S{pop.index}[{row}], {int(drive.n)}, drive{d}_p, drive{d}_w, last{pop.index}, t, "
+        plan.emit(f"{fn}(S{pop.index}[{row}], drive{d}_cdf, drive{d}_w, last{pop.index}, t, "
                   f"{_refractory_gate(pop, row)})")
     for proj in net.projections.values():
         if proj.plasticity:

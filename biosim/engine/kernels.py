@@ -22,12 +22,31 @@ def apply_current_steps(i_ext, steps, values, cursor, t):
     cursor[0] = k
 
 
+def binomial_cdf(n: int, p: float, tail: float = 1e-17) -> np.ndarray:
+    """Cumulative probabilities of Binomial(n, p), cut where the terms past the mean fall below
+    ``tail``; the last entry is set to 1, so inversion sampling is exact up to ~1e-16 in probability."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"a Poisson drive needs rate x dt in [0, 1), got {p:g}")
+    pmf = [(1.0 - p) ** n]
+    for k in range(n):
+        term = pmf[-1] * (n - k) / (k + 1) * p / (1.0 - p)
+        if k + 1 > n * p and term < tail:
+            break
+        pmf.append(term)
+    cdf = np.cumsum(pmf)
+    cdf[-1] = 1.0
+    return cdf
+
+
 @njit(cache=True)
-def poisson_drive(target, n_sources, p, weight, last, t, ref):
-    """Add ``weight`` x Binomial(n_sources, p) to every element of ``target`` whose neuron is not
-    refractory (``t - last[i] >= ref``; ``ref = 0`` accepts all)."""
+def poisson_drive(target, cdf, weight, last, t, ref):
+    """Add ``weight`` x (a Binomial count drawn by inversion of ``cdf``) to every element of ``target``
+    whose neuron is not refractory (``t - last[i] >= ref``; ``ref = 0`` accepts all)."""
     for i in range(target.shape[0]):
-        count = np.random.binomial(n_sources, p)
+        u = np.random.random()
+        count = 0
+        while u > cdf[count]:
+            count += 1
         if count and t - last[i] >= ref:
             target[i] += count * weight
 
