@@ -240,8 +240,3 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tup
         return Experiment.model_validate(data), source
     except ValidationError as err:
         raise explain(err, Experiment, source) from None
-
-
-def resolved_yaml(experiment: Experiment) -> str:
-    """The validated experiment (SI units, defaults filled in) as YAML, for ``config.yaml``."""
-    return yaml.safe_dump(experiment.model_dump(mode="json"), sort_keys=False)

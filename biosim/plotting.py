@@ -130,10 +130,19 @@ def weights(rec, out: Path) -> list[Path]:
     return _save(fig, out / "weights.png")
 
 
-def draw(rec, out: Path, names: list[str]) -> list[Path]:
+def _draw_one(rec, out: Path, name: str) -> list[Path]:
     from biosim import registry
 
-    files: list[Path] = []
-    for name in names:
-        files += registry.get("plot", name, key="plots")(rec, out)
-    return files
+    return registry.get("plot", name, key="plots")(rec, out)
+
+
+def draw(rec, out: Path, names: list[str]) -> list[Path]:
+    """Draw the named figures; on a multi-core POSIX machine each in its own forked process."""
+    import multiprocessing
+    import os
+
+    if len(names) < 2 or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [file for name in names for file in _draw_one(rec, out, name)]
+    with multiprocessing.get_context("fork").Pool(min(len(names), os.cpu_count())) as pool:
+        drawn = pool.starmap(_draw_one, [(rec, out, name) for name in names])
+    return [file for files in drawn for file in files]

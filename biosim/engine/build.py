@@ -88,7 +88,7 @@ class BuiltNetwork:
         return self.network.dt
 
 
-def _seeds(seed: int) -> dict[str, int]:
+def seed_streams(seed: int) -> dict[str, int]:
     """Independent child seeds for each random stream, all fixed by the experiment seed."""
     children = np.random.SeedSequence(seed).spawn(4)
     names = ("connect", "simulate", "init", "synapses")
@@ -189,7 +189,7 @@ def _plasticity_arrays(rule: Any, pre: BuiltPopulation, post: BuiltPopulation, i
 
 def build(network: Network) -> BuiltNetwork:
     """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed."""
-    seeds = _seeds(network.seed)
+    seeds = seed_streams(network.seed)
     init_rng = np.random.default_rng(seeds["init"])
     syn_rng = np.random.default_rng(seeds["synapses"])
     pops = {name: _build_population(k, spec, network.dt, init_rng)

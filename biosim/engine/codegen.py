@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numba
+import numpy as np
 
+from biosim.engine import kernels, sources
 from biosim.engine.build import BuiltNetwork, BuiltProjection
 
 KERNEL_DIRS = [Path(__file__).resolve().parent, Path(__import__("biosim.rules").rules.__file__).parent]
@@ -86,10 +88,6 @@ class MonitorBuffers:
 
 
 def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tuple[KernelPlan, MonitorBuffers]:
-    import numpy as np
-
-    from biosim.engine import kernels, sources
-
     plan, buffers = KernelPlan(), MonitorBuffers()
     plan.arg("clock", np.zeros(1, np.int64))
     pops = net.populations
@@ -230,8 +228,6 @@ def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
 
 
 def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork) -> None:
-    from biosim.engine import kernels
-
     r, a, b = proj.index, proj.pre.index, proj.post.index
     arrays, rule = proj.plasticity, proj.spec.rule
     for name, value in arrays.items():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosim.engine.build import BuiltNetwork, _seeds, build
+from biosim.engine.build import BuiltNetwork, build, seed_streams
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.kernels import seed_numba
 from biosim.engine.network import Network
@@ -117,7 +117,7 @@ class Simulation:
         self._clock = plan.args["clock"]
         self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
         self.timing.jit_s = time.perf_counter() - start
-        seed_numba(_seeds(network.seed)["simulate"])
+        seed_numba(seed_streams(network.seed)["simulate"])
         self.step = 0
         self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()})
         self._pieces: dict[str, list] = {}
