@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import available, measure, measure_brian2, report
+from harness import compare
 
 EXPERIMENT = Path(__file__).parents[1] / "experiments" / "brunel.yaml"
 
@@ -77,13 +77,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     d, n = args.duration, args.repeats
-    results = {}
-    measure("biosim (warm-up)", BIOSIM.format(experiment=EXPERIMENT, duration=0.01), 1)
-    results["biosim"] = measure("biosim", BIOSIM.format(experiment=EXPERIMENT, duration=d), n)
-    results |= measure_brian2("brunel", BRIAN2, d, n)
-    if available("nest"):
-        results["nest iaf_psc_delta 1 thread"] = measure("nest", NEST.format(duration=d), n)
-    report("brunel", f"Brunel AI (g=5, eta=2), 12500 neurons, {d:g} s biological, 1 core, median of {n}", results)
+    snippets = {"warmup": BIOSIM.format(experiment=EXPERIMENT, duration=0.01),
+                "biosim": BIOSIM.format(experiment=EXPERIMENT, duration=d),
+                "brian2": BRIAN2, "nest": NEST.format(duration=d), "duration": d}
+    title = f"Brunel AI (g=5, eta=2), 12500 neurons, {d:g} s biological, 1 core, median of {n}"
+    compare("brunel", title, snippets, nest_label="nest iaf_psc_delta 1 thread", repeats=n)
 
 
 if __name__ == "__main__":

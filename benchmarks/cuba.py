@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import available, measure, measure_brian2, report
+from harness import compare
 
 EXPERIMENT = Path(__file__).parents[1] / "experiments" / "cuba.yaml"
 
@@ -75,14 +75,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     d, n = args.duration, args.repeats
-    results = {}
-    print("warming biosim's kernel cache")
-    measure("biosim (warm-up)", BIOSIM.format(experiment=EXPERIMENT, duration=0.1), 1)
-    results["biosim"] = measure("biosim", BIOSIM.format(experiment=EXPERIMENT, duration=d), n)
-    results |= measure_brian2("cuba", BRIAN2, d, n)
-    if available("nest"):
-        results["nest iaf_psc_exp 1 thread"] = measure("nest", NEST.format(duration=d), n)
-    report("cuba", f"CUBA 4000 neurons, {d:g} s biological, dt 0.1 ms, 1 core, median of {n}", results)
+    snippets = {"warmup": BIOSIM.format(experiment=EXPERIMENT, duration=0.1),
+                "biosim": BIOSIM.format(experiment=EXPERIMENT, duration=d),
+                "brian2": BRIAN2, "nest": NEST.format(duration=d), "duration": d}
+    title = f"CUBA 4000 neurons, {d:g} s biological, dt 0.1 ms, 1 core, median of {n}"
+    compare("cuba", title, snippets, nest_label="nest iaf_psc_exp 1 thread", repeats=n)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ sim = device._last_run_time; setup = time.perf_counter() - t0 - sim"""
 
 
 def measure_brian2(name: str, template: str, duration: float, repeats: int) -> dict[str, dict]:
-    """Time a Brian2 script (with {device} and {run} slots) in cython runtime and cpp_standalone modes."""
+    """Time a Brian2 script (with {device}, {run} and {duration} slots) in cython runtime and
+    cpp_standalone modes."""
     runtime = template.format(device="", run=BRIAN2_RUNTIME.format(duration=duration), duration=duration)
     build_dir = RESULTS / f"{name}_standalone"
     standalone = template.format(device='set_device("cpp_standalone", build_on_run=False)',
@@ -54,6 +55,19 @@ def measure_brian2(name: str, template: str, duration: float, repeats: int) -> d
                                  duration=duration)
     return {"brian2 cython runtime": measure("brian2 runtime", runtime, repeats),
             "brian2 cpp_standalone": measure("brian2 standalone", standalone, repeats)}
+
+
+def compare(name: str, title: str, snippets: dict[str, str], *, nest_label: str, repeats: int) -> None:
+    """Warm biosim's kernel cache, then time biosim, Brian2 (both modes) and NEST if installed.
+
+    ``snippets`` holds the formatted ``biosim`` and ``warmup`` snippets, the ``brian2`` template (with
+    {device} and {run} slots, already filled otherwise) and the ``nest`` snippet."""
+    measure("biosim (warm-up)", snippets["warmup"], 1)
+    results = {"biosim": measure("biosim", snippets["biosim"], repeats)}
+    results |= measure_brian2(name, snippets["brian2"], snippets["duration"], repeats)
+    if available("nest"):
+        results[nest_label] = measure("nest", snippets["nest"], repeats)
+    report(name, title, results)
 
 
 def available(module: str) -> bool:
