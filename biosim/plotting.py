@@ -27,40 +27,57 @@ def _save(fig, path: Path) -> list[Path]:
     return [path]
 
 
+RASTER_WINDOW = 2.0  # s: long runs show their last two seconds in the raster
+
+
+def _smoothing(n: int, span: float) -> float:
+    """Gaussian width (s) for a population rate: 2 ms for large populations and short spans, wider for
+    small populations (a single neuron's rate needs ~0.2 s) and long spans (~500 points across)."""
+    return max(2e-3, 0.2 / n, span / 500)
+
+
 @register("plot", "raster")
 def raster(rec, out: Path) -> list[Path]:
-    """Spike raster of every recorded population (stacked) above the population rate."""
+    """One spike raster per population (first 1000 neurons) above the population rates; runs longer
+    than 5 s show their last ``RASTER_WINDOW`` seconds."""
     if not rec.spikes:
         return []
-    from matplotlib.lines import Line2D
-
-    fig, (top, bottom) = _figure(2, 1, (9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    offset = 0
-    for k, (pop, (t, i)) in enumerate(rec.spikes.items()):
-        shown = min(rec.sizes[pop], 1000)
-        keep = i < shown
-        top.plot(t[keep], i[keep] + offset, ",", color=f"C{k}", label=pop)
-        offset += shown
+    start = rec.duration - RASTER_WINDOW if rec.duration > 5.0 else 0.0
+    pops = list(rec.spikes)
+    heights = [min(3.0, max(0.6, rec.sizes[p] / 300)) for p in pops] + [1.5]
+    fig, axes = _figure(len(pops) + 1, 1, (9, 1.2 + 1.3 * sum(heights)), sharex=True,
+                        gridspec_kw={"height_ratios": heights})
+    for k, (pop, ax) in enumerate(zip(pops, axes, strict=False)):
+        t, i = rec.spikes[pop]
+        keep = (i < 1000) & (t >= start)
+        marker = "|" if rec.sizes[pop] <= 50 else ","
+        ax.plot(t[keep], i[keep], marker, color=f"C{k}", ms=8)
+        ax.set_ylabel(f"{pop}\n(neuron)")
+        ax.set_ylim(-0.5, min(rec.sizes[pop], 1000) - 0.5)
         if pop in rec.rates:
-            bottom.plot(np.arange(rec.rates[pop].size) * rec.dt, smooth_rate(rec.rates[pop], rec.dt),
-                        color=f"C{k}", lw=0.8)
-    top.set_ylabel("neuron (first 1000 per population)")
-    top.legend(handles=[Line2D([], [], color=f"C{k}", marker="s", ls="", label=pop)
-                        for k, pop in enumerate(rec.spikes)], loc="upper right", fontsize=8)
-    bottom.set_ylabel("rate (Hz)")
-    bottom.set_xlabel("time (s)")
+            rate = rec.rates[pop]
+            times = np.arange(rate.size) * rec.dt
+            shown = times >= start
+            smooth = smooth_rate(rate, rec.dt, _smoothing(rec.sizes[pop], rec.duration - start))
+            axes[-1].plot(times[shown], smooth[shown], color=f"C{k}", lw=0.9, label=pop)
+    axes[-1].set_ylabel("rate (Hz)")
+    axes[-1].set_xlabel("time (s)" + (f", last {RASTER_WINDOW:g} s of {rec.duration:g} s" if start > 0 else ""))
+    if rec.rates:
+        axes[-1].legend(fontsize=8, loc="upper right")
+    axes[-1].set_xlim(start, rec.duration)
     return _save(fig, out / "raster.png")
 
 
 @register("plot", "rates")
 def rates(rec, out: Path) -> list[Path]:
-    """Smoothed population rate of each population (2 ms Gaussian window)."""
+    """Smoothed population rate of each population over the whole run."""
     if not rec.rates:
         return []
     fig, ax = _figure(1, 1, (9, 3))
     for k, (pop, rate) in enumerate(rec.rates.items()):
-        ax.plot(np.arange(rate.size) * rec.dt, smooth_rate(rate, rec.dt), lw=0.8, color=f"C{k}",
-                label=f"{pop} ({rate.mean():.2f} Hz)")
+        width = _smoothing(rec.sizes[pop], rec.duration)
+        ax.plot(np.arange(rate.size) * rec.dt, smooth_rate(rate, rec.dt, width), lw=0.8, color=f"C{k}",
+                label=f"{pop} (mean {rate.mean():.2f} Hz, smoothed {width * 1e3:.0f} ms)")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("population rate (Hz)")
     ax.legend(fontsize=8)
