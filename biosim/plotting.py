@@ -55,10 +55,8 @@ def raster(rec, out: Path) -> list[Path]:
         ax.set_ylabel(f"{pop}\n(neuron)")
         ax.set_ylim(-0.5, min(rec.sizes[pop], 1000) - 0.5)
         if pop in rec.rates:
-            rate = rec.rates[pop]
-            times = np.arange(rate.size) * rec.dt
+            times, smooth = smooth_rate(rec.rates[pop], rec.dt, _smoothing(rec.sizes[pop], rec.duration - start))
             shown = times >= start
-            smooth = smooth_rate(rate, rec.dt, _smoothing(rec.sizes[pop], rec.duration - start))
             axes[-1].plot(times[shown], smooth[shown], color=f"C{k}", lw=0.9, label=pop)
     axes[-1].set_ylabel("rate (Hz)")
     axes[-1].set_xlabel("time (s)" + (f", last {RASTER_WINDOW:g} s of {rec.duration:g} s" if start > 0 else ""))
@@ -76,7 +74,7 @@ def rates(rec, out: Path) -> list[Path]:
     fig, ax = _figure(1, 1, (9, 3))
     for k, (pop, rate) in enumerate(rec.rates.items()):
         width = _smoothing(rec.sizes[pop], rec.duration)
-        ax.plot(np.arange(rate.size) * rec.dt, smooth_rate(rate, rec.dt, width), lw=0.8, color=f"C{k}",
+        ax.plot(*smooth_rate(rate, rec.dt, width), lw=0.8, color=f"C{k}",
                 label=f"{pop} (mean {rate.mean():.2f} Hz, smoothed {width * 1e3:.0f} ms)")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("population rate (Hz)")
