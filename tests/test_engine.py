@@ -154,3 +154,24 @@ def test_second_process_loads_cached_kernel(tmp_path):
     assert first.stdout.split() == ["0", "1"]  # compiled (cache miss)
     hits, misses = map(int, second.stdout.split())
     assert hits >= 1 and misses == 0  # another seed (runtime data), same structure: loaded, not compiled
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 1001])
+def test_collect_spikes_compacts_flags_in_place(size):
+    from biosim.engine.neurons import NEVER, collect_spikes
+
+    rng = np.random.default_rng(size)
+    for density in (0.0, 0.05, 0.5, 1.0):
+        flags = (rng.random(size) < density).astype(np.int32)
+        expected = np.flatnonzero(flags)
+        last = np.full(size, NEVER, np.int32)
+        n = collect_spikes(flags, last, 42)
+        np.testing.assert_array_equal(flags[:n], expected)
+        np.testing.assert_array_equal(np.flatnonzero(last == 42), expected)
+
+
+def test_runs_longer_than_int32_steps_are_refused():
+    net = Network(dt=1e-4)
+    net.add_population("n", 1, LIFCuba())
+    with pytest.raises(ValueError, match="limited to 2147483647 steps"):
+        Simulation(net).run(3e5)

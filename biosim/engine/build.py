@@ -103,7 +103,7 @@ def _build_population(index: int, spec: Population, dt: float, rng: np.random.Ge
         pop.S = np.empty((len(model.state_vars), spec.n))
         for k, var in enumerate(model.state_vars):
             pop.S[k] = realize(spec.init.get(var, defaults[var]), rng, spec.n)
-        pop.last = np.full(spec.n, NEVER, np.int64)
+        pop.last = np.full(spec.n, NEVER, np.int32)
         pop.P = model.pack(dt).astype(np.float64)
         steps = spec.current_steps
         pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)

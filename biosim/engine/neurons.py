@@ -27,7 +27,8 @@ from numba import njit
 from biosim.params import Capacitance, Conductance, Current, Frequency, Params, Time, Voltage
 from biosim.registry import register
 
-NEVER = -(2**40)  # "last spike" step of a neuron that has not spiked
+NEVER = -(2**30)  # "last spike" step (int32) of a neuron that has not spiked
+MAX_STEPS = 2**31 - 1  # steps are int32 in monitors and spike times: about 59 h at dt = 0.1 ms
 
 
 @dataclass
@@ -111,14 +112,30 @@ class LIFCuba(NeuronModel):
 
 
 @njit(cache=True)
-def threshold(v, last, t, ref, v_th, spk):
-    """Spikes of non-refractory neurons with v > v_th: record them, mark their spike step."""
+def collect_spikes(spk, last, t):
+    """Turn the 0/1 spike flags an update loop wrote into ``spk`` into the list of spiking indices
+    (in place, scanning 64 bits at a time) and mark their spike step. Returns the spike count.
+
+    Writing flags inside the integration loop keeps that loop branch-free (vectorised) and avoids a
+    second pass over v and last."""
+    size = spk.shape[0]
+    pairs = spk[: size - size % 2].view(np.uint64)
     n = 0
-    for i in range(v.shape[0]):
-        if v[i] > v_th and t - last[i] >= ref:
-            spk[n] = i
-            n += 1
-            last[i] = t
+    for w in range(pairs.shape[0]):
+        if pairs[w]:
+            first, second = spk[2 * w], spk[2 * w + 1]  # read both before overwriting (n <= 2w)
+            if first:
+                spk[n] = 2 * w
+                n += 1
+                last[2 * w] = t
+            if second:
+                spk[n] = 2 * w + 1
+                n += 1
+                last[2 * w + 1] = t
+    if size % 2 and spk[size - 1]:
+        spk[n] = size - 1
+        n += 1
+        last[size - 1] = t
     return n
 
 
@@ -126,12 +143,15 @@ def threshold(v, last, t, ref, v_th, spk):
 def lif_cuba_update(S, last, P, t, spk):
     ref, v_th, e_l, dm, de, di, ce, ci, cx = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8]
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it; thresholding is a second pass
+    for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it
+        free = t - last[i] >= ref
         integrated = e_l + (v[i] - e_l) * dm + ge[i] * ce + gi[i] * ci + i_ext[i] * cx
-        v[i] = integrated if t - last[i] >= ref else v[i]
+        x = integrated if free else v[i]
+        v[i] = x
         ge[i] *= de
         gi[i] *= di
-    return threshold(v, last, t, ref, v_th, spk)
+        spk[i] = (x > v_th) & free
+    return collect_spikes(spk, last, t)
 
 
 @njit(cache=True)
@@ -190,13 +210,15 @@ def lif_coba_update(S, last, P, t, spk):
     ref, v_th, e_l, e_e, e_i, dt_tau, de, di = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7]
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
     for i in range(v.shape[0]):
-        if t - last[i] >= ref:
+        free = t - last[i] >= ref
+        if free:
             g = 1.0 + ge[i] + gi[i]
             v_inf = (e_l + ge[i] * e_e + gi[i] * e_i + i_ext[i]) / g
             v[i] = v_inf + (v[i] - v_inf) * math.exp(-dt_tau * g)
         ge[i] *= de
         gi[i] *= di
-    return threshold(v, last, t, ref, v_th, spk)
+        spk[i] = (v[i] > v_th) & free
+    return collect_spikes(spk, last, t)
 
 
 LIFCoba.update = lif_coba_update
@@ -235,9 +257,12 @@ def lif_delta_update(S, last, P, t, spk):
     ref, v_th, e_l, dm = int(P[0]), P[1], P[2], P[3]
     v, i_ext = S[0], S[1]
     for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it
+        free = t - last[i] >= ref
         rest = e_l + i_ext[i]
-        v[i] = rest + (v[i] - rest) * dm if t - last[i] >= ref else v[i]
-    return threshold(v, last, t, ref, v_th, spk)
+        x = rest + (v[i] - rest) * dm if free else v[i]
+        v[i] = x
+        spk[i] = (x > v_th) & free
+    return collect_spikes(spk, last, t)
 
 
 LIFDelta.update = lif_delta_update

@@ -19,6 +19,7 @@ from biosim.engine.build import BuiltNetwork, build, seed_streams
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.kernels import seed_numba
 from biosim.engine.network import Network
+from biosim.engine.neurons import MAX_STEPS
 
 
 @dataclass
@@ -129,6 +130,9 @@ class Simulation:
     def run(self, duration: float, *, progress: bool = False, callback=None) -> Recording:
         """Advance by ``duration`` seconds. ``callback(step)`` runs after every chunk."""
         total = self.step + round(duration / self.network.dt)
+        if total > MAX_STEPS:
+            raise ValueError(f"a run is limited to {MAX_STEPS} steps ({MAX_STEPS * self.network.dt / 3600:.1f} h at "
+                             f"dt = {self.network.dt:g} s); got {total}")
         bar = _progress_bar(total - self.step, self.network.dt, progress)
         start = time.perf_counter()
         with _Interrupts() as interrupts:
