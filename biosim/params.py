@@ -6,8 +6,9 @@ A field annotated ``Time`` (= ``Quantity["time"]``) accepts an SI float or text 
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
@@ -77,5 +78,9 @@ class Params(BaseModel):
                 shown = "required" if field.is_required() else repr(default)
                 if unit and unit.dimension == "weight" and not field.is_required():
                     shown += " (target's unit)"
-            rows.append((name, shown, field.description or ""))
+            description = field.description or ""
+            if typing.get_origin(field.annotation) is Literal:
+                choices = ", ".join(map(str, typing.get_args(field.annotation)))
+                description = f"{description}; one of: {choices}" if description else f"one of: {choices}"
+            rows.append((name, shown, description))
         return rows

@@ -57,9 +57,9 @@ class STDP(SpikingRule):
     a_minus: float = Field(0.0105, ge=0, description="depression per pair, fraction of w_max")
     w_min: Weight = Field(0.0, description="lower weight bound")
     w_max: Weight = Field(..., gt=0, description="upper weight bound")
-    weight_dependence: Literal["additive", "multiplicative"] = "additive"
+    weight_dependence: Literal["additive", "multiplicative"] = Field("additive", description="f(w) = 1, or soft bounds")
     mu: float = Field(1.0, ge=0, description="exponent of the multiplicative weight dependence")
-    pairing: Pairing = "all_to_all"
+    pairing: Pairing = Field("all_to_all", description="which spike pairs interact")
 
     on_pre = stdp_on_pre
     on_post = stdp_on_post

@@ -70,7 +70,7 @@ class TripletSTDP(SpikingRule):
     a3_minus: float = Field(2.3e-4, ge=0, description="triplet depression, fraction of w_max")
     w_min: Weight = Field(0.0, description="lower weight bound")
     w_max: Weight = Field(..., gt=0, description="upper weight bound")
-    pairing: Pairing = "all_to_all"
+    pairing: Pairing = Field("all_to_all", description="which spike pairs interact")
 
     on_pre = triplet_on_pre
     on_post = triplet_on_post
