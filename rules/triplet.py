@@ -26,7 +26,10 @@ from biosim.rules.stdp import clip
 
 A2P, A3P, A2M, A3M, W_MIN, W_MAX = range(6)
 
-# (pairing, tau_x ms, tau_y ms, a2_plus, a3_plus, a2_minus, a3_minus)
+# (pairing, tau_x ms, tau_y ms, a2_plus, a3_plus, a2_minus, a3_minus). Provenance: the visual-cortex rows
+# all-to-all full, all-to-all minimal (tau_y = 114 ms), nearest minimal, the nearest-full time constants and
+# hippocampal all-to-all full agree with two independent transcriptions of the paper's tables; the other
+# hippocampal rows rest on one transcription and should be checked against the paper before relying on them.
 PRESETS: dict[str, tuple[str, float, float, float, float, float, float]] = {
     "visual_cortex_all_to_all_full": ("all_to_all", 101, 125, 5e-10, 6.2e-3, 7e-3, 2.3e-4),
     "visual_cortex_all_to_all_minimal": ("all_to_all", 101, 114, 0.0, 6.5e-3, 7.1e-3, 0.0),
