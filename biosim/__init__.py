@@ -1,3 +1,44 @@
-"""biosim: an event-driven, Numba-compiled simulator for spiking networks and local learning rules."""
+"""biosim: an event-driven, Numba-compiled simulator for spiking networks and local learning rules.
+
+The common objects are available at top level and imported on first use::
+
+    import biosim as bs
+    net = bs.Network(dt=1e-4, seed=1)
+    net.add_population("exc", 3200, bs.LIFCuba(t_ref="5 ms"), init={"v": bs.Uniform(-60e-3, -50e-3)})
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "biosim.engine.network": ("Network", "Uniform", "Normal"),
+    "biosim.engine.simulation": ("Simulation", "Recording"),
+    "biosim.engine.neurons": ("LIFCuba", "LIFCoba", "LIFDelta", "Izhikevich", "AdEx"),
+    "biosim.engine.sources": ("PoissonSource", "SpikeGenerator"),
+    "biosim.engine.connectors": ("AllToAll", "OneToOne", "FixedProbability", "FixedIndegree", "FixedOutdegree",
+                                 "FromArrays"),
+    "biosim.rules.static": ("Static",),
+    "biosim.rules.stdp": ("STDP",),
+    "biosim.rules.triplet": ("TripletSTDP",),
+    "biosim.rules.rstdp": ("RewardSTDP",),
+    "biosim.runner": ("run_experiment",),
+    "biosim.config": ("load_experiment",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'biosim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -20,10 +20,13 @@ def python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
 def test_subpackages_install_under_biosim(tmp_path):
     out = python("""
         import importlib.util, biosim.rules.stdp, biosim.networks.spiking, biosim.physical
-        print(biosim.rules.stdp.STDP.registry_name, importlib.util.find_spec("rules") is None)
+        print(biosim.rules.stdp.STDP.registry_name, importlib.util.find_spec("rules") is None,
+              biosim.__file__ is not None, biosim.networks.__file__ is not None)
     """, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["stdp", "True"], "no top-level 'rules' package may be installed"
+    stdp, no_top_level_rules, *regular = out.stdout.split()
+    assert stdp == "stdp" and no_top_level_rules == "True", "no top-level 'rules' package may be installed"
+    assert regular == ["True", "True"], "biosim must import as a regular package, not a namespace (reinstall?)"
 
 
 def test_third_party_rule_via_entry_point(tmp_path):
