@@ -1,0 +1,51 @@
+"""The shipped experiments reproduce their science (fail when the dynamics are wrong, not just crash)."""
+
+from __future__ import annotations
+
+import pytest
+
+from biosim.analysis import population_summary, rate_rhythm
+from biosim.config import load_experiment
+from biosim.engine.simulation import Simulation
+from biosim.networks.spiking import build_spiking
+
+
+def run(name: str, *overrides: str):
+    exp, source = load_experiment(f"experiments/{name}.yaml", list(overrides))
+    network, _ = build_spiking(exp, source)
+    return network, Simulation(network).run(exp.duration)
+
+
+@pytest.fixture(scope="module")
+def brunel_states():
+    states = {}
+    for variant in "ABCD":
+        _, rec = run("brunel", f"variant={variant}", "monitors.state=[]", "monitors.spikes=[exc]",
+                     "monitors.rates=[exc]")
+        states[variant] = (population_summary(*rec.spikes["exc"], rec.sizes["exc"], rec.duration)
+                           | rate_rhythm(rec.rates["exc"], rec.dt))
+    return states
+
+
+def test_brunel_fig8_states(brunel_states):
+    """Brunel (2000) Fig. 8: A synchronous regular, B synchronous irregular fast, C asynchronous
+    irregular, D synchronous irregular slow."""
+    a, b, c, d = (brunel_states[v] for v in "ABCD")
+    assert a["cv_isi"] < 0.1 and a["rate_hz"] > 100  # regular firing near saturation
+    assert b["cv_isi"] > 0.7 and b["rate_peak_hz"] > 100  # irregular neurons, fast population rhythm
+    assert d["rate_hz"] < 10 and 10 < d["rate_peak_hz"] < 40 and d["rate_cv"] > 1  # slow synchronous rhythm
+    assert c["rate_hz"] == pytest.approx(37.3, abs=1.0)
+    assert c["rate_cv"] < min(b["rate_cv"], d["rate_cv"])  # the AI state is the least synchronous
+
+
+def test_song2000_weights_become_bimodal():
+    network, rec = run("stdp_song2000")
+    w = rec.weights["inputs_neuron"]["w"]
+    w_max = network.projections["inputs_neuron"].rule.w_max
+
+    def at_bounds(weights):
+        return ((weights < 0.1 * w_max) | (weights > 0.9 * w_max)).mean()
+
+    assert at_bounds(w[0]) < 0.25  # uniform start: 20% within 10% of a bound
+    assert at_bounds(w[-1]) > 0.4  # competition pushes weights to the bounds
+    assert 0.2 * w_max < w[-1].mean() < 0.8 * w_max  # no runaway in either direction
