@@ -11,6 +11,7 @@ from typing import Any
 from biosim import registry
 from biosim.config import Experiment, Source, validate_params
 from biosim.engine.network import Network, Normal, Uniform, Value
+from biosim.errors import did_you_mean
 from biosim.units import UnitError, parse_quantity
 
 
@@ -30,6 +31,12 @@ def _value(raw: Any, dimension: str, source: Source, loc: tuple) -> Value:
         return parse_quantity(raw, dimension)
     except (UnitError, ValueError) as err:
         raise source.error(str(err), loc) from None
+
+
+def _unknown(source: Source, kind: str, name: str, allowed, loc: tuple, context: str = "") -> Exception:
+    allowed = list(allowed)
+    guess = did_you_mean(name, allowed)
+    return source.error(f"unknown {kind} {name!r}{context}{guess}; allowed: {', '.join(allowed)}", loc)
 
 
 def _spec(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None,
@@ -61,8 +68,7 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
         model = _spec({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"), name_loc=(*loc, "model"))
         for var in pop.init:
             if var not in model.state_vars:
-                raise source.error(f"unknown state variable {var!r}; allowed: {', '.join(model.state_vars)}",
-                                   (*loc, "init", var))
+                raise _unknown(source, "state variable", var, model.state_vars, (*loc, "init", var))
         init = {var: _value(raw, model.state_vars[var], source, (*loc, "init", var))
                 for var, raw in pop.init.items()}
         net.add_population(name, pop.n, model, init)
@@ -70,8 +76,7 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
         if pop.drive is not None:
             target = pop.drive.target
             if target not in model.synaptic_targets:
-                raise source.error(f"unknown target {target!r}; allowed: {', '.join(model.synaptic_targets)}",
-                                   (*loc, "drive", "target"))
+                raise _unknown(source, "target", target, model.synaptic_targets, (*loc, "drive", "target"))
             weight = _value(pop.drive.weight, model.state_vars[target], source, (*loc, "drive", "weight"))
             net.add_poisson_drive(name, target, pop.drive.n, pop.drive.rate, weight)
         if pop.current:
@@ -86,12 +91,11 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
         for role in ("pre", "post"):
             pop = getattr(proj, role)
             if pop not in net.populations:
-                raise source.error(f"unknown population {pop!r}; allowed: {', '.join(net.populations)}",
-                                   (*loc, role))
+                raise _unknown(source, "population", pop, net.populations, (*loc, role))
         post_model = net.populations[proj.post].model
         if proj.target not in post_model.synaptic_targets:
-            raise source.error(f"unknown target {proj.target!r} of model {exp.populations[proj.post].model!r}; "
-                               f"allowed: {', '.join(post_model.synaptic_targets)}", (*loc, "target"))
+            raise _unknown(source, "target", proj.target, post_model.synaptic_targets, (*loc, "target"),
+                           f" for model {exp.populations[proj.post].model!r}")
         dimension = post_model.state_vars[proj.target]
         connector = _spec(proj.connector, "connector", source, (*loc, "connector"))
         rule = _spec(proj.rule, "rule", source, (*loc, "rule"), {"weight_dimension": dimension})
@@ -119,14 +123,12 @@ def _monitors(exp: Experiment, net: Network, source: Source) -> None:
         chosen = default if chosen == "all" else chosen
         for pop in chosen:
             if pop not in net.populations:
-                raise source.error(f"unknown population {pop!r}; allowed: {', '.join(net.populations)}",
-                                   ("monitors", field))
+                raise _unknown(source, "population", pop, net.populations, ("monitors", field))
         (net.record_spikes if field == "spikes" else net.record_rates)(*chosen)
     for k, state in enumerate(exp.monitors.state):
         loc = ("monitors", "state", k)
         if state.population not in net.populations:
-            raise source.error(f"unknown population {state.population!r}; allowed: {', '.join(net.populations)}",
-                               (*loc, "population"))
+            raise _unknown(source, "population", state.population, net.populations, (*loc, "population"))
         try:
             net.record_state(state.population, state.variables, state.indices, state.every or exp.dt)
         except ValueError as err:
