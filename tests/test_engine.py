@@ -156,17 +156,19 @@ def test_second_process_loads_cached_kernel(tmp_path):
     assert hits >= 1 and misses == 0  # another seed (runtime data), same structure: loaded, not compiled
 
 
-@pytest.mark.parametrize("size", [1, 2, 7, 64, 1001])
-def test_collect_spikes_compacts_flags_in_place(size):
-    from biosim.engine.neurons import NEVER, collect_spikes
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 65, 1001])
+def test_collect_spikes_lists_flagged_neurons(size):
+    from biosim.engine.neurons import FLAG_BLOCK, NEVER, collect_spikes
 
     rng = np.random.default_rng(size)
+    padded = -(-size // FLAG_BLOCK) * FLAG_BLOCK
     for density in (0.0, 0.05, 0.5, 1.0):
-        flags = (rng.random(size) < density).astype(np.int32)
+        flags = np.zeros(padded, np.uint8)
+        flags[:size] = rng.random(size) < density
         expected = np.flatnonzero(flags)
-        last = np.full(size, NEVER, np.int32)
-        n = collect_spikes(flags, last, 42)
-        np.testing.assert_array_equal(flags[:n], expected)
+        spk, last = np.zeros(size, np.int32), np.full(size, NEVER, np.int32)
+        n = collect_spikes(flags, spk, last, 42)
+        np.testing.assert_array_equal(spk[:n], expected)
         np.testing.assert_array_equal(np.flatnonzero(last == 42), expected)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from biosim.engine.kernels import seed_numba
 from biosim.engine.network import Network, Population, Projection, realize
-from biosim.engine.neurons import NEVER
+from biosim.engine.neurons import FLAG_BLOCK, NEVER
 
 
 @dataclass
@@ -25,6 +25,7 @@ class BuiltPopulation:
     spk: np.ndarray
     S: np.ndarray | None = None  # float64[n_vars, n]
     last: np.ndarray | None = None
+    flags: np.ndarray | None = None  # uint8 spike-flag scratch of the update kernel
     P: np.ndarray | None = None
     prob: float = 0.0  # poisson: spike probability per step
     perm: np.ndarray | None = None
@@ -104,6 +105,7 @@ def _build_population(index: int, spec: Population, dt: float, rng: np.random.Ge
         for k, var in enumerate(model.state_vars):
             pop.S[k] = realize(spec.init.get(var, defaults[var]), rng, spec.n)
         pop.last = np.full(spec.n, NEVER, np.int32)
+        pop.flags = np.zeros(-(-spec.n // FLAG_BLOCK) * FLAG_BLOCK, np.uint8)
         pop.P = model.pack(dt).astype(np.float64)
         steps = spec.current_steps
         pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)

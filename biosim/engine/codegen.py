@@ -131,13 +131,14 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         spk = plan.arg(f"spk{k}", pop.spk)
         if pop.spec.kind == "neuron":
             plan.arg(f"S{k}", pop.S), plan.arg(f"last{k}", pop.last), plan.arg(f"P{k}", pop.P)
+            plan.arg(f"flags{k}", pop.flags)
             if pop.cur_steps.size:
                 fn = plan.use(kernels.apply_current_steps, "apply_current_steps")
                 for name in ("cur_steps", "cur_values", "cur_cursor"):
                     plan.arg(f"{name}{k}", getattr(pop, name))
                 plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], cur_steps{k}, cur_values{k}, cur_cursor{k}, t)")
             update = plan.use(pop.spec.model.update, f"update_{pop.spec.model.registry_name}")
-            plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, t, {spk})")
+            plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, t, flags{k}, {spk})")
         elif pop.spec.kind == "poisson":
             fn = plan.use(sources.poisson_step, "poisson_step")
             plan.arg(f"prob{k}", float(pop.prob)), plan.arg(f"perm{k}", pop.perm)
