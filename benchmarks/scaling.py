@@ -1,54 +1,90 @@
-"""Time per biological second vs synaptic events: CUBA from 4e3 to 4e5 neurons (fixed in-degree 80).
+"""Time per biological second vs synaptic events: CUBA from 4e3 to 4e5 neurons, biosim and Brian2 cpp_standalone.
 
-    python benchmarks/scaling.py
+Every neuron projects to 80 random targets (fixed out-degree: 64 excitatory, 16 inhibitory in biosim;
+80 over the whole group in Brian2's generator syntax), so the rate, and the events per neuron, stay
+the same at every size. One core, 1 s biological, one fresh process per point.
+    python benchmarks/scaling.py [--brian2]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
-from harness import RESULTS, run_snippet
+from harness import BRIAN2_STANDALONE, RESULTS, run_snippet
 
-SNIPPET = """
+SIZES = [4_000, 16_000, 64_000, 160_000, 400_000]
+OUT_DEGREE = 80
+
+BIOSIM = """
 from biosim.engine.network import Network, Uniform
 from biosim.engine.neurons import LIFCuba
-from biosim.engine.connectors import FixedIndegree
+from biosim.engine.connectors import FixedOutdegree
 from biosim.engine.simulation import Simulation
 n = {n}
+t0 = time.perf_counter()
 net = Network(dt=1e-4, seed=1)
 model = LIFCuba(t_ref=5e-3)
 net.add_population("exc", n * 4 // 5, model, init={{"v": Uniform(-60e-3, -50e-3)}})
 net.add_population("inh", n // 5, model, init={{"v": Uniform(-60e-3, -50e-3)}})
-for pre, target, w, k in (("exc", "ge", 1.62e-3, 64), ("inh", "gi", -9e-3, 16)):
-    for post in ("exc", "inh"):
-        net.connect(pre, post, target=target, connector=FixedIndegree(k=k), weight=w)
+for pre, target, w in (("exc", "ge", 1.62e-3), ("inh", "gi", -9e-3)):
+    for post, k in (("exc", {out} * 4 // 5), ("inh", {out} // 5)):
+        net.connect(pre, post, target=target, connector=FixedOutdegree(k=k), weight=w)
 net.record_spikes("exc", "inh")
 sim = Simulation(net, chunk=1.0)
+setup = time.perf_counter() - t0
 rec = sim.run(1.0)
-spikes = {{p: t.size for p, (t, _) in rec.spikes.items()}}
-fanout = {{p: sim.net.projections[f"{{p}}_to_exc"].n_synapses / rec.sizes[p]
-          + sim.net.projections[f"{{p}}_to_inh"].n_synapses / rec.sizes[p] for p in spikes}}
-events = sum(spikes[p] * fanout[p] for p in spikes)
-print(json.dumps({{"neurons": n, "sim_s": sim.timing.sim_s, "events": events,
-                  "rate_hz": sum(spikes.values()) / n}}))
+spikes = sum(t.size for t, _ in rec.spikes.values())
+print(json.dumps({{"setup_s": setup, "sim_s": sim.timing.sim_s, "events": spikes * {out}, "rate_hz": spikes / n}}))
+"""
+
+BRIAN2 = """
+t0 = time.perf_counter()
+from brian2 import *
+set_device("cpp_standalone", build_on_run=False)
+defaultclock.dt = 0.1 * ms
+n = {n}
+eqs = '''dv/dt = (ge + gi - (v + 49 * mV)) / (20 * ms) : volt (unless refractory)
+dge/dt = -ge / (5 * ms) : volt
+dgi/dt = -gi / (10 * ms) : volt'''
+P = NeuronGroup(n, eqs, threshold="v > -50 * mV", reset="v = -60 * mV", refractory=5 * ms, method="exact")
+P.v = "-60 * mV + rand() * 10 * mV"
+Ce = Synapses(P[:n * 4 // 5], P, on_pre="ge += 1.62 * mV"); Ce.connect(j="k for k in sample(N_post, size={out})")
+Ci = Synapses(P[n * 4 // 5:], P, on_pre="gi += -9 * mV"); Ci.connect(j="k for k in sample(N_post, size={out})")
+M = SpikeMonitor(P)
+{run}
+print(json.dumps({{"setup_s": setup, "sim_s": sim, "events": int(M.num_spikes) * {out}, "rate_hz": M.num_spikes / n}}))
 """
 
 
-def main() -> None:
-    sizes = [4_000, 16_000, 64_000, 160_000, 400_000]
-    run_snippet(SNIPPET.format(n=4000))  # warm the kernel cache
+def sweep(name: str, template: str, **fields) -> dict:
     rows = []
-    for n in sizes:
-        r = run_snippet(SNIPPET.format(n=n))
-        r["ns_per_event"] = r["sim_s"] / r["events"] * 1e9
+    for n in SIZES:
+        r = run_snippet(template.format(n=n, out=OUT_DEGREE, **fields))
+        r |= {"neurons": n, "ns_per_event": r["sim_s"] / r["events"] * 1e9}
         rows.append(r)
-        print(f"{n:>8,d} neurons  {r['rate_hz']:5.2f} Hz  {r['events']:>12.3e} events/bio-s  "
-              f"{r['sim_s']:7.3f} s/bio-s  {r['ns_per_event']:.2f} ns/event", flush=True)
-    slope = np.polyfit(np.log([r["events"] for r in rows]), np.log([r["sim_s"] for r in rows]), 1)[0]
-    print(f"log-log slope of time vs events: {slope:.3f} (1 = linear)")
+        print(f"{name:<22}{n:>9,d} neurons {r['rate_hz']:6.2f} Hz {r['events']:>11.3e} events/bio-s "
+              f"{r['sim_s']:8.3f} s/bio-s {r['ns_per_event']:7.2f} ns/event", flush=True)
+    events, seconds = np.log([r["events"] for r in rows]), np.log([r["sim_s"] for r in rows])
+    slope = float(np.polyfit(events, seconds, 1)[0])
+    upper = float(np.polyfit(events[2:], seconds[2:], 1)[0])
+    print(f"{name}: log-log slope of time vs events {slope:.3f} overall, {upper:.3f} from {SIZES[2]:,d} neurons")
+    return {"rows": rows, "loglog_slope": slope, "loglog_slope_from_64k": upper}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--brian2", action="store_true", help="also sweep Brian2 cpp_standalone")
+    args = parser.parse_args()
+    run_snippet(BIOSIM.format(n=4000, out=OUT_DEGREE))  # warm the kernel cache
+    results = {"biosim": sweep("biosim", BIOSIM)}
+    if args.brian2:
+        build_dir = RESULTS / "scaling_standalone"
+        run = BRIAN2_STANDALONE.format(duration=1.0, build_dir=build_dir)
+        results["brian2 cpp_standalone"] = sweep("brian2 cpp_standalone", BRIAN2, run=run)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scaling.json").write_text(json.dumps({"rows": rows, "loglog_slope": slope}, indent=2))
+    (RESULTS / "scaling.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -106,6 +106,30 @@ def test_input_to_refractory_neuron_is_discarded():
     assert v[25] == 0.0 and v[-1] == pytest.approx(1e-3)  # the 1 ms spike was lost, the 3 ms one counted
 
 
+@pytest.mark.parametrize("model", [LIFCuba(v_th=1.0, e_l=0.0), LIFDelta(v_th=1.0, e_l=0.0)],
+                         ids=["lif_cuba", "lif_delta"])
+def test_external_input_from_init_and_from_a_later_step(model):
+    """Kernels skip i_ext while no neuron has input; input set at build and by a step due in a later
+    run() must both be seen, and the voltage relaxes exactly towards e_l + i_ext (tau_m = 20 ms)."""
+    net = Network(dt=1e-4)
+    net.add_population("init", 2, model, init={"i_ext": Uniform(0.0, 0.0)})
+    net.add_population("driven", 2, model, init={"i_ext": 10e-3})
+    net.add_population("stepped", 2, model)
+    net.add_current_steps("stepped", [(15e-3, 10e-3)])
+    for pop in ("init", "driven", "stepped"):
+        net.record_state(pop, ["v"], [0], 1e-4)
+    sim = Simulation(net)
+    sim.run(10e-3)
+    rec = sim.run(10e-3)
+    t = np.arange(200) * 1e-4
+    relax = 10e-3 * (1 - np.exp(-(t + 1e-4) / 20e-3))  # v after the step that starts at t
+    np.testing.assert_allclose(rec.states["driven.v"]["values"][1:, 0], relax[:-1], rtol=1e-12, atol=1e-15)
+    assert not rec.states["init.v"]["values"].any()
+    stepped = rec.states["stepped.v"]["values"][:, 0]
+    assert not stepped[:151].any()
+    np.testing.assert_allclose(stepped[151:], relax[:49], rtol=1e-12, atol=1e-15)
+
+
 def test_divergence_stops_cleanly_and_keeps_data():
     net = Network(dt=1e-4)
     net.add_population("n", 10, LIFCuba(tau_e=5e-3), init={"v": -0.06, "ge": 1e300})

@@ -8,6 +8,8 @@ Kernel contract (one call per time step, over the whole population):
   scratch of n bytes padded to a multiple of ``FLAG_BLOCK``, for vectorised kernels that write
   0/1 flags and hand them to ``collect_spikes``. Refractory neurons (``t - last[i] <
   P[0]`` steps) keep their voltage and cannot spike; their other variables keep evolving.
+  ``P[INPUT_FLAG]`` is 0 when no neuron has external input (``i_ext``) during the coming chunk, so
+  kernels may skip reading it.
 * ``reset(S, P, spk, n)``: apply the after-spike reset to the ``n`` neurons in ``spk``.
 
 Variables in ``clamped_during_refractory`` are frozen while a neuron is refractory, including
@@ -31,6 +33,7 @@ from biosim.registry import register
 
 NEVER = -(2**30)  # "last spike" step (int32) of a neuron that has not spiked
 MAX_STEPS = 2**31 - 1  # steps are int32 in monitors and spike times: about 59 h at dt = 0.1 ms
+INPUT_FLAG = 1  # P[INPUT_FLAG] != 0 when some neuron of the population has external input (i_ext)
 
 
 @dataclass
@@ -59,7 +62,12 @@ class NeuronModel(Params):
         return int(round(self.t_ref / dt))
 
     def pack(self, dt: float) -> np.ndarray:
-        """Parameters as the float64 array the kernels read; P[0] is the refractory period in steps."""
+        """Parameters as the float64 array the kernels read: P[0] refractory period (steps), P[INPUT_FLAG]
+        whether any neuron has external input (set by the builder; 1 until then), then ``constants``."""
+        return np.array([self.ref_steps(dt), 1.0, *self.constants(dt)], np.float64)
+
+    def constants(self, dt: float) -> list[float]:
+        """The model's per-step constants, in the order its kernels read them from P[2] on."""
         raise NotImplementedError
 
     def default_state(self) -> dict[str, float]:
@@ -87,7 +95,7 @@ class LIFCuba(NeuronModel):
     v_reset: Voltage = -60e-3
     e_l: Voltage = -49e-3
 
-    def pack(self, dt: float) -> np.ndarray:
+    def constants(self, dt: float) -> list[float]:
         dm = math.exp(-dt / self.tau_m)
 
         def coupling(tau: float) -> float:
@@ -96,9 +104,8 @@ class LIFCuba(NeuronModel):
                 return dt / self.tau_m * dm
             return tau / (tau - self.tau_m) * (ds - dm)
 
-        return np.array([self.ref_steps(dt), self.v_th, self.e_l, dm, math.exp(-dt / self.tau_e),
-                         math.exp(-dt / self.tau_i), coupling(self.tau_e), coupling(self.tau_i), 1.0 - dm,
-                         self.v_reset])
+        return [self.v_th, self.e_l, dm, math.exp(-dt / self.tau_e), math.exp(-dt / self.tau_i),
+                coupling(self.tau_e), coupling(self.tau_i), 1.0 - dm, self.v_reset]
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
@@ -136,18 +143,28 @@ def collect_spikes(flags, spk, last, t):
     return n
 
 
+@njit(cache=True, inline="always")
+def _lif_cuba_neuron(i, drive, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de, di, ce, ci):
+    """One neuron's exact step; ``drive`` is its external input times (1 - exp(-dt/tau_m))."""
+    free = t - last[i] >= ref
+    integrated = e_l + (v[i] - e_l) * dm + ge[i] * ce + gi[i] * ci + drive
+    x = integrated if free else v[i]
+    v[i] = x
+    ge[i] *= de
+    gi[i] *= di
+    flags[i] = (x > v_th) & free
+
+
 @njit(cache=True)
 def lif_cuba_update(S, last, P, t, flags, spk):
-    ref, v_th, e_l, dm, de, di, ce, ci, cx = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8]
+    ref, v_th, e_l, dm, de, di, ce, ci, cx = int(P[0]), P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9]
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it
-        free = t - last[i] >= ref
-        integrated = e_l + (v[i] - e_l) * dm + ge[i] * ce + gi[i] * ci + i_ext[i] * cx
-        x = integrated if free else v[i]
-        v[i] = x
-        ge[i] *= de
-        gi[i] *= di
-        flags[i] = (x > v_th) & free
+    if P[INPUT_FLAG]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
+        for i in range(v.shape[0]):
+            _lif_cuba_neuron(i, i_ext[i] * cx, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de, di, ce, ci)
+    else:
+        for i in range(v.shape[0]):
+            _lif_cuba_neuron(i, 0.0, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de, di, ce, ci)
     return collect_spikes(flags, spk, last, t)
 
 
@@ -184,9 +201,9 @@ class LIFCoba(NeuronModel):
     e_e: Voltage = 0.0
     e_i: Voltage = -80e-3
 
-    def pack(self, dt: float) -> np.ndarray:
-        return np.array([self.ref_steps(dt), self.v_th, self.e_l, self.e_e, self.e_i, dt / self.tau_m,
-                         math.exp(-dt / self.tau_e), math.exp(-dt / self.tau_i), self.v_reset])
+    def constants(self, dt: float) -> list[float]:
+        return [self.v_th, self.e_l, self.e_e, self.e_i, dt / self.tau_m, math.exp(-dt / self.tau_e),
+                math.exp(-dt / self.tau_i), self.v_reset]
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
@@ -204,7 +221,7 @@ class LIFCoba(NeuronModel):
 
 @njit(cache=True)
 def lif_coba_update(S, last, P, t, flags, spk):
-    ref, v_th, e_l, e_e, e_i, dt_tau, de, di = int(P[0]), P[1], P[2], P[3], P[4], P[5], P[6], P[7]
+    ref, v_th, e_l, e_e, e_i, dt_tau, de, di = int(P[0]), P[2], P[3], P[4], P[5], P[6], P[7], P[8]
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
     for i in range(v.shape[0]):
         free = t - last[i] >= ref
@@ -234,8 +251,8 @@ class LIFDelta(NeuronModel):
     v_reset: Voltage = 10e-3
     e_l: Voltage = 0.0
 
-    def pack(self, dt: float) -> np.ndarray:
-        return np.array([self.ref_steps(dt), self.v_th, self.e_l, math.exp(-dt / self.tau_m), self.v_reset])
+    def constants(self, dt: float) -> list[float]:
+        return [self.v_th, self.e_l, math.exp(-dt / self.tau_m), self.v_reset]
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "i_ext": 0.0}
@@ -249,16 +266,26 @@ class LIFDelta(NeuronModel):
         )
 
 
+@njit(cache=True, inline="always")
+def _lif_delta_neuron(i, drive, v, last, flags, t, ref, v_th, e_l, dm):
+    """One neuron's exact step towards e_l + drive (its external input)."""
+    free = t - last[i] >= ref
+    rest = e_l + drive
+    x = rest + (v[i] - rest) * dm if free else v[i]
+    v[i] = x
+    flags[i] = (x > v_th) & free
+
+
 @njit(cache=True)
 def lif_delta_update(S, last, P, t, flags, spk):
-    ref, v_th, e_l, dm = int(P[0]), P[1], P[2], P[3]
+    ref, v_th, e_l, dm = int(P[0]), P[2], P[3], P[4]
     v, i_ext = S[0], S[1]
-    for i in range(v.shape[0]):  # branch-free, so LLVM vectorises it
-        free = t - last[i] >= ref
-        rest = e_l + i_ext[i]
-        x = rest + (v[i] - rest) * dm if free else v[i]
-        v[i] = x
-        flags[i] = (x > v_th) & free
+    if P[INPUT_FLAG]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
+        for i in range(v.shape[0]):
+            _lif_delta_neuron(i, i_ext[i], v, last, flags, t, ref, v_th, e_l, dm)
+    else:
+        for i in range(v.shape[0]):
+            _lif_delta_neuron(i, 0.0, v, last, flags, t, ref, v_th, e_l, dm)
     return collect_spikes(flags, spk, last, t)
 
 
@@ -285,9 +312,8 @@ class Izhikevich(NeuronModel):
     v_peak: Voltage = 30e-3
     tau_syn: Time = 5e-3
 
-    def pack(self, dt: float) -> np.ndarray:
-        return np.array([self.ref_steps(dt), self.v_peak * 1e3, self.a * 1e-3, self.b, self.c * 1e3,
-                         self.d * 1e3, self.tau_syn * 1e3, dt * 1e3])
+    def constants(self, dt: float) -> list[float]:
+        return [self.v_peak * 1e3, self.a * 1e-3, self.b, self.c * 1e3, self.d * 1e3, self.tau_syn * 1e3, dt * 1e3]
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.c, "u": self.b * self.c, "i_syn": 0.0, "i_ext": 0.0}
@@ -310,7 +336,7 @@ def _izh_rates(v, u, i_syn, i_ext, a, b, tau_syn, free):
 
 @njit(cache=True)
 def izhikevich_update(S, last, P, t, flags, spk):
-    ref, v_peak, a, b, tau_syn, h = int(P[0]), P[1], P[2], P[3], P[6], P[7]
+    ref, v_peak, a, b, tau_syn, h = int(P[0]), P[2], P[3], P[4], P[7], P[8]
     v, u, i_syn, i_ext = S[0], S[1], S[2], S[3]
     n = 0
     for i in range(v.shape[0]):  # classic RK4 over (v, u, i_syn) in mV and ms, as Brian2's rk4
@@ -333,7 +359,7 @@ def izhikevich_update(S, last, P, t, flags, spk):
 
 @njit(cache=True)
 def izhikevich_reset(S, P, spk, n):
-    c, d = P[4] * 1e-3, P[5] * 1e-3
+    c, d = P[5] * 1e-3, P[6] * 1e-3
     for k in range(n):
         S[0, spk[k]] = c
         S[1, spk[k]] += d
@@ -369,9 +395,9 @@ class AdEx(NeuronModel):
     v_peak: Voltage = 0.0
     tau_syn: Time = 5e-3
 
-    def pack(self, dt: float) -> np.ndarray:
-        return np.array([self.ref_steps(dt), self.v_peak, self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t,
-                         self.tau_w, self.a, self.b, self.tau_syn, dt, self.v_reset])
+    def constants(self, dt: float) -> list[float]:
+        return [self.v_peak, self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t, self.tau_w, self.a, self.b,
+                self.tau_syn, dt, self.v_reset]
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "w": 0.0, "i_syn": 0.0, "i_ext": 0.0}
@@ -393,7 +419,7 @@ class AdEx(NeuronModel):
 @njit(cache=True)
 def _adex_rates(v, w, i_syn, i_ext, P, free):
     """Derivatives (SI) of v, w, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
-    v_peak, c_m, g_l, e_l, v_t, delta_t, tau_w, a, tau_syn = P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[10]
+    v_peak, c_m, g_l, e_l, v_t, delta_t, tau_w, a, tau_syn = P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9], P[11]
     v = min(v, v_peak)  # as NEST's aeif models: RK stages overshooting the spike must not feed w
     spike_current = g_l * delta_t * math.exp((v - v_t) / delta_t)
     dv = free * (-g_l * (v - e_l) + spike_current - w + i_syn + i_ext) / c_m
@@ -402,7 +428,7 @@ def _adex_rates(v, w, i_syn, i_ext, P, free):
 
 @njit(cache=True)
 def adex_update(S, last, P, t, flags, spk):
-    ref, v_peak, h = int(P[0]), P[1], P[11]
+    ref, v_peak, h = int(P[0]), P[2], P[12]
     v, w, i_syn, i_ext = S[0], S[1], S[2], S[3]
     n = 0
     for i in range(v.shape[0]):  # classic RK4 over (v, w, i_syn), as Brian2's rk4
@@ -425,7 +451,7 @@ def adex_update(S, last, P, t, flags, spk):
 
 @njit(cache=True)
 def adex_reset(S, P, spk, n):
-    b, v_reset = P[9], P[12]
+    b, v_reset = P[10], P[13]
     for k in range(n):
         S[0, spk[k]] = v_reset
         S[1, spk[k]] += b

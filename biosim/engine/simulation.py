@@ -19,7 +19,7 @@ from biosim.engine.build import BuiltNetwork, build, seed_streams
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.kernels import seed_numba
 from biosim.engine.network import Network
-from biosim.engine.neurons import MAX_STEPS
+from biosim.engine.neurons import INPUT_FLAG, MAX_STEPS
 
 
 @dataclass
@@ -138,6 +138,7 @@ class Simulation:
         with _Interrupts() as interrupts:
             while self.step < total:
                 n = min(self.chunk_steps, total - self.step, self._steps_to_next_snapshot())
+                self._mark_external_input()
                 self._kernel(self.step, n, *self._args)
                 done = int(self._clock[0]) - self.step
                 self._flush(done)
@@ -158,6 +159,13 @@ class Simulation:
         return self._assemble()
 
     # ----------------------------------------------------------------------------------------
+    def _mark_external_input(self) -> None:
+        """Set each neuron population's input flag: is i_ext non-zero now or a current step still due?"""
+        for pop in self.net.populations.values():
+            if pop.S is not None and "i_ext" in pop.spec.model.state_vars:
+                pending = pop.cur_cursor[0] < pop.cur_steps.size
+                pop.P[INPUT_FLAG] = float(pending or np.any(pop.S[pop.row("i_ext")]))
+
     def _stop(self, reason: str) -> None:
         self.recording.complete = False
         self.recording.stop_reason = reason
