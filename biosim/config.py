@@ -77,12 +77,22 @@ class MonitorsConfig(_Strict):
     max_spikes: int = Field(50_000_000, gt=0, description="per population; 8 bytes each")
 
 
-class Experiment(_Strict):
+class ExperimentBase(_Strict):
+    """Keys every experiment file has; ``network`` names the family whose schema adds the rest."""
+
     name: str
     description: str = ""
     network: str = "spiking"
-    backend: Literal["biosim", "brian2"] = "biosim"
     seed: int = 0
+    plots: list[str] = []
+    variants: dict[str, dict[str, Any]] = {}
+    variant: str | None = None
+
+
+class Experiment(ExperimentBase):
+    """A spiking-network experiment (family ``spiking``)."""
+
+    backend: Literal["biosim", "brian2"] = "biosim"
     dt: Time = 1e-4
     duration: Time
     chunk: Time = 0.1
@@ -90,8 +100,6 @@ class Experiment(_Strict):
     projections: dict[str, ProjectionConfig] = {}
     monitors: MonitorsConfig = MonitorsConfig()
     plots: list[str] = ["raster", "rates", "voltage", "isi", "weights"]
-    variants: dict[str, dict[str, Any]] = {}
-    variant: str | None = None
 
 
 # -- YAML with line numbers -------------------------------------------------------------------------
@@ -217,7 +225,7 @@ def validate_params(cls: type[BaseModel], data: Any, source: Source, loc: tuple,
         raise explain(err, cls, source, loc) from None
 
 
-def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[Experiment, Source]:
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentBase, Source]:
     """Read, override and validate an experiment file. Raises ConfigError; computes nothing."""
     path = Path(path)
     data, source = _read_yaml(path)
@@ -236,7 +244,18 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tup
     for key, value in pairs:
         if key != "variant":
             apply_override(data, key, value)
+    schema = family_of(data, source).schema
     try:
-        return Experiment.model_validate(data), source
+        return schema.model_validate(data), source
     except ValidationError as err:
-        raise explain(err, Experiment, source) from None
+        raise explain(err, schema, source) from None
+
+
+def family_of(data: dict, source: Source):
+    """The registered family an experiment's ``network`` key names (default: spiking)."""
+    from biosim import registry
+
+    try:
+        return registry.get("network", str(data.get("network", "spiking")))
+    except ValueError as err:
+        raise source.error(str(err), ("network",)) from None

@@ -11,7 +11,7 @@ from biosim.analysis import isi_cv, isis, smooth_rate
 from biosim.registry import register
 
 
-def _figure(rows: int, cols: int, size: tuple[float, float], **kwargs):
+def figure(rows: int, cols: int, size: tuple[float, float], **kwargs):
     """A figure and its axes, without pyplot (no GUI backend, faster import)."""
     from matplotlib.figure import Figure
 
@@ -19,7 +19,7 @@ def _figure(rows: int, cols: int, size: tuple[float, float], **kwargs):
     return fig, fig.subplots(rows, cols, **kwargs)
 
 
-def _save(fig, path: Path) -> list[Path]:
+def save(fig, path: Path) -> list[Path]:
     width, height = fig.get_size_inches()  # margins in inches, so labels fit at any figure size
     fig.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.3 / height,
                         hspace=0.35, wspace=0.3)
@@ -45,7 +45,7 @@ def raster(rec, out: Path) -> list[Path]:
     start = rec.duration - RASTER_WINDOW if rec.duration > 5.0 else 0.0
     pops = list(rec.spikes)
     heights = [min(3.0, max(0.6, rec.sizes[p] / 300)) for p in pops] + [1.5]
-    fig, axes = _figure(len(pops) + 1, 1, (9, 1.2 + 1.3 * sum(heights)), sharex=True,
+    fig, axes = figure(len(pops) + 1, 1, (9, 1.2 + 1.3 * sum(heights)), sharex=True,
                         gridspec_kw={"height_ratios": heights})
     for k, (pop, ax) in enumerate(zip(pops, axes, strict=False)):
         t, i = rec.spikes[pop]
@@ -63,7 +63,7 @@ def raster(rec, out: Path) -> list[Path]:
     if rec.rates:
         axes[-1].legend(fontsize=8, loc="upper right")
     axes[-1].set_xlim(start, rec.duration)
-    return _save(fig, out / "raster.png")
+    return save(fig, out / "raster.png")
 
 
 @register("plot", "rates")
@@ -71,7 +71,7 @@ def rates(rec, out: Path) -> list[Path]:
     """Smoothed population rate of each population over the whole run."""
     if not rec.rates:
         return []
-    fig, ax = _figure(1, 1, (9, 3))
+    fig, ax = figure(1, 1, (9, 3))
     for k, (pop, rate) in enumerate(rec.rates.items()):
         width = _smoothing(rec.sizes[pop], rec.duration)
         ax.plot(*smooth_rate(rate, rec.dt, width), lw=0.8, color=f"C{k}",
@@ -79,7 +79,7 @@ def rates(rec, out: Path) -> list[Path]:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("population rate (Hz)")
     ax.legend(fontsize=8)
-    return _save(fig, out / "rates.png")
+    return save(fig, out / "rates.png")
 
 
 @register("plot", "voltage")
@@ -87,7 +87,7 @@ def voltage(rec, out: Path) -> list[Path]:
     """Recorded state variables, one panel per variable, one line per neuron."""
     if not rec.states:
         return []
-    fig, axes = _figure(len(rec.states), 1, (9, 2.4 * len(rec.states)), sharex=True, squeeze=False)
+    fig, axes = figure(len(rec.states), 1, (9, 2.4 * len(rec.states)), sharex=True, squeeze=False)
     for ax, (key, table) in zip(axes[:, 0], rec.states.items(), strict=True):
         scale, unit = (1e3, "mV") if key.endswith(".v") else (1.0, "SI")
         for col, idx in enumerate(table["indices"][:10]):
@@ -95,7 +95,7 @@ def voltage(rec, out: Path) -> list[Path]:
         ax.set_ylabel(f"{key} ({unit})")
         ax.legend(fontsize=7, ncol=5, loc="upper right")
     axes[-1, 0].set_xlabel("time (s)")
-    return _save(fig, out / "voltage.png")
+    return save(fig, out / "voltage.png")
 
 
 @register("plot", "isi")
@@ -104,7 +104,7 @@ def isi(rec, out: Path) -> list[Path]:
     pops = [p for p, (t, _) in rec.spikes.items() if t.size > 1]
     if not pops:
         return []
-    fig, (left, right) = _figure(1, 2, (9, 3.2))
+    fig, (left, right) = figure(1, 2, (9, 3.2))
     for k, pop in enumerate(pops):
         t, i = rec.spikes[pop]
         intervals = isis(t, i) * 1e3
@@ -118,7 +118,7 @@ def isi(rec, out: Path) -> list[Path]:
     right.set_xlabel("CV of ISI")
     for ax in (left, right):
         ax.legend(fontsize=8)
-    return _save(fig, out / "isi.png")
+    return save(fig, out / "isi.png")
 
 
 @register("plot", "weights")
@@ -127,7 +127,7 @@ def weights(rec, out: Path) -> list[Path]:
     tables = {name: table for name, table in rec.weights.items() if len(table["t"])}
     if not tables:
         return []
-    fig, axes = _figure(len(tables), 2, (10, 3.2 * len(tables)), squeeze=False)
+    fig, axes = figure(len(tables), 2, (10, 3.2 * len(tables)), squeeze=False)
     for (name, table), (left, right) in zip(tables.items(), axes, strict=True):
         w = table["w"]
         bins = np.linspace(w.min(), w.max() if w.max() > w.min() else w.min() + 1e-12, 50)
@@ -142,7 +142,7 @@ def weights(rec, out: Path) -> list[Path]:
         right.set_xlabel("time (s)")
         right.set_ylabel("weight (SI)")
         right.legend(fontsize=8)
-    return _save(fig, out / "weights.png")
+    return save(fig, out / "weights.png")
 
 
 def _draw_one(rec, out: Path, name: str) -> list[Path]:

@@ -18,8 +18,8 @@ _BUILTIN_MODULES = {
     "neuron": ("biosim.engine.neurons", "biosim.engine.sources"),
     "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp"),
     "connector": ("biosim.engine.connectors",),
-    "network": ("biosim.networks.spiking",),
-    "plot": ("biosim.plotting",),
+    "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments"),
+    "plot": ("biosim.plotting", "biosim.networks.sdr_plots"),
 }
 _ENTRY_POINT_GROUPS = {"rule": "biosim.rules"}
 _entries: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}

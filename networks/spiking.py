@@ -6,13 +6,22 @@ registry entry it belongs to (neuron model, connector, rule) before anything is 
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from biosim import registry
+from biosim.analysis import population_summary, rate_rhythm
 from biosim.config import Experiment, Source, validate_params
 from biosim.engine.network import Network, Normal, Uniform, Value
+from biosim.engine.simulation import Recording, Timing
 from biosim.errors import did_you_mean
+from biosim.family import Family, Outcome
 from biosim.units import UnitError, parse_quantity
+
+log = logging.getLogger("biosim")
 
 
 def _value(raw: Any, dimension: str, source: Source, loc: tuple) -> Value:
@@ -58,7 +67,6 @@ def _spec(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | 
     return validate_params(cls, params, source, loc, context)
 
 
-@registry.register("network", "spiking")
 def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, Any]]:
     """Return the Network and the fully resolved parameters (SI, defaults filled) for config.yaml."""
     net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes)
@@ -138,3 +146,70 @@ def _monitors(exp: Experiment, net: Network, source: Source) -> None:
             net.record_weights(weights.projection, weights.every, weights.max_synapses)
         except ValueError as err:
             raise source.error(str(err), ("monitors", "weights", k)) from None
+
+
+# -- running: the family's execute half ---------------------------------------------------------------
+def weight_summary(w: np.ndarray, bounds: tuple[float, float] | None) -> dict[str, float]:
+    """Mean weight and, for bounded rules, the fractions within 10% of either bound (bimodality)."""
+    summary = {"mean": float(w.mean()), "std": float(w.std())}
+    if bounds is not None:
+        low, high = bounds
+        span = high - low
+        summary["fraction_near_min"] = float(np.mean(w < low + 0.1 * span))
+        summary["fraction_near_max"] = float(np.mean(w > high - 0.1 * span))
+    return summary
+
+
+def spiking_metrics(exp: Experiment, rec: Recording, timing: Timing, network: Network) -> dict[str, Any]:
+    """Per population rate_hz, cv_isi, spike_count and rhythm; weight statistics; the wall-time split."""
+    populations = {pop: {**population_summary(t, i, rec.sizes[pop], rec.duration), "n": rec.sizes[pop]}
+                   for pop, (t, i) in rec.spikes.items()}
+    for pop, rate in rec.rates.items():
+        populations.setdefault(pop, {}).update(rate_rhythm(rate, rec.dt))
+    weights = {name: {"initial": weight_summary(table["w"][0], network.projections[name].rule.weight_bounds()),
+                      "final": weight_summary(table["w"][-1], network.projections[name].rule.weight_bounds())}
+               for name, table in rec.weights.items() if len(table["w"])}
+    return {"backend": exp.backend, "notes": rec.notes, "duration_s": rec.duration,
+            "requested_duration_s": exp.duration, "populations": populations, "weights": weights,
+            "build_s": timing.build_s, "jit_s": timing.jit_s, "sim_s": timing.sim_s}
+
+
+def simulate(exp: Experiment, network: Network) -> tuple[Recording, Timing, dict[str, Any]]:
+    """Run ``network`` on the experiment's backend; returns the recording, timing and extras."""
+    if exp.backend == "brian2":
+        from biosim.backends.brian2_backend import run_brian2
+
+        rec, timing, synapses = run_brian2(network, exp.duration)
+        return rec, timing, {"synapse_count": synapses}
+    from biosim.engine.simulation import Simulation
+
+    sim = Simulation(network, chunk=exp.chunk)
+    memory = sim.memory_bytes()
+    synapses = sum(p.n_synapses for p in sim.net.projections.values())
+    log.info("built %d neurons, %d synapses; connectivity %.1f MB; monitor buffers %.1f MB (spikes cost 8 B each, "
+             "at most %d per population)", sum(p.n for p in network.populations.values()), synapses,
+             sum(v for k, v in memory.items() if k.startswith("projection")) / 1e6,
+             memory["monitor_buffers"] / 1e6, network.max_spikes)
+    log.info("build %.2f s, kernel load/JIT %.2f s", sim.timing.build_s, sim.timing.jit_s)
+    rec = sim.run(exp.duration, progress=True)
+    return rec, sim.timing, {"synapse_count": synapses, "memory_bytes": memory}
+
+
+def execute_spiking(network: Network, exp: Experiment, run_dir: Path) -> Outcome:
+    rec, timing, extra = simulate(exp, network)
+    rec.save(run_dir / "recording.npz")
+    metrics = {**spiking_metrics(exp, rec, timing, network), **extra}
+    if not rec.complete:
+        log.warning("kept %.3f s of %.3f s", rec.duration, exp.duration)
+    return Outcome(metrics, rec, rec.complete, rec.stop_reason)
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    return "; ".join(f"{pop}: {v['rate_hz']:.3f} Hz, CV ISI {v['cv_isi']}, {v['spike_count']} spikes"
+                     for pop, v in metrics["populations"].items())
+
+
+SPIKING = registry.register("network", "spiking")(Family(
+    schema=Experiment, prepare=build_spiking, execute=execute_spiking,
+    load=lambda run_dir: Recording.load(Path(run_dir) / "recording.npz"),
+    plots=("raster", "rates", "voltage", "isi", "weights"), summary=_summary))

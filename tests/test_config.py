@@ -94,7 +94,12 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_every_shipped_experiment_validates():
+    from biosim import registry
+    from biosim.runner import check_plots
+
     for path in sorted((Path(__file__).parents[1] / "experiments").glob("*.yaml")):
         exp, source = load_experiment(path)
-        network, _ = build_spiking(exp, source)
-        assert network.populations, path
+        family = registry.get("network", exp.network)
+        check_plots(exp.plots, family, source)
+        prepared, _ = family.prepare(exp, source)
+        assert prepared, path

@@ -7,8 +7,6 @@ far and reports ``complete = False`` with the reason.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.kernels import seed_numba
 from biosim.engine.network import Network
 from biosim.engine.neurons import INPUT_FLAG, MAX_STEPS
+from biosim.interrupts import Interrupts
 
 
 @dataclass
@@ -76,28 +75,6 @@ class Timing:
     sim_s: float = 0.0
 
 
-class _Interrupts:
-    """Turn the first Ctrl-C into a flag checked between chunks; a second one aborts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame):  # noqa: ARG002
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 class Simulation:
     """Build a network once, then ``run`` it (repeatedly, continuing where it stopped)."""
 
@@ -135,7 +112,7 @@ class Simulation:
                              f"dt = {self.network.dt:g} s); got {total}")
         bar = _progress_bar(total - self.step, self.network.dt, progress)
         start = time.perf_counter()
-        with _Interrupts() as interrupts:
+        with Interrupts() as interrupts:
             while self.step < total:
                 n = min(self.chunk_steps, total - self.step, self._steps_to_next_snapshot())
                 self._mark_external_input()

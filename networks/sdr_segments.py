@@ -1,0 +1,320 @@
+"""The ``sdr_segments`` family: Ahmad & Hawkins' error curves, exact theory with Monte-Carlo points.
+
+An experiment picks a ``study`` (E1 false_match, E2 false_negative, E3 union, E4 classifier, E5
+threshold), the parameter on the x axis and its ``values``, and one or more ``curves`` that fix the
+other parameters. Every point gets the exact probability (``sdr_theory``); points whose expected
+number of Monte-Carlo hits reaches ``montecarlo.min_expected_hits`` are also simulated
+(``sdr_montecarlo``) and compared with the exact value (z-score, relative error).
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import math
+import operator
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from biosim import registry
+from biosim.config import ExperimentBase, Source, explain
+from biosim.errors import did_you_mean
+from biosim.family import Family, Outcome, Results
+from biosim.interrupts import Interrupts
+from biosim.networks import sdr_montecarlo as mc
+from biosim.networks import sdr_theory as theory
+
+log = logging.getLogger("biosim")
+
+
+class _Point(BaseModel):
+    """One parameter setting of a study; subclasses list the parameters and compute the probabilities."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: ClassVar[str] = ""
+
+    def exact(self) -> theory.Fraction:
+        raise NotImplementedError
+
+    def simulate(self, trials: int) -> int:
+        raise NotImplementedError
+
+    def segments_per_trial(self) -> int:
+        return 1
+
+
+class FalseMatch(_Point):
+    """E1: n cells, a active, segment of s synapses, threshold theta."""
+
+    label: ClassVar[str] = "false match probability"
+    n: int = Field(gt=0)
+    a: int = Field(gt=0)
+    s: int = Field(gt=0)
+    theta: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.a > self.n or self.s > self.n:
+            raise ValueError(f"a = {self.a} and s = {self.s} must not exceed n = {self.n}")
+        return self
+
+    def exact(self):
+        return theory.false_match(self.n, self.a, self.s, self.theta)
+
+    def simulate(self, trials):
+        return mc.false_match_trials(self.n, self.a, self.s, self.theta, trials)
+
+
+class FalseNegative(_Point):
+    """E2: v of the a pattern cells replaced by noise; n only sets where the noise cells come from."""
+
+    label: ClassVar[str] = "false negative probability"
+    n: int = Field(6000, gt=0, description="cells (the simulation draws noise cells from the n - a others)")
+    a: int = Field(gt=0)
+    s: int = Field(gt=0)
+    theta: int = Field(gt=0)
+    v: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if not self.s <= self.a or not self.v <= self.a or 2 * self.a > self.n:
+            raise ValueError(f"need s <= a, v <= a and 2 a <= n (got n={self.n}, a={self.a}, s={self.s}, "
+                             f"v={self.v})")
+        return self
+
+    def exact(self):
+        return theory.false_negative(self.a, self.s, self.theta, self.v)
+
+    def simulate(self, trials):
+        return mc.false_negative_trials(self.n, self.a, self.s, self.theta, self.v, trials)
+
+
+class Union(_Point):
+    """E3: m patterns stored on one segment (form segment) or active at once (form input)."""
+
+    label: ClassVar[str] = "false match probability"
+    n: int = Field(gt=0)
+    a: int = Field(gt=0)
+    s: int = Field(gt=0)
+    theta: int = Field(gt=0)
+    m: int = Field(gt=0)
+    form: theory.UnionForm = "segment"
+    method: theory.UnionMethod = "exact"
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.a > self.n or self.s > self.n:
+            raise ValueError(f"a = {self.a} and s = {self.s} must not exceed n = {self.n}")
+        return self
+
+    def exact(self):
+        return theory.union_false_match(self.n, self.a, self.s, self.theta, self.m, form=self.form,
+                                        method=self.method)
+
+    def approximate(self) -> theory.Fraction:
+        return theory.union_false_match(self.n, self.a, self.s, self.theta, self.m, form=self.form, method="approx")
+
+    def simulate(self, trials):
+        form = mc.FORM_SEGMENT if self.form == "segment" else mc.FORM_INPUT
+        return mc.union_trials(self.n, self.a, self.s, self.theta, self.m, form, trials)
+
+
+class Classifier(_Point):
+    """E4: a w-of-n probe against m stored w-of-n patterns (exact value; the union bound is reported)."""
+
+    label: ClassVar[str] = "false match probability"
+    n: int = Field(gt=0)
+    w: int = Field(gt=0)
+    theta: int = Field(gt=0)
+    m: int = Field(gt=0)
+
+    def exact(self):
+        return theory.classifier_false_match(self.n, self.w, self.theta, self.m)[1]
+
+    def bound(self) -> theory.Fraction:
+        return theory.classifier_false_match(self.n, self.w, self.theta, self.m)[0]
+
+    def simulate(self, trials):
+        return mc.classifier_trials(self.n, self.w, self.theta, self.m, trials)
+
+    def segments_per_trial(self):
+        return self.m
+
+
+STUDIES: dict[str, type[_Point]] = {"false_match": FalseMatch, "false_negative": FalseNegative, "union": Union,
+                                    "classifier": Classifier}
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: int
+    stop: int  # inclusive
+    step: int = Field(1, gt=0)
+
+    def values(self) -> list[int]:
+        return list(range(self.start, self.stop + 1, self.step))
+
+
+class MonteCarlo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trials: int = Field(100_000, ge=0, description="random patterns per simulated point (0: theory only)")
+    min_expected_hits: float = Field(10.0, gt=0, description="simulate points with trials x exact >= this")
+
+
+class SegmentsExperiment(ExperimentBase):
+    """An error-curve study of dendritic segments (family ``sdr_segments``)."""
+
+    study: Literal["false_match", "false_negative", "union", "classifier", "threshold"]
+    x: str = Field("n", description="the swept parameter; for study threshold: theta")
+    values: list[int] | Range
+    curves: list[dict[str, Any]] = [{}]
+    montecarlo: MonteCarlo = MonteCarlo()
+    plots: list[str] = ["error_curves"]
+
+
+def _xs(exp: SegmentsExperiment) -> list[int]:
+    return exp.values.values() if isinstance(exp.values, Range) else list(exp.values)
+
+
+def prepare(exp: SegmentsExperiment, source: Source) -> tuple[list[tuple[str, list[_Point]]] | list[int], dict]:
+    """Validate every point of every curve; returns (label, points) per curve, or the thetas of a
+    threshold study."""
+    xs = _xs(exp)
+    if not xs:
+        raise source.error("needs at least one value", ("values",))
+    if exp.study == "threshold":
+        if exp.x != "theta":
+            raise source.error(f"study threshold sweeps theta, not {exp.x!r}", ("x",))
+        return xs, {}
+    point = STUDIES[exp.study]
+    if exp.x not in point.model_fields:
+        allowed = list(point.model_fields)
+        raise source.error(f"{exp.x!r} is not a parameter of study {exp.study!r}{did_you_mean(exp.x, allowed)}; "
+                           f"allowed: {', '.join(allowed)}", ("x",))
+    curves = []
+    for k, fixed in enumerate(exp.curves):
+        if exp.x in fixed:
+            raise source.error(f"{exp.x!r} is the swept parameter; it takes its values from 'values'",
+                               ("curves", k, exp.x))
+        try:
+            points = [point.model_validate(_resolve(fixed, exp.x, x)) for x in xs]
+        except ValidationError as err:
+            raise explain(err, point, source, ("curves", k)) from None
+        except ValueError as err:
+            raise source.error(str(err), ("curves", k)) from None
+        curves.append((", ".join(f"{key}={value}" for key, value in fixed.items() if key != "method"), points))
+    return curves, {}
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+
+
+def _resolve(fixed: dict[str, Any], name: str, value: int) -> dict[str, Any]:
+    """The curve's parameters at one x value; a string parameter is an integer formula of the swept
+    parameter, e.g. ``theta: s // 2`` (+, -, *, // and integer constants)."""
+
+    def evaluate(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return evaluate(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name) and node.id == name:
+            return value
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](evaluate(node.left), evaluate(node.right))
+        raise ValueError(f"formulas may use {name!r}, integers and + - * //; got {ast.unparse(node)!r}")
+
+    resolved = {name: value}
+    for key, raw in fixed.items():
+        if key in ("form", "method") or not isinstance(raw, str):
+            resolved[key] = raw
+        else:
+            try:
+                resolved[key] = evaluate(ast.parse(raw, mode="eval"))
+            except SyntaxError:
+                raise ValueError(f"{key}: {raw!r} is not a formula") from None
+    return resolved
+
+
+def execute(prepared, exp: SegmentsExperiment, run_dir: Path) -> Outcome:
+    xs = np.array(_xs(exp))
+    if exp.study == "threshold":
+        return _execute_threshold(prepared, exp, run_dir)
+    mc.seed(exp.seed)
+    arrays: dict[str, np.ndarray] = {"x": xs}
+    curves_meta, points_meta = [], []
+    complete, mc_seconds, segments = True, 0.0, 0
+    with Interrupts() as interrupts:
+        for c, (label, points) in enumerate(prepared):
+            exact = [p.exact() for p in points]
+            arrays[f"c{c}_exact"] = np.array([float(e) for e in exact])
+            arrays[f"c{c}_log10_exact"] = np.array([theory.log10(e) for e in exact])
+            if isinstance(points[0], Union):
+                arrays[f"c{c}_approx"] = np.array([float(p.approximate()) for p in points])
+            if isinstance(points[0], Classifier):
+                arrays[f"c{c}_bound"] = np.array([float(p.bound()) for p in points])
+            hits = np.full(len(points), -1, np.int64)  # -1: not simulated
+            for k, (p, e) in enumerate(zip(points, exact, strict=True)):
+                trials = exp.montecarlo.trials
+                if interrupts.requested or trials == 0 or trials * float(e) < exp.montecarlo.min_expected_hits:
+                    continue
+                start = time.perf_counter()
+                hits[k] = p.simulate(trials)
+                mc_seconds += time.perf_counter() - start
+                segments += trials * p.segments_per_trial()
+                points_meta.append(_compare(c, p, float(e), int(hits[k]), trials, exp.x))
+            arrays[f"c{c}_hits"] = hits
+            curves_meta.append(label)
+            if interrupts.requested:
+                complete = False
+                break
+    trials = exp.montecarlo.trials
+    z = [abs(p["z"]) for p in points_meta if p["z"] is not None]
+    metrics = {"study": exp.study, "x": exp.x, "curves": curves_meta, "montecarlo_trials": trials,
+               "points": points_meta, "max_abs_z": max(z, default=None),
+               "max_abs_relative_error": max((abs(p["relative_error"]) for p in points_meta), default=None),
+               "montecarlo_s": mc_seconds, "segments_per_s": segments / mc_seconds if mc_seconds else None}
+    results = Results(arrays, {"study": exp.study, "x": exp.x, "curves": curves_meta, "trials": trials,
+                               "ylabel": STUDIES[exp.study].label, "title": exp.description or exp.name})
+    results.save(run_dir)
+    return Outcome(metrics, results, complete, None if complete else "interrupted")
+
+
+def _compare(curve: int, point: _Point, exact: float, hits: int, trials: int, x: str) -> dict[str, Any]:
+    """Monte-Carlo estimate vs exact: relative error and z-score under the binomial standard error."""
+    rate = hits / trials
+    sd = math.sqrt(exact * (1 - exact) / trials)
+    return {"curve": curve, x: getattr(point, x), "exact": exact, "montecarlo": rate, "hits": hits,
+            "relative_error": rate / exact - 1 if exact else None, "z": (rate - exact) / sd if sd else None}
+
+
+def _execute_threshold(thetas: list[int], exp: SegmentsExperiment, run_dir: Path) -> Outcome:
+    medians = theory.threshold_medians(thetas)
+    arrays = {"x": np.array(thetas), "c0_exact": np.array([medians[t] for t in thetas]),
+              "c0_log10_exact": np.log10(np.array([medians[t] for t in thetas])),
+              "c0_hits": np.full(len(thetas), -1, np.int64)}
+    label = (f"median over n in {theory.THRESHOLD_GRID_N}, a/n in {theory.THRESHOLD_GRID_SPARSITY}, "
+             f"s in {theory.THRESHOLD_GRID_S}")
+    below = [t for t in thetas if medians[t] <= 1e-7]
+    metrics = {"study": "threshold", "median_false_match": {str(t): medians[t] for t in thetas},
+               "min_theta_with_median_below_1e-7": min(below, default=None)}
+    results = Results(arrays, {"study": "threshold", "x": "theta", "curves": [label], "trials": 0,
+                               "ylabel": "median false match probability", "title": exp.description or exp.name})
+    results.save(run_dir)
+    return Outcome(metrics, results)
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    if metrics["study"] == "threshold":
+        return f"median false match below 1e-7 from theta = {metrics['min_theta_with_median_below_1e-7']}"
+    return (f"{len(metrics['points'])} Monte-Carlo points, max |z| {metrics['max_abs_z']}, "
+            f"{metrics['segments_per_s'] or 0:.3g} segments/s")
+
+
+registry.register("network", "sdr_segments")(Family(
+    schema=SegmentsExperiment, prepare=prepare, execute=execute, load=Results.load, plots=("error_curves",),
+    summary=_summary))
