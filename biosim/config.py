@@ -225,6 +225,40 @@ def validate_params(cls: type[BaseModel], data: Any, source: Source, loc: tuple,
         raise explain(err, cls, source, loc) from None
 
 
+def instantiate(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None,
+                name_loc: tuple | None = None, kind: tuple[str, str] | None = None):
+    """Instantiate a registry entry from ``name`` or ``{name: ..., params...}``, validating its
+    parameters. ``kind`` = (attribute, value) refuses entries of another kind by name, e.g.
+    ``("plugs_into", "dendritic_segments")`` for a rule."""
+    from biosim import registry
+
+    if isinstance(raw, str):
+        name, params, name_loc = raw, {}, name_loc or loc
+    else:
+        params = dict(raw)
+        name = params.pop("name", None)
+        name_loc = name_loc or (*loc, "name")
+        if name is None:
+            allowed = ", ".join(_names_of_kind(namespace, kind))
+            raise source.error(f"a {namespace} needs a 'name'; allowed: {allowed}", loc)
+    try:
+        cls = registry.get(namespace, name)
+    except ValueError as err:
+        raise source.error(str(err), name_loc) from None
+    if kind is not None and getattr(cls, kind[0], None) != kind[1]:
+        allowed = _names_of_kind(namespace, kind)
+        raise source.error(f"{namespace} {name!r} {kind[0].replace('_', ' ')} {getattr(cls, kind[0], None)!r}, "
+                           f"not {kind[1]!r}; allowed here: {', '.join(allowed)}", name_loc)
+    return validate_params(cls, params, source, loc, context)
+
+
+def _names_of_kind(namespace: str, kind: tuple[str, str] | None) -> list[str]:
+    from biosim import registry
+
+    return [name for name in registry.names(namespace)
+            if kind is None or getattr(registry.get(namespace, name), kind[0], None) == kind[1]]
+
+
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentBase, Source]:
     """Read, override and validate an experiment file. Raises ConfigError; computes nothing."""
     path = Path(path)

@@ -1,4 +1,5 @@
-"""One registry for everything an experiment names: neuron models, rules, connectors, networks, plots.
+"""One registry for everything an experiment names: neuron models, rules, connectors, networks (experiment
+families), datasets, plots.
 
 Entries are registered by decorators where they are defined. Built-in modules are imported lazily
 on first lookup; third-party rules come in through the ``biosim.rules`` entry-point group.
@@ -13,12 +14,14 @@ from typing import Any
 
 from biosim.errors import unknown_choice
 
-NAMESPACES = ("neuron", "rule", "connector", "network", "plot")
+NAMESPACES = ("neuron", "rule", "connector", "network", "dataset", "plot")
 _BUILTIN_MODULES = {
     "neuron": ("biosim.engine.neurons", "biosim.engine.sources"),
-    "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp"),
+    "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp",
+             "biosim.rules.dendritic"),
     "connector": ("biosim.engine.connectors",),
-    "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments"),
+    "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments", "biosim.networks.temporal_memory_family"),
+    "dataset": ("biosim.data.sequences",),
     "plot": ("biosim.plotting", "biosim.networks.sdr_plots"),
 }
 _ENTRY_POINT_GROUPS = {"rule": "biosim.rules"}

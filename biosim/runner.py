@@ -67,10 +67,7 @@ def run_experiment(path: str | Path, overrides: list[str] | None = None, out: st
     run_dir = new_run_dir(Path(out) if out else Path("runs"), exp.name)
     handler = _attach_log(run_dir)
     try:
-        config = exp.model_dump(mode="json")
-        for section, entries in resolved.items():
-            for name, values in entries.items():
-                config[section][name].update(values)
+        config = _merge(exp.model_dump(mode="json"), resolved)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         log.info("experiment %s (%s), family %s, seed %d -> %s", exp.name, path, exp.network, exp.seed, run_dir)
         outcome = family.execute(prepared, exp, run_dir)
@@ -93,6 +90,16 @@ def run_experiment(path: str | Path, overrides: list[str] | None = None, out: st
         log.removeHandler(handler)
         handler.close()
     return run_dir
+
+
+def _merge(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the resolved values (SI units, defaults filled in) laid over it, recursively."""
+    for key, value in resolved.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = value
+    return config
 
 
 def check_plots(names: list[str], family, source) -> None:

@@ -14,11 +14,12 @@ import numpy as np
 
 from biosim import registry
 from biosim.analysis import population_summary, rate_rhythm
-from biosim.config import Experiment, Source, validate_params
+from biosim.config import Experiment, Source, instantiate
 from biosim.engine.network import Network, Normal, Uniform, Value
 from biosim.engine.simulation import Recording, Timing
 from biosim.errors import did_you_mean
 from biosim.family import Family, Outcome
+from biosim.rules.base import SPIKING_PROJECTION
 from biosim.units import UnitError, parse_quantity
 
 log = logging.getLogger("biosim")
@@ -48,32 +49,14 @@ def _unknown(source: Source, kind: str, name: str, allowed, loc: tuple, context:
     return source.error(f"unknown {kind} {name!r}{context}{guess}; allowed: {', '.join(allowed)}", loc)
 
 
-def _spec(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None,
-          name_loc: tuple | None = None):
-    """Instantiate a registry entry from ``name`` or ``{name: ..., params...}``."""
-    if isinstance(raw, str):
-        name, params, name_loc = raw, {}, name_loc or loc
-    else:
-        params = dict(raw)
-        name = params.pop("name", None)
-        name_loc = name_loc or (*loc, "name")
-        if name is None:
-            allowed = ", ".join(registry.names(namespace))
-            raise source.error(f"a {namespace} needs a 'name'; allowed: {allowed}", loc)
-    try:
-        cls = registry.get(namespace, name)
-    except ValueError as err:
-        raise source.error(str(err), name_loc) from None
-    return validate_params(cls, params, source, loc, context)
-
-
 def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, Any]]:
     """Return the Network and the fully resolved parameters (SI, defaults filled) for config.yaml."""
     net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes)
     resolved: dict[str, Any] = {"populations": {}, "projections": {}}
     for name, pop in exp.populations.items():
         loc = ("populations", name)
-        model = _spec({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"), name_loc=(*loc, "model"))
+        model = instantiate({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"),
+                            name_loc=(*loc, "model"))
         for var in pop.init:
             if var not in model.state_vars:
                 raise _unknown(source, "state variable", var, model.state_vars, (*loc, "init", var))
@@ -105,8 +88,9 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
             raise _unknown(source, "target", proj.target, post_model.synaptic_targets, (*loc, "target"),
                            f" for model {exp.populations[proj.post].model!r}")
         dimension = post_model.state_vars[proj.target]
-        connector = _spec(proj.connector, "connector", source, (*loc, "connector"))
-        rule = _spec(proj.rule, "rule", source, (*loc, "rule"), {"weight_dimension": dimension})
+        connector = instantiate(proj.connector, "connector", source, (*loc, "connector"))
+        rule = instantiate(proj.rule, "rule", source, (*loc, "rule"), {"weight_dimension": dimension},
+                           kind=("plugs_into", SPIKING_PROJECTION))
         weight = _value(proj.weight, dimension, source, (*loc, "weight"))
         delay = _value(proj.delay, "time", source, (*loc, "delay"))
         try:

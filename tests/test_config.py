@@ -62,16 +62,19 @@ def test_error_messages(tmp_path, old, new, expected):
         assert fragment in message, message
 
 
-def test_rule_of_the_wrong_kind_is_refused(tmp_path, monkeypatch):
-    from biosim import registry
-    from biosim.rules.base import Rule
+def test_rule_of_the_wrong_kind_is_refused(tmp_path):
+    message = error_for(tmp_path, BASE.replace("name: stdp, w_max: 2 mV", "name: one_shot_segments"))
+    assert "exp.yaml:8: projections.p.rule.name: rule 'one_shot_segments' plugs into 'dendritic_segments', " \
+           "not 'spiking_projection'; allowed here: " in message
+    from biosim.engine.connectors import OneToOne
+    from biosim.engine.network import Network
+    from biosim.engine.neurons import LIFCuba
+    from biosim.rules.dendritic import OneShotSegments
 
-    class DendriticOnly(Rule):
-        plugs_into = "dendritic_segment"
-
-    monkeypatch.setitem(registry._entries["rule"], "dendritic_only", DendriticOnly)
-    message = error_for(tmp_path, BASE.replace("name: stdp, w_max: 2 mV", "name: dendritic_only"))
-    assert "plugs into 'dendritic_segment', not into a spiking projection" in message
+    net = Network()
+    net.add_population("a", 2, LIFCuba())
+    with pytest.raises(ValueError, match="plugs into 'dendritic_segments', not into a spiking projection"):
+        net.connect("a", "a", target="ge", connector=OneToOne(), weight=1e-3, rule=OneShotSegments())
 
 
 def test_overrides_and_variants(tmp_path):

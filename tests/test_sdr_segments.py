@@ -95,3 +95,48 @@ def test_plot_command_redraws(tmp_path):
     out = subprocess.run([sys.executable, "-m", "biosim.cli", "plot", str(run_dir)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert (run_dir / "error_curves.png").exists()
+
+
+TM = """\
+name: tm
+network: temporal_memory
+seed: 1
+model: {columns: 256, cells_per_column: 8, activation_threshold: 6, min_threshold: 4}
+rule: {name: htm_permanence, max_new_synapses: 8}
+data: {name: random_sequences, count: 3, length: 10, columns: 256, active: 10}
+passes: 5
+"""
+
+
+def test_temporal_memory_experiment_and_one_line_rule_swap(tmp_path):
+    metrics = {}
+    for rule in ("{name: htm_permanence, max_new_synapses: 8}", "{name: one_shot_segments, max_new_synapses: 8}"):
+        run_dir = run_experiment(write(tmp_path, TM.replace("{name: htm_permanence, max_new_synapses: 8}", rule)),
+                                 out=tmp_path / "runs")
+        metrics[rule] = json.loads((run_dir / "metrics.json").read_text())
+        assert (run_dir / "anomaly.png").exists()
+    for m in metrics.values():
+        assert m["test_mean_anomaly"] == pytest.approx(0.1) and m["test_prediction_precision"] == 1.0
+    first_pass = [m["passes"][1]["mean_anomaly"] for m in metrics.values()]
+    assert first_pass[0] == 1.0 and first_pass[1] == pytest.approx(0.1)  # one-shot learns in one pass
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("name: htm_permanence", "name: stdp", ["rule.name", "rule 'stdp' plugs into 'spiking_projection', not "
+                                                         "'dendritic_segments'", "allowed here: htm_permanence"]),
+    ("name: htm_permanence", "name: htm_permanense", ["rule.name", "did you mean 'htm_permanence'"]),
+    ("columns: 256, active", "columns: 512, active", ["data", "the data has 512 columns but the model 256"]),
+    ("activation_threshold: 6", "activation_treshold: 6", ["model.activation_treshold",
+                                                           "did you mean 'activation_threshold'"]),
+])
+def test_temporal_memory_bad_input(tmp_path, old, new, expected):
+    message = error_for(tmp_path, TM.replace(old, new))
+    for part in expected:
+        assert part in message, (part, message)
+
+
+def test_segment_rule_refused_on_a_spiking_projection(tmp_path):
+    text = (ROOT / "experiments" / "stdp_song2000.yaml").read_text()
+    assert "rule: {name: stdp" in text
+    message = error_for(tmp_path, text.replace("rule: {name: stdp", "rule: {name: htm_permanence"))
+    assert "rule 'htm_permanence' plugs into 'dendritic_segments', not 'spiking_projection'" in message

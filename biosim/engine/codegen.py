@@ -27,7 +27,8 @@ import numpy as np
 from biosim.engine import kernels, sources
 from biosim.engine.build import BuiltNetwork, BuiltProjection
 
-KERNEL_DIRS = [Path(__file__).resolve().parent, Path(__import__("biosim.rules").rules.__file__).parent]
+KERNEL_DIRS = [Path(__file__).resolve().parent, Path(__import__("biosim.rules").rules.__file__).parent,
+               Path(__import__("biosim.networks").networks.__file__).parent]
 
 
 def cache_dir() -> Path:
@@ -260,18 +261,24 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
 
 
 def load_kernel(plan: KernelPlan) -> Any:
-    """Write the source under a content hash (once) and import its ``run_chunk``."""
-    source = plan.source()
+    """Write the plan's source under a content hash (once) and import its ``run_chunk``."""
+    return load_source(plan.source(), "fused").run_chunk
+
+
+def load_source(source: str, prefix: str) -> Any:
+    """Write generated kernel source to the cache directory under a name that hashes it together with
+    biosim's kernel sources (once), and import it as a module; its ``@njit(cache=True)`` functions then
+    load compiled code in every later process."""
     key = hashlib.sha256((source + _sources_digest()).encode()).hexdigest()[:20]
-    path = cache_dir() / f"fused_{key}.py"
+    path = cache_dir() / f"{prefix}_{key}.py"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         tmp.replace(path)
-    name = f"biosim_fused_{key}"
+    name = f"biosim_{prefix}_{key}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules[name].run_chunk
+    return sys.modules[name]

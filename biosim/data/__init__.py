@@ -1,0 +1,1 @@
+"""Datasets of the registry: generators and readers for local files (nothing is downloaded)."""
