@@ -155,16 +155,27 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def apply_override(data: dict, dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested mappings (missing ones are created); an integer part indexes a list
+    (``levels.0.q``)."""
     parts = dotted.split(".")
-    node = data
-    for depth, part in enumerate(parts[:-1]):
-        child = node.get(part) if isinstance(node, dict) else None
-        if child is None:
-            node[part] = child = {}
-        elif not isinstance(child, dict):
-            raise ConfigError(f"cannot set {dotted!r}: {'.'.join(parts[:depth + 1])!r} is not a mapping")
-        node = child
-    node[parts[-1]] = value
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[:depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"cannot set {dotted!r}: {where!r} needs an index below {len(node)}")
+            key: Any = int(part)
+        elif isinstance(node, dict):
+            key = part
+            if not last and node.get(key) is None:
+                node[key] = {}
+        else:
+            raise ConfigError(f"cannot set {dotted!r}: {'.'.join(parts[:depth])!r} is not a mapping or list")
+        if last:
+            node[key] = value
+        else:
+            node = node[key]
 
 
 # -- validation errors -> one clear message ------------------------------------------------------

@@ -18,10 +18,11 @@ NAMESPACES = ("neuron", "rule", "connector", "network", "dataset", "plot")
 _BUILTIN_MODULES = {
     "neuron": ("biosim.engine.neurons", "biosim.engine.sources"),
     "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp",
-             "biosim.rules.dendritic"),
+             "biosim.rules.dendritic", "biosim.rules.sparsey"),
     "connector": ("biosim.engine.connectors",),
-    "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments", "biosim.networks.temporal_memory_family"),
-    "dataset": ("biosim.data.sequences",),
+    "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments", "biosim.networks.temporal_memory_family",
+                "biosim.networks.sparsey_family"),
+    "dataset": ("biosim.data.sequences", "biosim.data.images"),
     "plot": ("biosim.plotting", "biosim.networks.sdr_plots"),
 }
 _ENTRY_POINT_GROUPS = {"rule": "biosim.rules"}

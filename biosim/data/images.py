@@ -1,0 +1,120 @@
+"""Labelled image datasets from local data: scikit-learn's bundled 8x8 digits and MNIST-style IDX files
+(MNIST, Fashion-MNIST; optionally gzipped). Nothing is downloaded. Splits are seeded."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from biosim.params import Params
+from biosim.registry import register
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format: magic 0x0000TTDD, D big-endian uint32 sizes, then data)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
+    dims = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(dims))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    data = np.frombuffer(raw, dtype, offset=4 + 4 * dims)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape} ({int(np.prod(shape))} values), file holds {data.size}")
+    return data.reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file (used to make small test files)."""
+    codes = {np.dtype(v).str[1:]: k for k, v in IDX_TYPES.items()}  # "u1", "i2", "f4", ...
+    key = array.dtype.str[1:]
+    if key not in codes:
+        raise ValueError(f"IDX cannot hold {array.dtype}; allowed: {', '.join(codes)}")
+    header = bytes([0, 0, codes[key], array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(">" + key).tobytes())
+
+
+@dataclass
+class ImageSplit:
+    """Images (n, height, width, float in [0, 1]) and integer labels, train and test."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.train_x.shape[1:3]
+
+
+class ImageData(Params):
+    kind: ClassVar[str] = "images"
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="held-out fraction (datasets without a test file)")
+    limit: int | None = Field(None, gt=0, description="use at most this many training images")
+
+    def load(self, rng: np.random.Generator) -> ImageSplit:
+        raise NotImplementedError
+
+    def _split(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> ImageSplit:
+        order = rng.permutation(len(x))
+        n_test = int(round(self.test_fraction * len(x)))
+        test, train = order[:n_test], order[n_test:]
+        return self._limit(ImageSplit(x[train], y[train], x[test], y[test]))
+
+    def _limit(self, split: ImageSplit) -> ImageSplit:
+        if self.limit is not None:
+            split.train_x, split.train_y = split.train_x[:self.limit], split.train_y[:self.limit]
+        return split
+
+
+@register("dataset", "digits")
+class Digits(ImageData):
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), split with the seed."""
+
+    def load(self, rng):
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return self._split(digits.images / 16.0, digits.target.astype(np.int64), rng)
+
+
+@register("dataset", "idx_images")
+class IDXImages(ImageData):
+    """MNIST-style IDX files given by path: train images/labels and, optionally, test images/labels
+    (without them a seeded ``test_fraction`` of the training files is held out)."""
+
+    train_images: Path
+    train_labels: Path
+    test_images: Path | None = None
+    test_labels: Path | None = None
+
+    @field_validator("train_images", "train_labels", "test_images", "test_labels")
+    @classmethod
+    def _exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not Path(path).exists():
+            raise ValueError(f"file {str(path)!r} does not exist")
+        return path
+
+    def load(self, rng):
+        x = read_idx(self.train_images).astype(np.float64)
+        y = read_idx(self.train_labels).astype(np.int64)
+        scale = 255.0 if x.max() > 1 else 1.0
+        if self.test_images is None:
+            return self._split(x / scale, y, rng)
+        order = rng.permutation(len(x))
+        split = ImageSplit(x[order] / scale, y[order], read_idx(self.test_images) / scale,
+                           read_idx(self.test_labels).astype(np.int64))
+        return self._limit(split)

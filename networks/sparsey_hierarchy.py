@@ -1,0 +1,122 @@
+"""Sparsey hierarchies: levels of macs on grids, each with a local receptive field (RF) over the level
+below (pixels at level 1), an optional horizontal RF over its own level one frame earlier (H) and the
+level above one frame earlier (D). A frame is coded bottom-up, level by level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from biosim.engine.kernels import seed_numba
+from biosim.networks.sparsey import CSA, Mac, MacParams, _compiled
+from biosim.rules.sparsey import MacRule
+
+
+class LevelConfig(MacParams):
+    """A level: a grid of identical macs; ``rf`` is the U receptive field's radius in units of the
+    spacing of the level below (pixels at level 1; ``null``: the whole level below)."""
+
+    grid: tuple[int, int] = Field((1, 1), description="macs per row and column")
+    rf: float | None = Field(None, gt=0, description="U receptive-field radius (Chebyshev, units of the level below)")
+    horizontal: bool = Field(False, description="H input: this level's codes one frame earlier (macs within rf)")
+    top_down: bool = Field(False, description="D input: the level above one frame earlier (macs that see this one)")
+
+
+def _centres(grid: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """Mac positions spread evenly over a ``shape`` (rows, cols) plane, as (row, col) coordinates."""
+    rows = np.linspace(0, shape[0] - 1, grid[0]) if grid[0] > 1 else np.array([(shape[0] - 1) / 2])
+    cols = np.linspace(0, shape[1] - 1, grid[1]) if grid[1] > 1 else np.array([(shape[1] - 1) / 2])
+    return np.array([(r, c) for r in rows for c in cols])
+
+
+class Hierarchy:
+    """Levels of macs over a binary image of ``input_shape``; ``frame`` codes one image."""
+
+    def __init__(self, input_shape: tuple[int, int], levels: list[LevelConfig], rule: MacRule, csa: CSA | None = None,
+                 seed: int = 0):
+        self.rule, self.csa, self.levels = rule, csa or CSA(), levels
+        self._module = _compiled(rule)
+        self._csa, self._rule_p = self.csa.pack(), rule.pack()
+        below_pos = np.array([(r, c) for r in range(input_shape[0]) for c in range(input_shape[1])], float)
+        below_shape, below_units = input_shape, np.ones(len(below_pos), np.int64)  # afferent bits per unit below
+        self.u_rf: list[list[np.ndarray]] = []  # per mac: indices into the level below's bit vector
+        self.h_rf: list[list[np.ndarray]] = []
+        self.positions: list[np.ndarray] = []
+        for level in levels:
+            centres = _centres(level.grid, below_shape)
+            spacing = np.array([max(1.0, (below_shape[0] - 1) / max(level.grid[0] - 1, 1)),
+                                max(1.0, (below_shape[1] - 1) / max(level.grid[1] - 1, 1))])
+            starts = np.concatenate([[0], np.cumsum(below_units)])
+            rfs = []
+            for centre in centres:
+                near = np.ones(len(below_pos), bool) if level.rf is None else \
+                    np.max(np.abs(below_pos - centre), axis=1) <= level.rf + 1e-9
+                rfs.append(np.concatenate([np.arange(starts[u], starts[u + 1]) for u in np.flatnonzero(near)]))
+            cells = level.q * level.k
+            h_rfs = []
+            for centre in centres:
+                if not level.horizontal:
+                    h_rfs.append(np.zeros(0, np.int64))
+                    continue
+                near = np.max(np.abs(centres - centre) / spacing, axis=1) <= (level.rf or np.inf) + 1e-9
+                h_rfs.append(np.concatenate([np.arange(m * cells, (m + 1) * cells) for m in np.flatnonzero(near)]))
+            self.u_rf.append(rfs)
+            self.h_rf.append(h_rfs)
+            self.positions.append(centres)
+            below_pos, below_shape = centres / spacing, level.grid
+            below_units = np.full(len(centres), cells, np.int64)
+        self.d_rf = [self._top_down(lv) for lv in range(len(levels))]
+        self.macs = [[Mac(level, len(u), len(h), len(d)) for u, h, d in zip(us, hs, ds, strict=True)]
+                     for level, us, hs, ds in zip(levels, self.u_rf, self.h_rf, self.d_rf, strict=True)]
+        self.previous = [np.zeros(len(m) * lv.q * lv.k, np.uint8) for m, lv in zip(self.macs, levels, strict=True)]
+        seed_numba(seed)
+
+    def _top_down(self, lv: int) -> list[np.ndarray]:
+        """Per mac of level ``lv``: the cells of the level-above macs whose U RF includes it."""
+        level = self.levels[lv]
+        cells = level.q * level.k
+        n_macs = len(self.u_rf[lv])
+        if not level.top_down or lv + 1 == len(self.levels):
+            return [np.zeros(0, np.int64) for _ in range(n_macs)]
+        above = self.levels[lv + 1]
+        above_cells = above.q * above.k
+        sees = [set((rf // cells).tolist()) for rf in self.u_rf[lv + 1]]  # level-lv macs each above mac sees
+        return [np.concatenate([np.zeros(0, np.int64)] + [np.arange(a * above_cells, (a + 1) * above_cells)
+                                                          for a, seen in enumerate(sees) if m in seen])
+                for m in range(n_macs)]
+
+    def reset(self) -> None:
+        """Forget the previous frame (start of a new sequence)."""
+        for bits in self.previous:
+            bits[:] = 0
+
+    def frame(self, image: np.ndarray, learn: bool, sample: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Code one binary image bottom-up. Returns each level's bit vector (concatenated mac codes; all
+        zero for macs the gate left out) and each level's familiarity G per mac (NaN when not coding).
+        A mac whose U input is empty but whose H input is not codes from H alone (sequence recall)."""
+        below = np.asarray(image, bool).ravel().astype(np.uint8)
+        outputs, familiarity = [], []
+        empty = np.zeros(0, np.int64)
+        for lv, (level, macs) in enumerate(zip(self.levels, self.macs, strict=True)):
+            cells = level.q * level.k
+            bits, gs = np.zeros(len(macs) * cells, np.uint8), np.full(len(macs), np.nan)
+            for m, mac in enumerate(macs):
+                u = np.flatnonzero(below[self.u_rf[lv][m]])
+                h = np.flatnonzero(self.previous[lv][self.h_rf[lv][m]]) if mac.n_h else empty
+                d = np.flatnonzero(self.previous[lv + 1][self.d_rf[lv][m]]) if mac.n_d else empty
+                if not (mac.gated(len(u)) or (len(u) == 0 and len(h) > 0)):  # no input now: recall from H
+                    continue
+                code = np.zeros(level.q, np.int64)
+                learning = learn and mac.set_weights[0] < self.rule.freeze_at * mac.n_weights
+                gs[m], new = self._module.mac_step(mac.Wu, u, mac.Wh, h, mac.Wd, d, self._csa, level.q, level.k,
+                                                   learning, sample, self._rule_p, code)
+                mac.set_weights[0] += new
+                bits[m * cells + code] = 1
+            outputs.append(bits)
+            familiarity.append(gs)
+            below = bits
+        self.previous = outputs
+        return outputs, familiarity
+
+

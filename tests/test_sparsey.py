@@ -1,0 +1,167 @@
+"""Sparsey: the CSA on one mac (capacity, similarity), hierarchies, sequences, classification, IDX data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from biosim.data.images import IDXImages, read_idx, write_idx
+from biosim.networks.sparsey import CSA, MacParams, SingleMac, select_code
+from biosim.networks.sparsey_hierarchy import Hierarchy, LevelConfig
+from biosim.rules.sparsey import BinaryHebbian, SubsampledHebbian
+from biosim.runner import run_experiment
+
+ROOT = Path(__file__).parents[1]
+
+
+def random_items(rng, n, inputs=256, active=16):
+    return [np.sort(rng.choice(inputs, active, replace=False)) for _ in range(n)]
+
+
+def test_fifty_items_stored_once_are_all_retrieved_exactly_for_ten_seeds():
+    """Issue acceptance: Q = 24, K = 8, 256 inputs with 16 active, pinned CSA defaults (spec sdr.md 2.6)."""
+    for seed in range(10):
+        items = random_items(np.random.default_rng(seed), 50)
+        mac = SingleMac(MacParams(q=24, k=8), 256, BinaryHebbian(freeze_at=1.0), seed=seed)
+        stored, g_store = mac.store(items)
+        retrieved, g_retrieve = mac.retrieve(items)
+        assert np.array_equal(stored, retrieved), seed
+        assert np.allclose(g_retrieve, 1.0)  # every stored item is fully familiar
+        assert np.all(stored // 8 == np.arange(24))  # one winner per CM
+
+
+def test_similar_inputs_get_similar_codes():
+    """Issue acceptance: Spearman(input overlap, code overlap) >= 0.85 (spec reference 0.900)."""
+    rng = np.random.default_rng(1)
+    items = random_items(rng, 50)
+    mac = SingleMac(MacParams(q=24, k=8), 256, BinaryHebbian(freeze_at=1.0), seed=1)
+    stored, _ = mac.store(items)
+    x, y = [], []
+    for i, item in enumerate(items):
+        for keep in range(17):
+            kept = rng.choice(item, keep, replace=False)
+            others = rng.choice(np.setdiff1d(np.arange(256), item), 16 - keep, replace=False)
+            code, _ = mac.present([np.sort(np.concatenate([kept, others]))], learn=False, sample=True)
+            x.append(keep)
+            y.append(np.mean(code[0] == stored[i]))
+    assert spearmanr(x, y).statistic >= 0.85
+    y = np.array(y)
+    assert y[np.array(x) == 0].mean() == pytest.approx(1 / 8, abs=0.03)  # novel: chance overlap Q/K
+
+
+def test_novel_inputs_get_uniformly_random_codes():
+    """G below G- gives eta = 1: every cell of a CM equally likely (spec 2.6: overlap ~ Binomial(Q, 1/K))."""
+    mac = SingleMac(MacParams(q=24, k=8), 256, BinaryHebbian(), seed=3)
+    codes, g = mac.present(random_items(np.random.default_rng(3), 4000), learn=False, sample=True)
+    assert np.all(g == 0.0)
+    counts = np.bincount((codes % 8).ravel(), minlength=8) / codes.size
+    assert np.allclose(counts, 1 / 8, atol=0.005)
+
+
+def test_argmax_retrieval_and_expansivity():
+    """A stored item's cells have V = 1; with G = 1 eta = 1 + chi K and the CSA picks them by argmax."""
+    W = np.zeros((4, 6), np.uint8)
+    W[[0, 1], 1] = W[[0, 1], 3] = 1  # CM 0 cell 1, CM 1 cell 0 (K = 3)
+    code = np.zeros(2, np.int64)
+    empty = np.zeros(0, np.int64)
+    g = select_code(W, np.array([0, 1]), W, empty, W, empty, CSA().pack(), 2, 3, False, code)
+    assert g == 1.0 and code.tolist() == [1, 3]
+
+
+def test_learning_rules_and_freezing():
+    items = random_items(np.random.default_rng(4), 30)
+    full = SingleMac(MacParams(), 256, BinaryHebbian(freeze_at=1.0), seed=4)
+    full.store(items)
+    sub = SingleMac(MacParams(), 256, SubsampledHebbian(fraction=0.5, freeze_at=1.0), seed=4)
+    sub.store(items)
+    assert 0.4 < sub.mac.set_weights[0] / full.mac.set_weights[0] < 0.6
+    assert full.mac.set_weights[0] == full.mac.Wu.sum()
+    frozen = SingleMac(MacParams(), 256, BinaryHebbian(freeze_at=0.01), seed=4)
+    frozen.store(items)
+    assert frozen.frozen and frozen.mac.Wu.sum() < 0.01 * frozen.mac.n_weights + 16 * 24
+
+
+def test_hierarchy_receptive_fields():
+    levels = [LevelConfig(q=4, k=3, grid=(2, 2), rf=1.0, horizontal=True, top_down=True),
+              LevelConfig(q=5, k=2, grid=(1, 1))]
+    model = Hierarchy((4, 4), levels, BinaryHebbian(), seed=0)
+    assert [len(rf) for rf in model.u_rf[0]] == [4, 4, 4, 4]  # 2x2 pixel patches around the corners
+    assert sorted(model.u_rf[0][0].tolist()) == [0, 1, 4, 5]
+    assert len(model.u_rf[1][0]) == 4 * 12  # the top mac sees every level-1 cell
+    assert all(len(h) == 4 * 12 for h in model.h_rf[0])  # neighbours within rf=1 spacing: all four
+    assert all(len(d) == 10 for d in model.d_rf[0])  # each level-1 mac is seen by the top mac
+    bits, g = model.frame(np.eye(4, dtype=bool), learn=True, sample=True)
+    assert [b.sum() for b in bits] == [2 * 4, 5]  # the diagonal reaches the (0, 0) and (3, 3) macs only
+    assert np.isnan(g[0]).tolist() == [False, True, True, False]
+
+
+def test_sequences_are_recalled_from_their_first_element(tmp_path):
+    run_dir = run_experiment(ROOT / "experiments" / "sparsey_sequences.yaml", ["sequences=4", "length=6"],
+                             out=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["recognition_exact_rate"] == 1.0 and metrics["recall_exact_rate"] == 1.0
+
+
+@pytest.mark.parametrize("rule", ["binary_hebbian", "subsampled_hebbian"])
+def test_digits_classification_learns_in_one_trial(tmp_path, rule):
+    run_dir = run_experiment(ROOT / "experiments" / "sparsey_digits.yaml",
+                             [f"rule.name={rule}", "data.limit=400"], out=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train_items"] == 400 and metrics["test_items"] == 359
+    assert metrics["test_accuracy"] > 0.5  # chance is 0.1
+    assert (run_dir / "sparsey.png").exists()
+
+
+def test_idx_files_round_trip_and_feed_a_classification(tmp_path):
+    rng = np.random.default_rng(0)
+    images = (rng.random((60, 6, 6)) * 255).astype(np.uint8)
+    labels = (np.arange(60) % 3).astype(np.uint8)
+    images[labels == 0, :3] = 255  # three learnable classes: top half, bottom half, left half bright
+    images[labels == 1, 3:] = 255
+    images[labels == 2, :, :3] = 255
+    write_idx(tmp_path / "train-images.idx3-ubyte", images)
+    write_idx(tmp_path / "train-labels.idx1-ubyte.gz", labels)
+    assert np.array_equal(read_idx(tmp_path / "train-images.idx3-ubyte"), images)
+    assert np.array_equal(read_idx(tmp_path / "train-labels.idx1-ubyte.gz"), labels)
+    split = IDXImages(train_images=tmp_path / "train-images.idx3-ubyte",
+                      train_labels=tmp_path / "train-labels.idx1-ubyte.gz").load(np.random.default_rng(1))
+    assert split.train_x.shape == (48, 6, 6) and split.test_x.shape == (12, 6, 6) and split.train_x.max() <= 1.0
+    data = (f"{{name: idx_images, train_images: {tmp_path / 'train-images.idx3-ubyte'}, "
+            f"train_labels: {tmp_path / 'train-labels.idx1-ubyte.gz'}}}")
+    text = (ROOT / "experiments" / "sparsey_digits.yaml").read_text().replace(
+        "data: {name: digits, test_fraction: 0.2}", f"data: {data}").replace("threshold: 0.5", "threshold: 0.9")
+    (tmp_path / "idx.yaml").write_text(text)
+    metrics = json.loads((run_experiment(tmp_path / "idx.yaml", out=tmp_path) / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.9
+
+
+def test_bad_idx_file_is_refused(tmp_path):
+    (tmp_path / "bad.idx").write_bytes(b"\x00\x01\x08\x01" + b"\x00" * 8)
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(tmp_path / "bad.idx")
+    write_idx(tmp_path / "short.idx", np.zeros(4, np.uint8))
+    (tmp_path / "short.idx").write_bytes((tmp_path / "short.idx").read_bytes()[:-1])
+    with pytest.raises(ValueError, match=r"header says \(4,\)"):
+        read_idx(tmp_path / "short.idx")
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["rule.name=htm_permanence"], "rule 'htm_permanence' plugs into 'dendritic_segments', not 'sparsey_mac'; "
+                                   "allowed here: binary_hebbian, subsampled_hebbian"),
+    (["data.name=random_sequences"], "dataset 'random_sequences' kind 'sdr_sequences', not 'images'"),
+    (["levels=[]"], "a classification needs 'levels'"),
+    (["levels.0.grd=[2, 2]"], "did you mean 'grid'"),
+])
+def test_bad_sparsey_input_is_refused_before_compute(overrides, expected):
+    from biosim import registry
+    from biosim.config import load_experiment
+    from biosim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=None) as info:
+        exp, source = load_experiment(ROOT / "experiments" / "sparsey_digits.yaml", overrides)
+        registry.get("network", exp.network).prepare(exp, source)
+    assert expected in str(info.value)
