@@ -7,7 +7,8 @@ cells, coding each input by one winner per CM, chosen by the Code Selection Algo
 2. local support V = U^lambda_U * H^lambda_H * D^lambda_D (absent signals are left out);
 3. familiarity G = mean over CMs of the max V in the CM;
 4. expansivity eta = 1 + max(0, (G - G-) / (1 - G-))^gamma * chi * K;
-5. V -> mu sigmoid from 1 to eta, mu = (eta - 1) / (1 + (s1 exp(-s2 (V - s3)))^s4) + 1 (Sparsey_Alt form);
+5. V -> mu sigmoid from 1 to eta: mu = (eta - 1) / (1 + (s1 exp(-s2 (V - s3)))^s4) + 1 (Sparsey_Alt, the
+   default) or max(eta / (1 + exp(-nonlin (V - inflection))), 1) (SparseyCore as ported, fixed inflection);
 6. learning: sample one winner per CM with probability mu / sum over the CM (novel inputs get random
    codes, familiar ones their stored code); retrieval: argmax V per CM;
 7. single-trial learning of the afferent weights onto the winners: a plug-in ``sparsey_mac`` rule.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from numba import njit
@@ -43,11 +45,17 @@ class CSA(Params):
     g_minus: float = Field(0.1, ge=0, lt=1, description="G-: familiarity below which codes are random")
     gamma: float = Field(2.0, gt=0, description="exponent of the expansivity")
     chi: float = Field(100.0, ge=0, description="expansivity factor (eta(G=1) = 1 + chi K)")
-    sigma: tuple[float, float, float, float] = Field((0.1, 4.0, 1.0, 8.0), description="sigmoid s1..s4")
+    sigmoid: Literal["sparsey_alt", "sparsey_core"] = Field(
+        "sparsey_alt", description="V -> mu form: (eta-1)/(1+(s1 e^(-s2 (V-s3)))^s4)+1, or max(eta/(1+e^(-nonlin "
+                                   "(V-inflection))), 1)")
+    sigma: tuple[float, float, float, float] = Field((0.1, 4.0, 1.0, 8.0), description="sparsey_alt s1..s4")
+    nonlin: float = Field(4.0, gt=0, description="sparsey_core steepness")
+    inflection: float = Field(0.5, description="sparsey_core inflection point")
 
     def pack(self) -> np.ndarray:
+        form = 0.0 if self.sigmoid == "sparsey_alt" else 1.0
         return np.array([self.u_exponent, self.h_exponent, self.d_exponent, self.g_minus, self.gamma, self.chi,
-                         *self.sigma], np.float64)
+                         *self.sigma, form, self.nonlin, self.inflection], np.float64)
 
 
 class MacParams(Params):
@@ -93,6 +101,7 @@ def select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code):
     g_minus, gamma, chi = csa[3], csa[4], csa[5]
     eta = 1.0 + max(0.0, (g - g_minus) / (1.0 - g_minus)) ** gamma * chi * k
     s1, s2, s3, s4 = csa[6], csa[7], csa[8], csa[9]
+    core, nonlin, inflection = csa[10] != 0.0, csa[11], csa[12]
     mu = np.empty(k)
     for m in range(q):
         cells = V[m * k:(m + 1) * k]
@@ -100,7 +109,10 @@ def select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code):
             code[m] = m * k + np.argmax(cells)
             continue
         for c in range(k):
-            mu[c] = (eta - 1.0) / (1.0 + (s1 * math.exp(-s2 * (cells[c] - s3))) ** s4) + 1.0
+            if core:
+                mu[c] = max(eta / (1.0 + math.exp(-nonlin * (cells[c] - inflection))), 1.0)
+            else:
+                mu[c] = (eta - 1.0) / (1.0 + (s1 * math.exp(-s2 * (cells[c] - s3))) ** s4) + 1.0
         r = np.random.random() * mu.sum()
         c = 0
         while c < k - 1 and r >= mu[c]:

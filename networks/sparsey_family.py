@@ -80,7 +80,7 @@ def _capacity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]
     rule, csa, mac_params = prepared
     rows, arrays = [], {"items": np.array(exp.items), "seeds": np.arange(exp.seed, exp.seed + exp.seeds)}
     exact = np.full((len(exp.items), exp.seeds), np.nan)
-    per_cm = np.full_like(exact, np.nan)
+    per_cm, g_novel, g_familiar = np.full_like(exact, np.nan), np.full_like(exact, np.nan), np.full_like(exact, np.nan)
     for a, n in enumerate(exp.items):
         for b in range(exp.seeds):
             seed = exp.seed + b
@@ -90,12 +90,15 @@ def _capacity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]
             retrieved, g_retrieve = mac.retrieve(items)
             exact[a, b] = np.mean(np.all(stored == retrieved, axis=1))
             per_cm[a, b] = np.mean(stored == retrieved)
+            g_novel[a, b], g_familiar[a, b] = g_store.mean(), g_retrieve.mean()
             if interrupts.requested:
                 break
         rows.append({"items": n, "exact_retrieval_rate_mean": float(np.nanmean(exact[a])),
                      "exact_retrieval_rate_min": float(np.nanmin(exact[a])),
                      "per_module_accuracy_mean": float(np.nanmean(per_cm[a])),
-                     "per_module_accuracy_min": float(np.nanmin(per_cm[a]))})
+                     "per_module_accuracy_min": float(np.nanmin(per_cm[a])),
+                     "familiarity_at_storage_mean": float(np.nanmean(g_novel[a])),
+                     "familiarity_at_retrieval_mean": float(np.nanmean(g_familiar[a]))})
         log.info("%d items: exact retrieval %.3f (min %.3f), per-CM %.4f", n, rows[-1]["exact_retrieval_rate_mean"],
                  rows[-1]["exact_retrieval_rate_min"], rows[-1]["per_module_accuracy_mean"])
         if interrupts.requested:

@@ -165,3 +165,13 @@ def test_bad_sparsey_input_is_refused_before_compute(overrides, expected):
         exp, source = load_experiment(ROOT / "experiments" / "sparsey_digits.yaml", overrides)
         registry.get("network", exp.network).prepare(exp, source)
     assert expected in str(info.value)
+
+
+def test_sparsey_core_sigmoid_also_stores_and_retrieves():
+    items = random_items(np.random.default_rng(7), 30)
+    mac = SingleMac(MacParams(), 256, BinaryHebbian(freeze_at=1.0), CSA(sigmoid="sparsey_core", chi=100.0), seed=7)
+    stored, _ = mac.store(items)
+    assert np.array_equal(mac.retrieve(items)[0], stored)
+    codes, _ = mac.present(random_items(np.random.default_rng(8), 2000), learn=False, sample=True)
+    counts = np.bincount((codes % 8).ravel(), minlength=8) / codes.size  # G ~ 0: eta = 1, mu = 1: uniform
+    assert np.allclose(counts, 1 / 8, atol=0.01)
