@@ -114,8 +114,10 @@ def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, an
     counts = tm.counts
     for step in range(first, last):
         cols = columns[offsets[step]:offsets[step + 1]]
-        learners = cols.shape[0] + counts[N_ACTIVE_SEGMENTS]  # segments that may learn this step
-        if st.free[dendritic.N_FREE_SEG] < cols.shape[0] or st.free[dendritic.N_FREE_SYN] < learners * max_growth:
+        growth = (cols.shape[0] + counts[N_ACTIVE_SEGMENTS]) * max_growth  # new synapses this step, at most
+        pool_room = st.pool_syn.shape[0] - st.free[dendritic.POOL_TOP]
+        if (st.free[dendritic.N_FREE_SEG] < cols.shape[0] or st.free[dendritic.N_FREE_SYN] < growth
+                or pool_room < growth * (2 * st.free[dendritic.LONGEST] + dendritic.MIN_BLOCK)):
             return step
         if resets[step]:
             reset_state(tm)

@@ -13,7 +13,7 @@ from biosim.rules.dendritic import HTMPermanence, OneShotSegments
 def synapses_of(st, seg) -> dict[int, float]:
     out, syn = {}, st.seg_head[seg]
     while syn != d.NONE:
-        out[int(st.syn_pre[syn])] = float(st.syn_perm[syn])
+        out[int(st.syn_pre[syn])] = float(d.permanence(st, syn))
         syn = st.syn_next[syn]
     return out
 
@@ -40,12 +40,15 @@ def test_store_lists_stay_consistent_through_growth_and_destruction():
     d.destroy_segment(st, 3)
     live = st.syn_seg != d.NONE
     assert st.seg_count.sum() == live.sum() == st.syn_seg.size - st.free[d.N_FREE_SYN]
-    for pre in range(40):  # the presynaptic lists hold exactly the live synapses from each cell
-        listed, syn = set(), st.pre_head[pre]
-        while syn != d.NONE:
-            listed.add(int(syn))
-            syn = st.syn_next_pre[syn]
-        assert listed == set(np.flatnonzero(live & (st.syn_pre == pre)).tolist())
+    for pre in range(40):  # the presynaptic blocks hold exactly the live synapses from each cell
+        block = slice(st.pre_start[pre], st.pre_start[pre] + st.pre_len[pre])
+        listed = st.pool_syn[block]
+        assert set(listed.tolist()) == set(np.flatnonzero(live & (st.syn_pre == pre)).tolist())
+        assert np.array_equal(st.syn_slot[listed], np.arange(block.start, block.stop))
+        assert np.array_equal(st.pool_seg[block], st.syn_seg[listed])
+    compacted = d.grow(st, 0, 10**5)  # forces a compaction of the pool: same content
+    assert {seg: synapses_of(compacted, seg) for seg in range(30) if seg != 3} == \
+        {seg: synapses_of(st, seg) for seg in range(30) if seg != 3}
 
 
 def test_compute_activity_matches_brute_force():
