@@ -62,8 +62,10 @@ def permanence_punish(st, seg, prev_active, p):
 
 @register("rule", "htm_permanence")
 class HTMPermanence(SegmentRule):
-    """htm.core's temporal-memory learning: reinforce synapses from previously active cells, punish the
-    others, prune at zero, grow new synapses to previous winner cells; decay mispredicting segments."""
+    """htm.core's temporal-memory learning: reinforce, punish, prune, grow.
+
+    Synapses from previously active cells gain, the others lose, those at zero are pruned; new synapses
+    grow towards previous winner cells; segments that predicted wrongly decay."""
 
     reads: ClassVar[str] = "previously active and winner cells"
     initial_permanence: float = Field(0.21, ge=0, le=1, description="permanence of a new synapse")
@@ -94,8 +96,10 @@ def one_shot_punish(st, seg, prev_active, p):
 
 @register("rule", "one_shot_segments")
 class OneShotSegments(SegmentRule):
-    """Single-trial learning: new synapses are born at ``permanence`` (connected by default), existing
-    ones never change; a transition is stored after one presentation and never forgotten."""
+    """Single-trial segment learning: synapses are born connected and never change.
+
+    New synapses start at ``permanence`` (connected by default); a transition is stored after one
+    presentation and never forgotten."""
 
     reads: ClassVar[str] = "previous winner cells"
     permanence: float = Field(1.0, ge=0, le=1, description="permanence of a new synapse")

@@ -67,8 +67,9 @@ def subsampled_hebbian_learn(W, active, winners, p):
 
 @register("rule", "subsampled_hebbian")
 class SubsampledHebbian(MacRule):
-    """Single-trial learning onto a random ``fraction`` of the active afferents of each winner (subsampled
-    synapses, as a dendritic segment subsamples a pattern): slower saturation, noisier recall."""
+    """Single-trial learning from a random fraction of the active afferents onto each winner.
+
+    Subsampled synapses, as a dendritic segment subsamples a pattern: slower saturation, noisier recall."""
 
     reads: ClassVar[str] = "active afferents, chosen code"
     fraction: float = Field(0.7, gt=0, le=1, description="probability that an active afferent is learned")
