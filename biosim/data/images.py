@@ -64,14 +64,21 @@ class ImageData(Params):
     kind: ClassVar[str] = "images"
     test_fraction: float = Field(0.2, gt=0, lt=1, description="held-out fraction (datasets without a test file)")
     limit: int | None = Field(None, gt=0, description="use at most this many training images")
+    stratify: bool = Field(False, description="hold out the same fraction of every class")
 
     def load(self, rng: np.random.Generator) -> ImageSplit:
         raise NotImplementedError
 
     def _split(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> ImageSplit:
-        order = rng.permutation(len(x))
-        n_test = int(round(self.test_fraction * len(x)))
-        test, train = order[:n_test], order[n_test:]
+        if self.stratify:
+            test = np.concatenate([members[:int(round(self.test_fraction * len(members)))]
+                                   for members in (rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y))])
+            test = rng.permutation(test)
+            train = rng.permutation(np.setdiff1d(np.arange(len(x)), test))
+        else:
+            order = rng.permutation(len(x))
+            n_test = int(round(self.test_fraction * len(x)))
+            test, train = order[:n_test], order[n_test:]
         return self._limit(ImageSplit(x[train], y[train], x[test], y[test]))
 
     def _limit(self, split: ImageSplit) -> ImageSplit:

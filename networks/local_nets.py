@@ -1,0 +1,159 @@
+"""PyTorch implementations of the layer-local rules' networks (``rules/forward.py`` declares the rules).
+
+A ``LocalNet`` splits its parameters into groups, one per local loss; ``local_losses`` returns one loss
+per group that depends on that group's parameters only (every layer's input is detached).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from biosim.rules.forward import ForwardForward
+
+
+class LocalNet(nn.Module):
+    """A network trained by local losses: ``groups`` of parameters, one loss each."""
+
+    def groups(self) -> list[list[nn.Parameter]]:
+        raise NotImplementedError
+
+    def local_losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, float]]:
+        """One loss per group, and named statistics of this batch (e.g. goodness per layer)."""
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores (batch x classes); argmax is the prediction."""
+        raise NotImplementedError
+
+    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The hidden activities used for embeddings and prototypes (inference path)."""
+        raise NotImplementedError
+
+
+def normalise(h: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Length normalisation between layers: divide by the RMS over units (direction kept, scale removed),
+    so the next layer cannot read the previous layer's goodness from the norm."""
+    return h / (h.pow(2).mean(dim=1, keepdim=True).sqrt() + eps)
+
+
+class ForwardForwardNet(LocalNet):
+    """A ReLU MLP whose input is the data concatenated with a label embedding (one-hot)."""
+
+    def __init__(self, rule: ForwardForward, widths: list[int], n_inputs: int, n_classes: int):
+        super().__init__()
+        self.rule, self.n_classes = rule, n_classes
+        sizes = [n_inputs + n_classes, *widths]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.readout = nn.Linear(sum(widths[1:] or widths), n_classes) if rule.prediction == "softmax" else None
+
+    def groups(self):
+        groups = [list(layer.parameters()) for layer in self.layers]
+        return groups + ([list(self.readout.parameters())] if self.readout is not None else [])
+
+    def embed(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """[x, one-hot(label)] (a neutral 1/C label when ``labels`` is None)."""
+        if labels is None:
+            onehot = torch.full((x.shape[0], self.n_classes), 1.0 / self.n_classes, device=x.device)
+        else:
+            onehot = F.one_hot(labels, self.n_classes).to(x.dtype)
+        return torch.cat([x, onehot], dim=1)
+
+    def goodness(self, h: torch.Tensor) -> torch.Tensor:
+        g = h.pow(2)
+        return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
+
+    def activities(self, h: torch.Tensor, detach: bool) -> list[torch.Tensor]:
+        """Each layer's ReLU output; every layer sees its normalised, detached input when training."""
+        out = []
+        for k, layer in enumerate(self.layers):
+            u = normalise(h) if k > 0 else h
+            h = F.relu(layer(u.detach() if detach else u))
+            out.append(h)
+        return out
+
+    def negatives(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        rule = self.rule
+        if rule.negatives == "same_label":  # the negative control: nothing to contrast
+            return y
+        if rule.negatives == "hard":
+            with torch.no_grad():
+                scores = self.label_goodness(x)
+                scores[torch.arange(len(y)), y] = -torch.inf
+                probs = torch.softmax(scores, dim=1)
+            return torch.multinomial(probs, 1).squeeze(1)
+        shift = torch.randint(1, self.n_classes, y.shape, device=y.device)
+        return (y + shift) % self.n_classes
+
+    def local_losses(self, x, y):
+        rule = self.rule
+        pos = self.activities(self.embed(x, y), detach=True)
+        neg = self.activities(self.embed(x, self.negatives(x, y)), detach=True)
+        losses, stats = [], {}
+        for k, (hp, hn) in enumerate(zip(pos, neg, strict=True)):
+            gp, gn = self.goodness(hp), self.goodness(hn)
+            if rule.loss == "symba":
+                loss = F.softplus(-rule.alpha * (gp - gn)).mean()
+            else:
+                loss = F.softplus(rule.theta - gp).mean() + F.softplus(gn - rule.theta).mean()
+            losses.append(loss)
+            stats[f"layer{k}_goodness_pos"] = float(gp.mean())
+            stats[f"layer{k}_goodness_neg"] = float(gn.mean())
+        if self.readout is not None:
+            features = self.readout_features(x, detach=True)
+            losses.append(F.cross_entropy(self.readout(features), y))
+        return losses, stats
+
+    def readout_features(self, x: torch.Tensor, detach: bool) -> torch.Tensor:
+        hs = self.activities(self.embed(x, None), detach=True)
+        used = hs[1:] or hs
+        features = torch.cat([normalise(h) for h in used], dim=1)
+        return features.detach() if detach else features
+
+    def label_goodness(self, x: torch.Tensor) -> torch.Tensor:
+        """Goodness accumulated over layers, for every candidate label (batch x classes)."""
+        scores = []
+        for c in range(self.n_classes):
+            labels = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
+            hs = self.activities(self.embed(x, labels), detach=True)
+            used = hs[self.rule.skip_first_layers:] or hs
+            scores.append(sum(self.goodness(h) for h in used))
+        return torch.stack(scores, dim=1)
+
+    def predict(self, x):
+        if self.readout is not None:
+            return self.readout(self.readout_features(x, detach=True))
+        return self.label_goodness(x)
+
+    def hidden(self, x):
+        return self.activities(self.embed(x, None), detach=True)
+
+
+class BackpropNet(LocalNet):
+    def __init__(self, widths: list[int], n_inputs: int, n_classes: int):
+        super().__init__()
+        sizes = [n_inputs, *widths]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.readout = nn.Linear(sizes[-1], n_classes)
+
+    def groups(self):
+        return [list(self.parameters())]
+
+    def hidden(self, x):
+        out = []
+        for layer in self.layers:
+            x = F.relu(layer(x))
+            out.append(x)
+        return out
+
+    def predict(self, x):
+        return self.readout(self.hidden(x)[-1])
+
+    def local_losses(self, x, y):
+        return [F.cross_entropy(self.predict(x), y)], {}
+
+

@@ -1,0 +1,81 @@
+"""Layer-local objectives for PyTorch layer stacks (plug into ``torch_layers``).
+
+A rule is a declarative parameter object (no torch import); ``build`` makes the torch ``LocalNet``
+(``networks/local_nets.py``) for a given stack of hidden widths. A LocalNet splits its parameters into
+groups, one per local loss, and ``local_losses(x, y)`` returns one loss per group that depends on that
+group's parameters only: every layer's input is detached, so no gradient crosses a layer. The trainer
+keeps one optimiser per group; summing the losses and calling ``backward()`` once therefore trains all
+groups simultaneously and still locally.
+
+* ``forward_forward`` (Hinton 2022): goodness (mean or sum of squares) of each ReLU layer, pushed above
+  theta for positive data (input + true label) and below for negative data (input + a wrong label);
+  length normalisation between layers; prediction by accumulated goodness over labels, or a softmax
+  readout on the activities for a neutral label.
+* ``symba`` (Lee & Song 2023): forward-forward with the balanced loss softplus(-alpha (G+ - G-)).
+* ``backprop``: the same stack trained end to end with cross-entropy (the baseline).
+* ``counter_current`` (Kao & Hariharan 2024): see ``rules/ccl.py``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from biosim.registry import register
+from biosim.rules.base import Rule
+
+TORCH_LAYERS = "torch_layers"
+
+
+class LayerRule(Rule):
+    """A local objective for a stack of layers, trained with PyTorch."""
+
+    plugs_into: ClassVar[str] = TORCH_LAYERS
+
+    def build(self, widths: list[int], n_inputs: int, n_classes: int):
+        """The torch ``LocalNet`` this rule trains (``networks/local_nets.py``; torch is imported here)."""
+        raise NotImplementedError
+
+
+# -- forward-forward and SymBa ---------------------------------------------------------------------------
+@register("rule", "forward_forward")
+class ForwardForward(LayerRule):
+    """Forward-forward: per layer, goodness above theta for positive data, below for negative data."""
+
+    reads: ClassVar[str] = "the layer's own activities on positive and negative data"
+    loss: ClassVar[str] = "ff"
+    goodness: Literal["mean", "sum"] = Field("mean", description="goodness: mean or sum of squared activities")
+    theta: float = Field(2.0, description="goodness threshold")
+    negatives: Literal["random", "hard", "same_label"] = Field(
+        "random", description="wrong label: uniform, in proportion to the net's own scores, or the true label "
+                              "(a negative control that cannot learn)")
+    prediction: Literal["goodness", "softmax"] = Field(
+        "goodness", description="argmax of accumulated goodness over labels, or a softmax readout")
+    skip_first_layers: int = Field(0, ge=0, description="layers left out of the accumulated goodness")
+
+    def build(self, widths, n_inputs, n_classes):
+        from biosim.networks.local_nets import ForwardForwardNet
+
+        return ForwardForwardNet(self, widths, n_inputs, n_classes)
+
+
+@register("rule", "symba")
+class SymBa(ForwardForward):
+    """SymBa: forward-forward with the balanced loss softplus(-alpha (G_pos - G_neg))."""
+
+    loss: ClassVar[str] = "symba"
+    alpha: float = Field(4.0, gt=0, description="sharpness of the balanced loss")
+
+
+# -- backprop baseline -------------------------------------------------------------------------------------
+@register("rule", "backprop")
+class Backprop(LayerRule):
+    """End-to-end backpropagation of cross-entropy through the whole stack (the non-local baseline)."""
+
+    reads: ClassVar[str] = "the output error, propagated through every layer"
+
+    def build(self, widths, n_inputs, n_classes):
+        from biosim.networks.local_nets import BackpropNet
+
+        return BackpropNet(widths, n_inputs, n_classes)
