@@ -18,7 +18,7 @@ NAMESPACES = ("neuron", "rule", "connector", "network", "dataset", "plot")
 _BUILTIN_MODULES = {
     "neuron": ("biosim.engine.neurons", "biosim.engine.sources"),
     "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp",
-             "biosim.rules.dendritic", "biosim.rules.sparsey", "biosim.rules.forward"),
+             "biosim.rules.dendritic", "biosim.rules.sparsey", "biosim.rules.forward", "biosim.rules.ccl"),
     "connector": ("biosim.engine.connectors",),
     "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments", "biosim.networks.temporal_memory_family",
                 "biosim.networks.sparsey_family", "biosim.networks.layer_local"),

@@ -112,7 +112,7 @@ def train(net, exp: LayerLocalExperiment, x, y, x_test, y_test, interrupts) -> t
                     if exp.grad_clip is not None:
                         torch.nn.utils.clip_grad_norm_(groups[g], exp.grad_clip)
                     optimisers[g].step()
-                sums += [float(loss) for loss in losses]
+                sums += [loss.detach().item() for loss in losses]
                 for key, value in batch_stats.items():
                     stats[key] = stats.get(key, 0.0) + value
                 batches += 1
@@ -156,7 +156,8 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     seconds = time.perf_counter() - start
     with torch.no_grad():
         hidden = [h.cpu().numpy() for h in net.hidden(x_test)]
-    arrays = {"test_labels": split.test_y, **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden)}}
+    arrays = {"test_labels": split.test_y,
+              **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
     final = history[-1] if history else {}
     metrics = {"rule": rule.registry_name, "test_accuracy": final.get("test_accuracy"),
                "train_accuracy": final.get("train_accuracy"), "epochs_run": len(history),

@@ -101,8 +101,8 @@ class ForwardForwardNet(LocalNet):
             else:
                 loss = F.softplus(rule.theta - gp).mean() + F.softplus(gn - rule.theta).mean()
             losses.append(loss)
-            stats[f"layer{k}_goodness_pos"] = float(gp.mean())
-            stats[f"layer{k}_goodness_neg"] = float(gn.mean())
+            stats[f"layer{k}_goodness_pos"] = gp.detach().mean().item()
+            stats[f"layer{k}_goodness_neg"] = gn.detach().mean().item()
         if self.readout is not None:
             features = self.readout_features(x, detach=True)
             losses.append(F.cross_entropy(self.readout(features), y))
@@ -157,3 +157,69 @@ class BackpropNet(LocalNet):
         return [F.cross_entropy(self.predict(x), y)], {}
 
 
+
+
+class CounterCurrentNet(LocalNet):
+    """Forward net F and feedback net G (bias-free linear blocks) trained in anti-parallel pairs."""
+
+    def __init__(self, rule, widths: list[int], n_inputs: int, n_classes: int):
+        super().__init__()
+        self.rule, self.n_classes = rule, n_classes
+        sizes = [n_inputs, *widths]
+        self.forward_layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:],
+                                                                                        strict=True))
+        self.readout = nn.Linear(sizes[-1], n_classes, bias=False)
+        # feedback_layers[l] maps level l+1 -> level l (level 0 is the input, level L+1 the class one-hots)
+        self.feedback_layers = nn.ModuleList(nn.Linear(b, a, bias=False) for a, b in zip(sizes, [*sizes[1:],
+                                                                                                  n_classes],
+                                                                                         strict=True))
+        self.act = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh}[rule.activation]
+
+    def groups(self):
+        """Pair 0: G_1; pair l = 1..L: F_l and G_{l+1}; then the readout."""
+        pairs = [list(self.feedback_layers[0].parameters())]
+        for l, layer in enumerate(self.forward_layers, start=1):
+            pairs.append(list(layer.parameters()) + list(self.feedback_layers[l].parameters()))
+        return pairs + [list(self.readout.parameters())]
+
+    def forward_path(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[x, a_1 .. a_L], each block fed its detached input."""
+        acts = [x]
+        for layer in self.forward_layers:
+            acts.append(self.act(layer(acts[-1].detach())))
+        return acts
+
+    def feedback_path(self) -> list[torch.Tensor]:
+        """[c_0 .. c_L] from the class one-hots, each block fed its detached input; c_0 has no activation."""
+        c = torch.eye(self.n_classes, device=self.readout.weight.device)
+        sigs = []
+        for l in range(len(self.feedback_layers) - 1, -1, -1):
+            out = self.feedback_layers[l](c.detach())
+            c = out if l == 0 else self.act(out)
+            sigs.append(c)
+        return sigs[::-1]
+
+    def local_losses(self, x, y):
+        acts, sigs = self.forward_path(x), self.feedback_path()
+        target = F.one_hot(y, self.n_classes).to(x.dtype)
+        losses = [self.rule.loss_scale * 256.0 / a.shape[1] * F.mse_loss(a @ c.T, target)
+                  for a, c in zip(acts, sigs, strict=True)]
+        losses.append(F.cross_entropy(self.readout(acts[-1].detach()), y))
+        return losses, {}
+
+    def predict(self, x):
+        with torch.no_grad():
+            return self.readout(self.forward_path(x)[-1])
+
+    def hidden(self, x):
+        return self.forward_path(x)[1:]
+
+    def prototype_accuracy(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+        """Per hidden layer: how often argmax_c a_l . c_l picks the true class."""
+        with torch.no_grad():
+            acts, sigs = self.forward_path(x), self.feedback_path()
+            return [float(((a @ c.T).argmax(dim=1) == y).float().mean()) for a, c in zip(acts[1:], sigs[1:],
+                                                                                          strict=True)]
+
+    def epoch_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        return {f"layer{l}_prototype_accuracy": v for l, v in enumerate(self.prototype_accuracy(x, y))}

@@ -1,0 +1,31 @@
+"""Counter-current learning (Kao & Hariharan, NeurIPS 2024), as in the official code for MLPs.
+
+A forward network F (x -> a_1 .. a_L -> logits) and a separate feedback network G fed with the C class
+one-hots (I_C -> c_L .. c_1 -> c_0) are trained in anti-parallel pairs (a_l, c_l): the pair-l loss
+s * 256 / d_l * mean((a_l c_l^T - onehot(y))^2) updates exactly F_l and G_{l+1} (every block detaches
+its input; the pair (x, c_0) trains G_1 alone), and a cross-entropy readout learns on the detached a_L.
+Inference runs through F alone.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from biosim.registry import register
+from biosim.rules.forward import LayerRule
+
+
+@register("rule", "counter_current")
+class CounterCurrent(LayerRule):
+    """Counter-current learning: forward and feedback networks trained in anti-parallel layer pairs."""
+
+    reads: ClassVar[str] = "the layer's activity and its feedback-network partner's"
+    loss_scale: float = Field(0.5, ge=0, description="s; 0 turns the pair losses off (only the readout learns)")
+    activation: str = Field("elu", pattern="^(elu|relu|tanh)$", description="activation of both networks")
+
+    def build(self, widths, n_inputs, n_classes):
+        from biosim.networks.local_nets import CounterCurrentNet
+
+        return CounterCurrentNet(self, widths, n_inputs, n_classes)

@@ -1,0 +1,151 @@
+"""Layer-local training in PyTorch: strict locality, learning on small settings, controls, validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from biosim.config import load_experiment
+from biosim.errors import ConfigError
+from biosim.rules.ccl import CounterCurrent
+from biosim.rules.forward import Backprop, ForwardForward, SymBa
+from biosim.runner import run_experiment
+
+ROOT = Path(__file__).parents[1]
+
+
+def batch(n=32, d=64, classes=10, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=generator), torch.randint(0, classes, (n,), generator=generator)
+
+
+def snapshot(net):
+    return {name: p.detach().clone() for name, p in net.named_parameters()}
+
+
+@pytest.mark.parametrize("rule", [ForwardForward(), SymBa(), ForwardForward(prediction="softmax"),
+                                  CounterCurrent()], ids=["ff", "symba", "ff-softmax", "ccl"])
+def test_a_step_of_one_local_loss_leaves_every_other_group_bitwise_unchanged(rule):
+    torch.manual_seed(0)
+    net = rule.build([32, 16, 8], 64, 10)
+    x, y = batch()
+    groups = net.groups()
+    ids = [{id(p) for p in group} for group in groups]
+    assert len(groups) >= 3 and sum(len(g) for g in ids) == len(list(net.parameters()))  # a partition
+    for g, group in enumerate(groups):
+        before = snapshot(net)
+        optimiser = torch.optim.SGD(group, lr=0.5)
+        losses, _ = net.local_losses(x, y)
+        optimiser.zero_grad()
+        losses[g].backward()
+        optimiser.step()
+        for name, p in net.named_parameters():
+            if id(p) in ids[g]:
+                assert not torch.equal(p, before[name]), (g, name)
+            else:
+                assert torch.equal(p, before[name]), (g, name)
+        net.zero_grad(set_to_none=True)
+
+
+def test_ccl_pair_losses_touch_exactly_their_forward_and_feedback_layers():
+    net = CounterCurrent().build([32, 16], 64, 10)
+    x, y = batch()
+    losses, _ = net.local_losses(x, y)
+    L = len(net.forward_layers)
+    expected = [{"feedback_layers.0.weight"}] + [{f"forward_layers.{l - 1}.weight", f"feedback_layers.{l}.weight"}
+                                                  for l in range(1, L + 1)] + [{"readout.weight"}]
+    for loss, names in zip(losses, expected, strict=True):
+        grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
+        touched = {name for (name, _), grad in zip(net.named_parameters(), grads, strict=True)
+                   if grad is not None and grad.abs().sum() > 0}
+        assert touched == names
+
+
+def test_ccl_inference_is_identical_without_the_feedback_network():
+    net = CounterCurrent().build([32, 16], 64, 10)
+    x, _ = batch()
+    before = net.predict(x)
+    net.feedback_layers = None
+    assert torch.equal(net.predict(x), before)
+
+
+def test_backprop_is_one_group():
+    net = Backprop().build([32, 16], 64, 10)
+    assert len(net.groups()) == 1 and len(net.groups()[0]) == len(list(net.parameters()))
+
+
+def run(tmp_path, name, *overrides):
+    run_dir = run_experiment(ROOT / "experiments" / f"{name}.yaml", list(overrides), out=tmp_path)
+    return json.loads((run_dir / "metrics.json").read_text()), run_dir
+
+
+def test_forward_forward_symba_backprop_and_negative_control_learn_as_expected(tmp_path):
+    """Short runs (10 epochs, seed 1): every rule learns except the control whose negatives carry the true
+    label (nothing to contrast: chance); SymBa's balanced loss learns faster than FF's."""
+    accuracy = {}
+    for variant in ("default", "symba", "backprop", "negative_control"):
+        overrides = ["epochs=10"] + ([f"variant={variant}"] if variant != "default" else [])
+        metrics, run_dir = run(tmp_path, "ff_digits", *overrides)
+        accuracy[variant] = metrics["test_accuracy"]
+        assert metrics["complete"] and metrics["epochs_run"] == 10
+    assert accuracy["default"] > 0.6 and accuracy["symba"] > accuracy["default"] + 0.05
+    assert accuracy["backprop"] > 0.95
+    assert accuracy["negative_control"] < 0.25
+    assert (run_dir / "learning_curves.png").exists() and (run_dir / "embeddings.png").exists()
+
+
+def test_ccl_beats_its_control_and_learns_prototypes(tmp_path):
+    metrics, _ = run(tmp_path, "ccl_digits", "epochs=10")
+    control, _ = run(tmp_path, "ccl_digits", "epochs=10", "variant=control")
+    assert metrics["test_accuracy"] > control["test_accuracy"] + 0.05
+    for layer in (0, 1):
+        assert metrics["final_epoch"][f"layer{layer}_prototype_accuracy"] > 0.75
+        assert control["final_epoch"][f"layer{layer}_prototype_accuracy"] < 0.25
+
+
+def test_same_seed_same_training(tmp_path):
+    first, _ = run(tmp_path, "ccl_digits", "epochs=2")
+    second, _ = run(tmp_path, "ccl_digits", "epochs=2")
+    assert first["final_epoch"]["group_loss"] == second["final_epoch"]["group_loss"]
+
+
+def test_divergence_stops_cleanly(tmp_path):
+    metrics, run_dir = run(tmp_path, "ff_digits", "variant=backprop", "optimizer=sgd", "lr=1e30", "epochs=3")
+    assert metrics["complete"] is False and "diverged" in metrics["stop_reason"]
+    assert (run_dir / "results.npz").exists()
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["rule.name=stdp"], "rule 'stdp' plugs into 'spiking_projection', not 'torch_layers'"),
+    (["rule.name=forward_forwrd"], "did you mean 'forward_forward'"),
+    (["rule.goodness=max"], "use 'mean' or 'sum'"),
+    (["optimizer=lbfgs"], "use 'adam' or 'sgd'"),
+])
+def test_bad_input_is_refused_before_compute(overrides, expected):
+    from biosim import registry
+
+    with pytest.raises(ConfigError) as info:
+        exp, source = load_experiment(ROOT / "experiments" / "ff_digits.yaml", overrides)
+        registry.get("network", exp.network).prepare(exp, source)
+    assert expected in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
+def test_cuda_without_a_gpu_is_refused():
+    from biosim import registry
+
+    exp, source = load_experiment(ROOT / "experiments" / "ff_digits.yaml", ["device=cuda"])
+    with pytest.raises(ConfigError, match="device 'cuda' was asked for but torch sees no GPU"):
+        registry.get("network", exp.network).prepare(exp, source)
+
+
+def test_stratified_split_keeps_class_proportions():
+    from biosim.data.images import Digits
+
+    split = Digits(test_fraction=0.25, stratify=True).load(np.random.default_rng(0))
+    counts = np.bincount(split.test_y) / np.bincount(np.concatenate([split.train_y, split.test_y]))
+    assert np.allclose(counts, 0.25, atol=0.01)
