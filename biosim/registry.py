@@ -18,11 +18,12 @@ NAMESPACES = ("neuron", "rule", "connector", "network", "dataset", "plot")
 _BUILTIN_MODULES = {
     "neuron": ("biosim.engine.neurons", "biosim.engine.sources"),
     "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp",
-             "biosim.rules.dendritic", "biosim.rules.sparsey", "biosim.rules.forward", "biosim.rules.ccl"),
+             "biosim.rules.dendritic", "biosim.rules.sparsey", "biosim.rules.forward", "biosim.rules.ccl",
+             "biosim.rules.forward_gnn"),
     "connector": ("biosim.engine.connectors",),
     "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments", "biosim.networks.temporal_memory_family",
-                "biosim.networks.sparsey_family", "biosim.networks.layer_local"),
-    "dataset": ("biosim.data.sequences", "biosim.data.images"),
+                "biosim.networks.sparsey_family", "biosim.networks.layer_local", "biosim.networks.graph_local"),
+    "dataset": ("biosim.data.sequences", "biosim.data.images", "biosim.data.graphs"),
     "plot": ("biosim.plotting", "biosim.networks.sdr_plots", "biosim.networks.layer_plots"),
 }
 _ENTRY_POINT_GROUPS = {"rule": "biosim.rules"}

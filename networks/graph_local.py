@@ -1,0 +1,159 @@
+"""The ``graph_local`` family: node classification with a graph rule (ForwardGNN's single forward, or
+backprop) from YAML. Units (layers, or the whole stack for backprop) are trained in turn with their own
+Adam optimiser (weight decay), full batch, with optional early stopping on validation accuracy (the best
+state is restored). ``use_edges: false`` trains the same model without the graph's edges (control).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from biosim import registry
+from biosim.config import ExperimentBase, Source, Spec, instantiate
+from biosim.family import Family, Outcome, Results
+from biosim.interrupts import Interrupts
+from biosim.networks.layer_local import _pca
+
+log = logging.getLogger("biosim")
+
+
+class GraphLocalExperiment(ExperimentBase):
+    """Node classification with a graph rule (family ``graph_local``)."""
+
+    rule: Spec = "single_forward"
+    conv: Literal["gcn", "sage", "gat"] = "gcn"
+    hidden: list[int] = Field([64, 64], min_length=1, description="widths of the convolution layers")
+    data: Spec = "csbm"
+    use_edges: bool = Field(True, description="false: the same model without the graph's edges (control)")
+    lr: float = Field(1e-2, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    epochs: int = Field(200, ge=1, description="epochs per unit (per layer when greedy)")
+    patience: int | None = Field(None, gt=0, description="early stopping: validations without improvement")
+    validate_every: int = Field(2, ge=1)
+    device: Literal["cpu", "cuda"] = "cpu"
+    plots: list[str] = ["learning_curves", "embeddings"]
+
+
+def prepare(exp: GraphLocalExperiment, source: Source):
+    from biosim.rules.forward_gnn import GRAPH_LAYERS
+
+    rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", GRAPH_LAYERS))
+    data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "graph"))
+    if exp.patience is not None and data.val_fraction == 0 and data.registry_name != "karate_club":
+        raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
+                           ("patience",))
+    if exp.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise source.error("device 'cuda' was asked for but torch sees no GPU here; allowed: cpu", ("device",))
+    resolved = {"rule": {"name": rule.registry_name, **rule.model_dump()},
+                "data": {"name": data.registry_name, **data.model_dump(mode="json")}}
+    return (rule, data), resolved
+
+
+def to_torch(graph, use_edges: bool, device: str):
+    import torch
+
+    from biosim.networks.graph_nets import TorchGraph
+
+    return TorchGraph(torch.tensor(graph.x, dtype=torch.float32, device=device),
+                      torch.tensor(graph.y, dtype=torch.long, device=device),
+                      torch.tensor(graph.train, dtype=torch.long, device=device),
+                      torch.tensor(graph.edges, dtype=torch.long, device=device), use_edges)
+
+
+def _accuracy(scores, y, nodes) -> float:
+    return float((scores[nodes].argmax(dim=1) == y[nodes]).float().mean()) if len(nodes) else float("nan")
+
+
+def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
+    """Train ``rule``'s network on ``graph`` (a ``biosim.data.graphs.Graph``); returns (net, torch graph,
+    history, complete)."""
+    import torch
+
+    torch.manual_seed(exp.seed)
+    tg = to_torch(graph, exp.use_edges, exp.device)
+    val, test = (torch.tensor(a, dtype=torch.long, device=exp.device) for a in (graph.val, graph.test))
+    net = rule.build(exp.conv, list(exp.hidden), graph.x.shape[1], graph.n_classes).to(exp.device)
+    net.prepare(tg)
+    units, history = net.units(), []
+    for k, params in enumerate(units):
+        optimiser = torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay)
+        best, best_state, waited = -1.0, None, 0
+        for epoch in range(exp.epochs):
+            loss = net.unit_loss(k, tg)
+            if not torch.isfinite(loss):
+                return net, tg, history, False
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if epoch % exp.validate_every and epoch != exp.epochs - 1:
+                continue
+            scores = net.scores(tg, k)
+            record = {"stage": k, "epoch": epoch, "group_loss": [loss.item() if j == k else float("nan")
+                                                                 for j in range(len(units))],
+                      "train_accuracy": _accuracy(scores, tg.y, tg.train),
+                      "val_accuracy": _accuracy(scores, tg.y, val), "test_accuracy": _accuracy(scores, tg.y, test)}
+            history.append(record)
+            if exp.patience is not None:
+                if record["val_accuracy"] > best:
+                    best, waited = record["val_accuracy"], 0
+                    best_state = [p.detach().clone() for p in params]
+                else:
+                    waited += 1
+                    if waited >= exp.patience:
+                        break
+            if interrupts is not None and interrupts.requested:
+                return net, tg, history, False
+        if best_state is not None:
+            with torch.no_grad():
+                for p, saved in zip(params, best_state, strict=True):
+                    p.copy_(saved)
+        net.freeze(k)
+    return net, tg, history, True
+
+
+def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
+    import torch
+
+    rule, data = prepared
+    graph = data.load(np.random.default_rng(exp.seed))
+    start = time.perf_counter()
+    with Interrupts() as interrupts:
+        net, tg, history, complete = fit(rule, exp, graph, interrupts)
+    seconds = time.perf_counter() - start
+    test = torch.tensor(graph.test, dtype=torch.long, device=exp.device)
+    layers = len(net.units()) if rule.greedy else 1
+    per_layer = [_accuracy(net.scores(tg, k), tg.y, test) for k in range(layers)] if complete else []
+    scores = net.scores(tg, layers - 1)
+    with torch.no_grad():
+        hidden = [h[graph.test].cpu().numpy() for h in net.hidden(tg)]
+    arrays = {"test_labels": graph.y[graph.test],
+              "predicted": scores[test].argmax(dim=1).cpu().numpy(),
+              **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all() and len(h) > 2}}
+    epochs = len({(r["stage"], r["epoch"]) for r in history})
+    metrics = {"rule": rule.registry_name, "conv": exp.conv, "use_edges": exp.use_edges,
+               "test_accuracy": _accuracy(scores, tg.y, test), "train_accuracy": _accuracy(scores, tg.y, tg.train),
+               "per_layer_test_accuracy": per_layer, "train_s": seconds,
+               "nodes": len(graph.y), "edges": int(graph.edges.shape[1]), "train_nodes": len(graph.train),
+               "test_nodes": len(graph.test), "recorded_epochs": epochs}
+    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
+    results.save(run_dir)
+    return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    return (f"{metrics['rule']} ({metrics['conv']}, edges {metrics['use_edges']}): test accuracy "
+            f"{metrics['test_accuracy']:.3f}, per layer {np.round(metrics['per_layer_test_accuracy'], 3).tolist()}")
+
+
+registry.register("network", "graph_local")(Family(
+    schema=GraphLocalExperiment, prepare=prepare, execute=execute, load=Results.load,
+    plots=("learning_curves", "embeddings"), summary=_summary))

@@ -1,0 +1,51 @@
+"""Layer-local objectives for graph neural networks (plug into ``graph_layers``; ForwardGNN, Park et al.
+ICLR 2024). Declarative rules; ``build`` makes the torch network (``networks/graph_nets.py``).
+
+* ``single_forward`` (SF): C virtual class nodes with fixed random features join the graph, each training
+  node linked to its class node; layer l is trained alone (greedy, its input detached) with the
+  cross-entropy of the dot products between node and class-node embeddings; prediction sums the
+  layers' softmax probabilities.
+* ``backprop_gnn``: the same convolution stack plus a linear readout trained end to end (the baseline).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from biosim.registry import register
+from biosim.rules.base import Rule
+
+GRAPH_LAYERS = "graph_layers"
+
+
+class GraphRule(Rule):
+    plugs_into: ClassVar[str] = GRAPH_LAYERS
+    greedy: ClassVar[bool] = True  # layers trained one after the other (else all at once)
+
+    def build(self, conv: str, widths: list[int], n_features: int, n_classes: int):
+        raise NotImplementedError
+
+
+@register("rule", "single_forward")
+class SingleForward(GraphRule):
+    """ForwardGNN's single-forward rule: per layer, class-node dot-product cross-entropy, no negatives."""
+
+    reads: ClassVar[str] = "the layer's own node and virtual class-node embeddings"
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import SingleForwardNet
+
+        return SingleForwardNet(conv, widths, n_features, n_classes)
+
+
+@register("rule", "backprop_gnn")
+class BackpropGNN(GraphRule):
+    """End-to-end backpropagation through the convolution stack and a linear readout (the baseline)."""
+
+    reads: ClassVar[str] = "the output error, propagated through every layer"
+    greedy: ClassVar[bool] = False
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import BackpropGraphNet
+
+        return BackpropGraphNet(conv, widths, n_features, n_classes)

@@ -1,0 +1,123 @@
+"""Graph convolutions, graph datasets and ForwardGNN's single-forward rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub
+from biosim.networks.gnn import GATConv, GCNConv, GraphOps, SAGEConv
+from biosim.networks.graph_local import GraphLocalExperiment, fit
+from biosim.rules.forward_gnn import SingleForward
+from biosim.runner import run_experiment
+
+ROOT = Path(__file__).parents[1]
+
+
+def small_graph():
+    edges = torch.tensor([[0, 0, 1, 2], [1, 2, 2, 3]])
+    return edges, GraphOps.build(edges, 5)  # node 4 is isolated
+
+
+def dense_adjacency(edges, n):
+    a = np.zeros((n, n))
+    a[edges[0], edges[1]] = a[edges[1], edges[0]] = 1
+    return a
+
+
+def test_gcn_equals_the_dense_normalised_adjacency():
+    edges, ops = small_graph()
+    conv = GCNConv(3, 2)
+    x = torch.randn(5, 3)
+    a = dense_adjacency(edges.numpy(), 5) + np.eye(5)
+    d = np.diag(a.sum(1) ** -0.5)
+    expected = d @ a @ d @ conv.linear(x).detach().numpy() + conv.bias.detach().numpy()
+    np.testing.assert_allclose(conv(x, ops).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sage_mean_aggregates_neighbours():
+    edges, ops = small_graph()
+    conv = SAGEConv(3, 2)
+    x = torch.randn(5, 3)
+    a = dense_adjacency(edges.numpy(), 5)
+    mean = a / np.maximum(a.sum(1, keepdims=True), 1)
+    expected = conv.self_linear(x).detach().numpy() + mean @ conv.neighbour_linear(x).detach().numpy()
+    np.testing.assert_allclose(conv(x, ops).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gat_attends_over_neighbours_and_itself():
+    edges, ops = small_graph()
+    conv = GATConv(3, 8, heads=4)
+    x = torch.randn(5, 3)
+    out = conv(x, ops).detach()
+    h = conv.linear(x).detach().view(5, 4, 2)
+    np.testing.assert_allclose(out[4].numpy(), (h[4].reshape(-1) + conv.bias).detach().numpy(), rtol=1e-5)  # alone
+    with torch.no_grad():
+        conv.att_src.zero_()
+        conv.att_dst.zero_()  # equal scores: a plain mean over {neighbours, self}
+    a = dense_adjacency(edges.numpy(), 5) + np.eye(5)
+    expected = (a / a.sum(1, keepdims=True)) @ conv.linear(x).detach().numpy() + conv.bias.detach().numpy()
+    np.testing.assert_allclose(conv(x, ops).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_csbm_degree_homophily_and_heterophily():
+    for phi, sign in ((0.5, 1), (-0.5, -1)):
+        g = ContextualSBM(n=2000, phi=phi).load(np.random.default_rng(0))
+        assert 2 * g.edges.shape[1] / 2000 == pytest.approx(5.0, rel=0.05)
+        same = np.mean(g.y[g.edges[0]] == g.y[g.edges[1]])
+        lam = np.sqrt(1 + 3.25) * np.sin(phi * np.pi / 2)
+        assert same == pytest.approx((5 + np.sqrt(5) * lam) / 10, abs=0.03) and np.sign(same - 0.5) == sign
+        assert len(g.train) == 1200 and len(g.test) == 800 and not set(g.train) & set(g.test)
+
+
+def test_karate_club_protocol():
+    g = KarateClub().load(np.random.default_rng(0))
+    assert g.x.shape == (34, 34) and g.edges.shape == (2, 78) and g.train.tolist() == [0, 33]
+    assert np.bincount(g.y).tolist() == [17, 17] and len(g.test) == 32
+
+
+def test_graph_files(tmp_path):
+    (tmp_path / "edges.txt").write_text("0 1\n1 2\n2 0\n3 4\n1 0\n")
+    np.save(tmp_path / "x.npy", np.arange(10.0).reshape(5, 2))
+    (tmp_path / "y.txt").write_text("0\n0\n1\n1\n1\n")
+    g = GraphFiles(edges=tmp_path / "edges.txt", features=tmp_path / "x.npy", labels=tmp_path / "y.txt",
+                   train_fraction=0.4).load(np.random.default_rng(0))
+    assert g.edges.shape == (2, 4) and g.x.shape == (5, 2) and len(g.train) == 2 and len(g.test) == 3
+    with pytest.raises(ValueError, match="does not exist"):
+        GraphFiles(edges=tmp_path / "nope.txt", features=tmp_path / "x.npy", labels=tmp_path / "y.txt")
+
+
+def test_predictions_do_not_depend_on_test_labels():
+    """No leakage through the virtual class nodes: only training labels wire the graph."""
+    graph = ContextualSBM(n=300, phi=0.5).load(np.random.default_rng(1))
+    exp = GraphLocalExperiment(name="t", epochs=30)
+    net, tg, _, _ = fit(SingleForward(), exp, graph)
+    before = net.scores(tg, 1)
+    permuted = type(graph)(graph.x, graph.edges, graph.y.copy(), graph.train, graph.val, graph.test)
+    permuted.y[graph.test] = np.random.default_rng(2).permutation(graph.y[graph.test])
+    net2, tg2, _, _ = fit(SingleForward(), exp, permuted)
+    assert torch.equal(net2.scores(tg2, 1), before)
+
+
+def test_layers_are_trained_one_at_a_time():
+    graph = ContextualSBM(n=200).load(np.random.default_rng(3))
+    net = SingleForward().build("gcn", [16, 16], graph.x.shape[1], 2)
+    from biosim.networks.graph_local import to_torch
+
+    tg = to_torch(graph, True, "cpu")
+    net.prepare(tg)
+    loss = net.unit_loss(0, tg)
+    grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
+    trained = [name for (name, _), g in zip(net.named_parameters(), grads, strict=True) if g is not None]
+    assert trained and all(name.startswith("convs.0.") for name in trained)
+
+
+def test_karate_from_yaml_learns(tmp_path):
+    run_dir = run_experiment(ROOT / "experiments" / "sf_karate.yaml", ["epochs=100"], out=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.75 and metrics["train_nodes"] == 2
+    assert (run_dir / "learning_curves.png").exists() and (run_dir / "embeddings.png").exists()
