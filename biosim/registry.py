@@ -1,8 +1,8 @@
 """One registry for everything an experiment names: neuron models, rules, connectors, networks (experiment
 families), datasets, plots.
 
-Entries are registered by decorators where they are defined. Built-in modules are imported lazily
-on first lookup; third-party rules come in through the ``biosim.rules`` entry-point group.
+Entries are registered by decorators where they are defined. Built-in modules are imported lazily,
+on lookup; third-party rules come in through the ``biosim.rules`` entry-point group.
 """
 
 from __future__ import annotations
@@ -63,8 +63,16 @@ def names(namespace: str) -> list[str]:
 
 
 def get(namespace: str, name: str, *, key: str = "") -> Any:
-    """Look ``name`` up, raising a ConfigError with the allowed names and a did-you-mean."""
-    _load(namespace)
+    """Look ``name`` up, raising a ConfigError with the allowed names and a did-you-mean. Built-in
+    modules are imported in order only until the name appears (a spiking run never imports the SDR or
+    torch families); everything, entry points included, is loaded before a name is called unknown."""
+    table = _entries[namespace]
+    for module in _BUILTIN_MODULES[namespace]:
+        if name in table:
+            break
+        importlib.import_module(module)
+    if name not in table:
+        _load(namespace)
     try:
         return _entries[namespace][name]
     except KeyError:
