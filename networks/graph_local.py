@@ -26,6 +26,7 @@ log = logging.getLogger("biosim")
 class GraphLocalExperiment(ExperimentBase):
     """Node classification with a graph rule (family ``graph_local``)."""
 
+    task: Literal["node", "link"] = Field("node", description="node classification or link prediction")
     rule: Spec = "single_forward"
     conv: Literal["gcn", "sage", "gat"] = "gcn"
     hidden: list[int] = Field([64, 64], min_length=1, description="widths of the convolution layers")
@@ -35,6 +36,8 @@ class GraphLocalExperiment(ExperimentBase):
     weight_decay: float = Field(5e-4, ge=0)
     epochs: int = Field(200, ge=1, description="epochs per unit (per layer when greedy)")
     patience: int | None = Field(None, gt=0, description="early stopping: validations without improvement")
+    link_val: float = Field(0.16, ge=0, lt=1, description="link prediction: validation edges (fraction)")
+    link_test: float = Field(0.2, gt=0, lt=1, description="link prediction: test edges (fraction)")
     validate_every: int = Field(2, ge=1)
     device: Literal["cpu", "cuda"] = "cpu"
     plots: list[str] = ["learning_curves", "embeddings"]
@@ -44,8 +47,16 @@ def prepare(exp: GraphLocalExperiment, source: Source):
     from biosim.rules.forward_gnn import GRAPH_LAYERS
 
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", GRAPH_LAYERS))
+    if rule.task != exp.task:
+        from biosim import registry
+
+        allowed = [n for n in registry.names("rule") if getattr(registry.get("rule", n), "plugs_into", "") ==
+                   GRAPH_LAYERS and registry.get("rule", n).task == exp.task]
+        raise source.error(f"rule {rule.registry_name!r} is for task {rule.task!r}, not {exp.task!r}; allowed here: "
+                           f"{', '.join(allowed)}", ("rule",))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "graph"))
-    if exp.patience is not None and data.val_fraction == 0 and data.registry_name != "karate_club":
+    if exp.task == "node" and exp.patience is not None and data.val_fraction == 0 \
+            and data.registry_name != "karate_club":
         raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
                            ("patience",))
     if exp.device == "cuda":
@@ -120,10 +131,120 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
     return net, tg, history, True
 
 
+def split_edges(edges: np.ndarray, n: int, val: float, test: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """RandomLinkSplit-style: shuffle the undirected edges into train / val / test positives; sample as
+    many distinct non-edges (no self loops) for each split. Message passing uses the train edges only."""
+    order = rng.permutation(edges.shape[1])
+    n_test, n_val = int(round(test * len(order))), int(round(val * len(order)))
+    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    existing = set(map(tuple, edges.T.tolist()))
+    negatives: list[tuple[int, int]] = []
+    wanted = edges.shape[1]
+    if wanted > n * (n - 1) // 2 - len(existing):
+        raise ValueError("the graph is too dense to sample as many non-edges as edges")
+    seen = set()
+    while len(negatives) < wanted:
+        i, j = sorted(rng.integers(0, n, 2).tolist())
+        if i != j and (i, j) not in existing and (i, j) not in seen:
+            seen.add((i, j))
+            negatives.append((i, j))
+    negative = np.array(negatives).T
+    split, start = {}, 0
+    for name, index in parts.items():
+        split[f"{name}_pos"] = edges[:, index]
+        split[f"{name}_neg"] = negative[:, start:start + len(index)]
+        start += len(index)
+    return split
+
+
+def _auc(net, pairs_pos, pairs_neg, upto: int) -> float:
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    if pairs_pos.shape[1] == 0:
+        return float("nan")
+    scores = torch.cat([net.edge_probability(pairs_pos, upto), net.edge_probability(pairs_neg, upto)])
+    labels = np.r_[np.ones(pairs_pos.shape[1]), np.zeros(pairs_neg.shape[1])]
+    return float(roc_auc_score(labels, scores.cpu().numpy()))
+
+
+def fit_link(rule, exp: GraphLocalExperiment, graph, interrupts=None):
+    """Train a link-prediction rule; returns (net, split tensors, history, complete)."""
+    import torch
+
+    torch.manual_seed(exp.seed)
+    split = split_edges(graph.edges, len(graph.y), exp.link_val, exp.link_test, np.random.default_rng(exp.seed))
+    pairs = {k: torch.tensor(v, dtype=torch.long, device=exp.device) for k, v in split.items()}
+    tg = to_torch(graph, True, exp.device)
+    tg.edges = pairs["train_pos"]
+    net = rule.build(exp.conv, list(exp.hidden), graph.x.shape[1], 0).to(exp.device)
+    net.prepare(tg, pairs["train_pos"], pairs["train_neg"])
+    units, history = net.units(), []
+    for k, params in enumerate(units):
+        optimiser = torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay)
+        best, best_state, waited = -1.0, None, 0
+        upto = k if rule.greedy else len(net.convs) - 1
+        for epoch in range(exp.epochs):
+            loss = net.unit_loss(k, tg)
+            if not torch.isfinite(loss):
+                return net, pairs, history, False
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if epoch % exp.validate_every and epoch != exp.epochs - 1:
+                continue
+            record = {"stage": k, "epoch": epoch, "group_loss": [loss.item() if j == k else float("nan")
+                                                                 for j in range(len(units))],
+                      "train_accuracy": _auc(net, pairs["train_pos"], pairs["train_neg"], upto),
+                      "val_accuracy": _auc(net, pairs["val_pos"], pairs["val_neg"], upto),
+                      "test_accuracy": _auc(net, pairs["test_pos"], pairs["test_neg"], upto)}
+            history.append(record)
+            if exp.patience is not None:
+                if record["val_accuracy"] > best:
+                    best, waited = record["val_accuracy"], 0
+                    best_state = [p.detach().clone() for p in params]
+                else:
+                    waited += 1
+                    if waited >= exp.patience:
+                        break
+            if interrupts is not None and interrupts.requested:
+                return net, pairs, history, False
+        if best_state is not None:
+            with torch.no_grad():
+                for p, saved in zip(params, best_state, strict=True):
+                    p.copy_(saved)
+        net.freeze(k)
+    return net, pairs, history, True
+
+
+def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
+    graph = data.load(np.random.default_rng(exp.seed))
+    start = time.perf_counter()
+    with Interrupts() as interrupts:
+        net, pairs, history, complete = fit_link(rule, exp, graph, interrupts)
+    seconds = time.perf_counter() - start
+    last = len(net.convs) - 1
+    per_layer = [_auc(net, pairs["test_pos"], pairs["test_neg"], k) for k in range(last + 1)] if rule.greedy else []
+    metrics = {"rule": rule.registry_name, "conv": exp.conv, "task": "link",
+               "test_roc_auc": _auc(net, pairs["test_pos"], pairs["test_neg"], last),
+               "val_roc_auc": _auc(net, pairs["val_pos"], pairs["val_neg"], last),
+               "train_roc_auc": _auc(net, pairs["train_pos"], pairs["train_neg"], last),
+               "per_layer_test_roc_auc": per_layer, "train_s": seconds,
+               "edges": {k: int(v.shape[1]) for k, v in pairs.items()}}
+    hidden = [h.cpu().numpy() for h in net.hidden(None)]
+    arrays = {"test_labels": graph.y, **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden)
+                                        if np.isfinite(h).all()}}
+    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
+    results.save(run_dir)
+    return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
+
+
 def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
     import torch
 
     rule, data = prepared
+    if exp.task == "link":
+        return _execute_link(rule, data, exp, run_dir)
     graph = data.load(np.random.default_rng(exp.seed))
     start = time.perf_counter()
     with Interrupts() as interrupts:
@@ -150,6 +271,9 @@ def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
 
 
 def _summary(metrics: dict[str, Any]) -> str:
+    if metrics.get("task") == "link":
+        return (f"{metrics['rule']} ({metrics['conv']}): test ROC-AUC {metrics['test_roc_auc']:.3f}, per layer "
+                f"{np.round(metrics['per_layer_test_roc_auc'], 3).tolist()}")
     return (f"{metrics['rule']} ({metrics['conv']}, edges {metrics['use_edges']}): test accuracy "
             f"{metrics['test_accuracy']:.3f}, per layer {np.round(metrics['per_layer_test_accuracy'], 3).tolist()}")
 

@@ -122,3 +122,64 @@ class BackpropGraphNet(nn.Module):
     def scores(self, graph: TorchGraph, upto: int) -> torch.Tensor:
         with torch.no_grad():
             return torch.softmax(self.readout(self.hidden(graph)[-1]), dim=1)
+
+
+class LinkNet(nn.Module):
+    """Per-layer (greedy) or end-to-end link prediction from edge features z_u * z_v."""
+
+    def __init__(self, rule, conv: str, widths: list[int], n_features: int):
+        super().__init__()
+        self.rule = rule
+        sizes = [n_features, *widths]
+        self.convs = nn.ModuleList(CONVOLUTIONS[conv](a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self._ops: GraphOps | None = None
+        self._inputs: list[torch.Tensor] = []
+        self.positive = self.negative = None
+
+    def units(self):
+        return [list(conv.parameters()) for conv in self.convs] if self.rule.greedy else [list(self.parameters())]
+
+    def prepare(self, graph: TorchGraph, positive: torch.Tensor, negative: torch.Tensor) -> None:
+        """Message passing over the training edges; supervision by ``positive`` and ``negative`` pairs."""
+        self._ops = GraphOps.build(graph.edges, len(graph.x))
+        self._inputs = [graph.x]
+        self.positive, self.negative = positive, negative
+
+    def _layer(self, k: int, h: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.convs[k](rownorm(h) if self.rule.greedy else h, self._ops))
+
+    def _edge_score(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        o = z[pairs[0]] * z[pairs[1]]
+        return o.pow(2).sum(dim=1) - self.rule.theta if self.rule.score == "goodness" else o.sum(dim=1)
+
+    def unit_loss(self, k: int, graph: TorchGraph) -> torch.Tensor:
+        if self.rule.greedy:
+            z = self._layer(k, self._inputs[k].detach())
+        else:
+            z = self.embeddings(upto=len(self.convs) - 1, grad=True)[-1]
+        logits = torch.cat([self._edge_score(z, self.positive), self._edge_score(z, self.negative)])
+        target = torch.cat([torch.ones(self.positive.shape[1]), torch.zeros(self.negative.shape[1])]).to(logits)
+        return F.binary_cross_entropy_with_logits(logits, target)
+
+    def freeze(self, k: int) -> None:
+        if self.rule.greedy:
+            with torch.no_grad():
+                self._inputs = self._inputs[:k + 1] + [self._layer(k, self._inputs[k])]
+
+    def embeddings(self, upto: int, grad: bool = False) -> list[torch.Tensor]:
+        with torch.set_grad_enabled(grad):
+            h, out = self._inputs[0], []
+            for k in range(upto + 1):
+                h = self._layer(k, h)
+                out.append(h)
+        return out
+
+    def edge_probability(self, pairs: torch.Tensor, upto: int) -> torch.Tensor:
+        """Mean over layers 0..upto of sigmoid(edge score) (the last layer only for backprop)."""
+        zs = self.embeddings(upto)
+        used = zs if self.rule.greedy else zs[-1:]
+        with torch.no_grad():
+            return torch.stack([torch.sigmoid(self._edge_score(z, pairs)) for z in used]).mean(dim=0)
+
+    def hidden(self, graph: TorchGraph) -> list[torch.Tensor]:
+        return self.embeddings(len(self.convs) - 1)

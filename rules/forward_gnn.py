@@ -6,11 +6,16 @@ ICLR 2024). Declarative rules; ``build`` makes the torch network (``networks/gra
   cross-entropy of the dot products between node and class-node embeddings; prediction sums the
   layers' softmax probabilities.
 * ``backprop_gnn``: the same convolution stack plus a linear readout trained end to end (the baseline).
+* link prediction: ``forward_forward_link`` (BCE on the goodness of z_u * z_v minus theta),
+  ``single_forward_link`` (BCE on z_u . z_v), each greedy per layer and scored by the mean over layers of
+  the sigmoids; ``backprop_link`` the end-to-end baseline.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from pydantic import Field
 
 from biosim.registry import register
 from biosim.rules.base import Rule
@@ -20,6 +25,7 @@ GRAPH_LAYERS = "graph_layers"
 
 class GraphRule(Rule):
     plugs_into: ClassVar[str] = GRAPH_LAYERS
+    task: ClassVar[str] = "node"  # node classification or link prediction
     greedy: ClassVar[bool] = True  # layers trained one after the other (else all at once)
 
     def build(self, conv: str, widths: list[int], n_features: int, n_classes: int):
@@ -49,3 +55,42 @@ class BackpropGNN(GraphRule):
         from biosim.networks.graph_nets import BackpropGraphNet
 
         return BackpropGraphNet(conv, widths, n_features, n_classes)
+
+
+# -- link prediction -------------------------------------------------------------------------------------
+class LinkRule(GraphRule):
+    """A rule for link prediction: node embeddings z, edge features o = z_u * z_v, positive edges and
+    sampled non-edges."""
+
+    task: ClassVar[str] = "link"
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import LinkNet
+
+        return LinkNet(self, conv, widths, n_features)
+
+
+@register("rule", "forward_forward_link")
+class ForwardForwardLink(LinkRule):
+    """ForwardGNN FF link prediction: per layer, BCE on ||z_u * z_v||^2 - theta (goodness of the edge)."""
+
+    reads: ClassVar[str] = "the layer's own embeddings of edge endpoints"
+    score: ClassVar[str] = "goodness"
+    theta: float = Field(2.0, description="goodness threshold")
+
+
+@register("rule", "single_forward_link")
+class SingleForwardLink(LinkRule):
+    """ForwardGNN SF ("FL") link prediction: per layer, BCE on the dot product z_u . z_v."""
+
+    reads: ClassVar[str] = "the layer's own embeddings of edge endpoints"
+    score: ClassVar[str] = "dot"
+
+
+@register("rule", "backprop_link")
+class BackpropLink(LinkRule):
+    """End-to-end backprop of the dot-product BCE through every layer (the baseline)."""
+
+    reads: ClassVar[str] = "the output error, propagated through every layer"
+    score: ClassVar[str] = "dot"
+    greedy: ClassVar[bool] = False

@@ -121,3 +121,35 @@ def test_karate_from_yaml_learns(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.75 and metrics["train_nodes"] == 2
     assert (run_dir / "learning_curves.png").exists() and (run_dir / "embeddings.png").exists()
+
+
+def test_edge_split_is_disjoint_and_negatives_are_non_edges():
+    from biosim.networks.graph_local import split_edges
+
+    g = ContextualSBM(n=300).load(np.random.default_rng(4))
+    split = split_edges(g.edges, 300, 0.16, 0.2, np.random.default_rng(5))
+    positives = [set(map(tuple, split[f"{k}_pos"].T.tolist())) for k in ("train", "val", "test")]
+    assert sum(map(len, positives)) == g.edges.shape[1] and not (positives[0] & positives[1] | positives[0] &
+                                                                 positives[2] | positives[1] & positives[2])
+    edges = set(map(tuple, g.edges.T.tolist()))
+    for k in ("train", "val", "test"):
+        negatives = set(map(tuple, split[f"{k}_neg"].T.tolist()))
+        assert len(negatives) == split[f"{k}_pos"].shape[1] and not negatives & edges
+        assert all(i < j for i, j in negatives)
+
+
+def test_link_prediction_on_the_karate_club(tmp_path):
+    run_dir = run_experiment(ROOT / "experiments" / "link_karate.yaml", ["epochs=100"], out=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_roc_auc"] > 0.7 and metrics["edges"]["test_pos"] == 16
+
+
+def test_rule_of_the_wrong_task_is_refused():
+    from biosim import registry
+    from biosim.config import load_experiment
+    from biosim.errors import ConfigError
+
+    exp, source = load_experiment(ROOT / "experiments" / "link_karate.yaml", ["rule=single_forward"])
+    with pytest.raises(ConfigError, match="rule 'single_forward' is for task 'node', not 'link'; allowed here: "
+                                          "backprop_link, forward_forward_link, single_forward_link"):
+        registry.get("network", exp.network).prepare(exp, source)
