@@ -175,3 +175,4 @@ def test_sparsey_core_sigmoid_also_stores_and_retrieves():
     codes, _ = mac.present(random_items(np.random.default_rng(8), 2000), learn=False, sample=True)
     counts = np.bincount((codes % 8).ravel(), minlength=8) / codes.size  # G ~ 0: eta = 1, mu = 1: uniform
     assert np.allclose(counts, 1 / 8, atol=0.01)
+

@@ -1,9 +1,11 @@
-"""Labelled image datasets from local data: scikit-learn's bundled 8x8 digits and MNIST-style IDX files
-(MNIST, Fashion-MNIST; optionally gzipped). Nothing is downloaded. Splits are seeded."""
+"""Labelled image datasets from local data: scikit-learn's bundled 8x8 digits, MNIST-style IDX files
+(MNIST, Fashion-MNIST; optionally gzipped) and CIFAR-10/100 in the python pickle format. Nothing is
+downloaded. Splits are seeded."""
 
 from __future__ import annotations
 
 import gzip
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -125,3 +127,49 @@ class IDXImages(ImageData):
         split = ImageSplit(x[order] / scale, y[order], read_idx(self.test_images) / scale,
                            read_idx(self.test_labels).astype(np.int64))
         return self._limit(split)
+
+
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python-format batch: a pickled dict with b"data" (n x 3072 uint8, channel-major 32x32)
+    and b"labels" (CIFAR-10) or b"fine_labels" (CIFAR-100). Returns images (n, 32, 32, 3) in [0, 1], labels."""
+    with open(path, "rb") as handle:
+        batch = pickle.load(handle, encoding="bytes")
+    if not isinstance(batch, dict) or b"data" not in batch:
+        raise ValueError(f"{path}: not a CIFAR python batch (no b'data' entry)")
+    labels = batch.get(b"labels", batch.get(b"fine_labels"))
+    if labels is None:
+        raise ValueError(f"{path}: no b'labels' or b'fine_labels' entry")
+    data = np.asarray(batch[b"data"], np.uint8)
+    if data.ndim != 2 or data.shape[1] % 3:
+        raise ValueError(f"{path}: b'data' has shape {data.shape}, expected (n, 3 * height * width)")
+    side = int(round(np.sqrt(data.shape[1] // 3)))
+    images = data.reshape(-1, 3, side, side).transpose(0, 2, 3, 1) / 255.0
+    return images, np.asarray(labels, np.int64)
+
+
+@register("dataset", "cifar")
+class CIFAR(ImageData):
+    """CIFAR-10/100 from the python-format batch files in ``directory`` (data_batch_1..5 and test_batch
+    for CIFAR-10; train and test for CIFAR-100), as distributed; colour images (n, 32, 32, 3)."""
+
+    directory: Path
+
+    @field_validator("directory")
+    @classmethod
+    def _exists(cls, path: Path) -> Path:
+        if not Path(path).is_dir():
+            raise ValueError(f"directory {str(path)!r} does not exist")
+        return path
+
+    def load(self, rng):
+        root = Path(self.directory)
+        train_files = sorted(root.glob("data_batch_*")) or [root / "train"]
+        test_file = root / "test_batch" if (root / "test_batch").exists() else root / "test"
+        missing = [str(f) for f in [*train_files, test_file] if not f.exists()]
+        if missing:
+            raise ValueError(f"missing CIFAR batch files: {', '.join(missing)}")
+        parts = [read_cifar_batch(f) for f in train_files]
+        x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        test_x, test_y = read_cifar_batch(test_file)
+        order = rng.permutation(len(x))
+        return self._limit(ImageSplit(x[order], y[order], test_x, test_y))
