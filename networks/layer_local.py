@@ -149,7 +149,7 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     x, x_test = tensors
     y, y_test = (torch.tensor(a, dtype=torch.long, device=device) for a in (split.train_y, split.test_y))
     n_classes = int(max(split.train_y.max(), split.test_y.max())) + 1
-    net = rule.build(list(exp.hidden), x.shape[1], n_classes).to(device)
+    net = rule.build(list(exp.hidden), x.shape[1], n_classes, split.train_x.shape[1:]).to(device)
     start = time.perf_counter()
     with Interrupts() as interrupts:
         history, complete, reason = train(net, exp, x, y, x_test, y_test, interrupts)

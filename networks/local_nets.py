@@ -223,3 +223,73 @@ class CounterCurrentNet(LocalNet):
 
     def epoch_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         return {f"layer{l}_prototype_accuracy": v for l, v in enumerate(self.prototype_accuracy(x, y))}
+
+
+def hybrid_mask(shape: tuple[int, ...], batch: int, passes: int, generator=None, device=None) -> torch.Tensor:
+    """Random 0/1 masks with large blobs: uniform noise blurred ``passes`` times with [1/4, 1/2, 1/4] along
+    each image axis (replicated borders), thresholded at 0.5 (Hinton 2022's hybrid negatives)."""
+    height, width = shape[0], shape[1] if len(shape) > 1 else 1
+    m = torch.rand(batch, 1, height, width, generator=generator, device=device)
+    kernel = torch.tensor([0.25, 0.5, 0.25], device=m.device)
+    for _ in range(passes):
+        if height > 1:
+            m = F.conv2d(F.pad(m, (0, 0, 1, 1), mode="replicate"), kernel.view(1, 1, 3, 1))
+        if width > 1:
+            m = F.conv2d(F.pad(m, (1, 1, 0, 0), mode="replicate"), kernel.view(1, 1, 1, 3))
+    return (m > 0.5).to(torch.float32).view(batch, height, width)
+
+
+class UnsupervisedFFNet(LocalNet):
+    """Label-free forward-forward layers plus a softmax readout on the normalised last-layer activities."""
+
+    def __init__(self, rule, widths: list[int], n_inputs: int, n_classes: int, image_shape):
+        super().__init__()
+        self.rule, self.image_shape = rule, tuple(image_shape) if image_shape is not None else (n_inputs,)
+        self.channels = n_inputs // (self.image_shape[0] * (self.image_shape[1] if len(self.image_shape) > 1 else 1))
+        sizes = [n_inputs, *widths]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.used = list(range(max(0, len(widths) - rule.readout_layers), len(widths)))
+        self.readout = nn.Linear(sum(widths[k] for k in self.used), n_classes)
+
+    def groups(self):
+        return [list(layer.parameters()) for layer in self.layers] + [list(self.readout.parameters())]
+
+    def activities(self, h: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for k, layer in enumerate(self.layers):
+            h = F.relu(layer((normalise(h) if k > 0 else h).detach()))
+            out.append(h)
+        return out
+
+    def negatives(self, x: torch.Tensor) -> torch.Tensor:
+        mask = hybrid_mask(self.image_shape[:2], len(x), self.rule.blur_passes, device=x.device)
+        mask = mask.view(len(x), -1).repeat_interleave(self.channels, dim=1) if self.channels > 1 else \
+            mask.view(len(x), -1)
+        other = x[torch.randperm(len(x), device=x.device)]
+        return mask * x + (1 - mask) * other
+
+    def goodness(self, h: torch.Tensor) -> torch.Tensor:
+        g = h.pow(2)
+        return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
+
+    def local_losses(self, x, y):
+        pos, neg = self.activities(x), self.activities(self.negatives(x))
+        losses, stats = [], {}
+        for k, (hp, hn) in enumerate(zip(pos, neg, strict=True)):
+            gp, gn = self.goodness(hp), self.goodness(hn)
+            loss = F.softplus(self.rule.theta - gp).mean() + F.softplus(gn - self.rule.theta).mean()
+            losses.append(loss if self.rule.train_layers else loss * 0.0)  # zero gradient: Adam leaves it
+            stats[f"layer{k}_goodness_pos"] = gp.detach().mean().item()
+            stats[f"layer{k}_goodness_neg"] = gn.detach().mean().item()
+        losses.append(F.cross_entropy(self.readout(self.features(pos)), y))
+        return losses, stats
+
+    def features(self, hs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([normalise(hs[k]) for k in self.used], dim=1).detach()
+
+    def predict(self, x):
+        with torch.no_grad():
+            return self.readout(self.features(self.activities(x)))
+
+    def hidden(self, x):
+        return self.activities(x)

@@ -25,7 +25,7 @@ class CounterCurrent(LayerRule):
     loss_scale: float = Field(0.5, ge=0, description="s; 0 turns the pair losses off (only the readout learns)")
     activation: str = Field("elu", pattern="^(elu|relu|tanh)$", description="activation of both networks")
 
-    def build(self, widths, n_inputs, n_classes):
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
         from biosim.networks.local_nets import CounterCurrentNet
 
         return CounterCurrentNet(self, widths, n_inputs, n_classes)

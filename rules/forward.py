@@ -12,6 +12,7 @@ groups simultaneously and still locally.
   length normalisation between layers; prediction by accumulated goodness over labels, or a softmax
   readout on the activities for a neutral label.
 * ``symba`` (Lee & Song 2023): forward-forward with the balanced loss softplus(-alpha (G+ - G-)).
+* ``forward_forward_unsupervised``: hybrid-image negatives (Hinton 2022) and a linear softmax readout.
 * ``backprop``: the same stack trained end to end with cross-entropy (the baseline).
 * ``counter_current`` (Kao & Hariharan 2024): see ``rules/ccl.py``.
 """
@@ -33,8 +34,9 @@ class LayerRule(Rule):
 
     plugs_into: ClassVar[str] = TORCH_LAYERS
 
-    def build(self, widths: list[int], n_inputs: int, n_classes: int):
-        """The torch ``LocalNet`` this rule trains (``networks/local_nets.py``; torch is imported here)."""
+    def build(self, widths: list[int], n_inputs: int, n_classes: int, image_shape: tuple[int, ...] | None = None):
+        """The torch ``LocalNet`` this rule trains (``networks/local_nets.py``; torch is imported here);
+        ``image_shape`` is the shape of one input before flattening, for rules that need it."""
         raise NotImplementedError
 
 
@@ -54,7 +56,7 @@ class ForwardForward(LayerRule):
         "goodness", description="argmax of accumulated goodness over labels, or a softmax readout")
     skip_first_layers: int = Field(0, ge=0, description="layers left out of the accumulated goodness")
 
-    def build(self, widths, n_inputs, n_classes):
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
         from biosim.networks.local_nets import ForwardForwardNet
 
         return ForwardForwardNet(self, widths, n_inputs, n_classes)
@@ -68,6 +70,24 @@ class SymBa(ForwardForward):
     alpha: float = Field(4.0, gt=0, description="sharpness of the balanced loss")
 
 
+@register("rule", "forward_forward_unsupervised")
+class ForwardForwardUnsupervised(LayerRule):
+    """Unsupervised forward-forward: real images are positive, hybrids of two images under a blurred random
+    mask are negative; a linear softmax readout learns from the normalised activities of the last layers."""
+
+    reads: ClassVar[str] = "the layer's own activities on real and hybrid images"
+    goodness: Literal["mean", "sum"] = Field("mean", description="goodness: mean or sum of squared activities")
+    theta: float = Field(2.0, description="goodness threshold")
+    blur_passes: int = Field(6, ge=0, description="passes of the [1/4, 1/2, 1/4] blur over the random mask")
+    readout_layers: int = Field(3, ge=1, description="the readout sees this many last layers")
+    train_layers: bool = Field(True, description="false: the layers stay random, only the readout learns (control)")
+
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
+        from biosim.networks.local_nets import UnsupervisedFFNet
+
+        return UnsupervisedFFNet(self, widths, n_inputs, n_classes, image_shape)
+
+
 # -- backprop baseline -------------------------------------------------------------------------------------
 @register("rule", "backprop")
 class Backprop(LayerRule):
@@ -75,7 +95,7 @@ class Backprop(LayerRule):
 
     reads: ClassVar[str] = "the output error, propagated through every layer"
 
-    def build(self, widths, n_inputs, n_classes):
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
         from biosim.networks.local_nets import BackpropNet
 
         return BackpropNet(widths, n_inputs, n_classes)

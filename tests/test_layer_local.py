@@ -149,3 +149,30 @@ def test_stratified_split_keeps_class_proportions():
     split = Digits(test_fraction=0.25, stratify=True).load(np.random.default_rng(0))
     counts = np.bincount(split.test_y) / np.bincount(np.concatenate([split.train_y, split.test_y]))
     assert np.allclose(counts, 0.25, atol=0.01)
+
+
+def test_hybrid_masks_are_blobs_of_both_values():
+    from biosim.networks.local_nets import hybrid_mask
+
+    masks = hybrid_mask((8, 8), 200, 6, generator=torch.Generator().manual_seed(0))
+    assert set(masks.unique().tolist()) == {0.0, 1.0} and 0.3 < masks.mean() < 0.7
+    same_as_right = (masks[:, :, 1:] == masks[:, :, :-1]).float().mean()
+    assert same_as_right > 0.8  # blurred noise: neighbouring pixels mostly agree
+
+
+def test_unsupervised_forward_forward_and_its_frozen_control():
+    from biosim.rules.forward import ForwardForwardUnsupervised
+
+    x, y = batch(n=16)
+    for train_layers in (True, False):
+        net = ForwardForwardUnsupervised(train_layers=train_layers).build([32, 32], 64, 10, (8, 8))
+        before = snapshot(net)
+        optimisers = [torch.optim.Adam(g, lr=1e-2) for g in net.groups()]
+        losses, stats = net.local_losses(x, y)
+        sum(losses).backward()
+        for o in optimisers:
+            o.step()
+        moved = {name for name, p in net.named_parameters() if not torch.equal(p, before[name])}
+        layers_moved = any(name.startswith("layers.") for name in moved)
+        assert layers_moved == train_layers and any(name.startswith("readout.") for name in moved)
+        assert {"layer0_goodness_pos", "layer1_goodness_neg"} <= set(stats)
