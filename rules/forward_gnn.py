@@ -94,3 +94,18 @@ class BackpropLink(LinkRule):
     reads: ClassVar[str] = "the output error, propagated through every layer"
     score: ClassVar[str] = "dot"
     greedy: ClassVar[bool] = False
+
+
+@register("rule", "forward_forward_label_appending")
+class ForwardForwardLabelAppending(GraphRule):
+    """ForwardGNN FF + LA: node features joined with a label vector (true label on training nodes for
+    positives, each wrong label for negatives, uniform 1/C elsewhere); per layer BCE on the goodness
+    sum(h^2) - theta of the training nodes; prediction tries every label on the evaluated nodes."""
+
+    reads: ClassVar[str] = "the layer's own embeddings under positive and negative label appending"
+    theta: float = Field(2.0, description="goodness threshold")
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import LabelAppendingNet
+
+        return LabelAppendingNet(self, conv, widths, n_features, n_classes)

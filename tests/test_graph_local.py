@@ -12,7 +12,7 @@ import torch
 from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub
 from biosim.networks.gnn import GATConv, GCNConv, GraphOps, SAGEConv
 from biosim.networks.graph_local import GraphLocalExperiment, fit
-from biosim.rules.forward_gnn import SingleForward
+from biosim.rules.forward_gnn import ForwardForwardLabelAppending, SingleForward
 from biosim.runner import run_experiment
 
 ROOT = Path(__file__).parents[1]
@@ -91,16 +91,23 @@ def test_graph_files(tmp_path):
         GraphFiles(edges=tmp_path / "nope.txt", features=tmp_path / "x.npy", labels=tmp_path / "y.txt")
 
 
-def test_predictions_do_not_depend_on_test_labels():
-    """No leakage through the virtual class nodes: only training labels wire the graph."""
+@pytest.mark.parametrize("rule", [SingleForward(), ForwardForwardLabelAppending()], ids=["sf", "ff-la"])
+def test_predictions_do_not_depend_on_test_labels(rule):
+    """No leakage through virtual class nodes or appended labels: only training labels enter the model."""
     graph = ContextualSBM(n=300, phi=0.5).load(np.random.default_rng(1))
     exp = GraphLocalExperiment(name="t", epochs=30)
-    net, tg, _, _ = fit(SingleForward(), exp, graph)
+    net, tg, _, _ = fit(rule, exp, graph)
     before = net.scores(tg, 1)
     permuted = type(graph)(graph.x, graph.edges, graph.y.copy(), graph.train, graph.val, graph.test)
     permuted.y[graph.test] = np.random.default_rng(2).permutation(graph.y[graph.test])
-    net2, tg2, _, _ = fit(SingleForward(), exp, permuted)
+    net2, tg2, _, _ = fit(rule, exp, permuted)
     assert torch.equal(net2.scores(tg2, 1), before)
+
+
+def test_label_appending_learns_on_the_karate_club(tmp_path):
+    run_dir = run_experiment(ROOT / "experiments" / "sf_karate.yaml", ["variant=ff_label_appending", "epochs=100"],
+                             out=tmp_path)
+    assert json.loads((run_dir / "metrics.json").read_text())["test_accuracy"] >= 0.75
 
 
 def test_layers_are_trained_one_at_a_time():
