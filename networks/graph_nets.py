@@ -185,42 +185,38 @@ class LinkNet(nn.Module):
         return self.embeddings(len(self.convs) - 1)
 
 
-class LabelAppendingNet(nn.Module):
-    """FF + LA: one forward pass per label assignment; layer k trained greedily on the frozen layers below."""
+class LabelTrialNet(nn.Module):
+    """Forward-forward on graphs with labels in the input: one forward pass per label assignment (positive:
+    true training labels; negatives: every wrong one), per-layer BCE on the goodness sum(h^2) - theta of the
+    training nodes, greedy; prediction tries every class on the unlabelled nodes and accumulates
+    mean(h^2) - theta over layers. Subclasses say how a label assignment enters the graph."""
 
-    def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
+    def __init__(self, rule, conv: str, widths: list[int], n_in: int, n_classes: int):
         super().__init__()
         self.rule, self.n_classes = rule, n_classes
-        sizes = [n_features + n_classes, *widths]
+        sizes = [n_in, *widths]
         self.convs = nn.ModuleList(CONVOLUTIONS[conv](a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        self._ops: GraphOps | None = None
-        self._graph: TorchGraph | None = None
-        self._inputs: dict[int, torch.Tensor] = {}  # label shift r (0: positive) -> input of the current layer
+        self._states: dict[int, tuple[torch.Tensor, GraphOps]] = {}  # label shift r (0: positive) -> (h, ops)
 
     def units(self):
         return [list(conv.parameters()) for conv in self.convs]
 
-    def _labels(self, graph: TorchGraph, train_labels: torch.Tensor, others: int | None) -> torch.Tensor:
-        """Label vectors: ``train_labels`` on training nodes; class ``others`` (or uniform 1/C) elsewhere."""
-        n = len(graph.x)
-        vectors = torch.full((n, self.n_classes), 1.0 / self.n_classes, device=graph.x.device)
-        if others is not None:
-            vectors = F.one_hot(torch.full((n,), others, device=graph.x.device), self.n_classes).float()
-        vectors[graph.train] = F.one_hot(train_labels, self.n_classes).float()
-        return torch.cat([graph.x, vectors], dim=1)
+    def assignment(self, graph: TorchGraph, train_labels: torch.Tensor, others: int | None
+                   ) -> tuple[torch.Tensor, GraphOps]:
+        """(input, operators) with ``train_labels`` on training nodes and class ``others`` (None: no label)
+        on the other nodes."""
+        raise NotImplementedError
 
     def prepare(self, graph: TorchGraph) -> None:
-        edges = graph.edges if graph.use_edges else graph.edges[:, :0]
-        self._ops, self._graph = GraphOps.build(edges, len(graph.x)), graph
         y = graph.y[graph.train]
-        self._inputs = {r: self._labels(graph, (y + r) % self.n_classes, None) for r in range(self.n_classes)}
+        self._states = {r: self.assignment(graph, (y + r) % self.n_classes, None) for r in range(self.n_classes)}
 
-    def _layer(self, k: int, h: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.convs[k](rownorm(h).detach(), self._ops))
+    def _layer(self, k: int, h: torch.Tensor, ops: GraphOps) -> torch.Tensor:
+        return F.relu(self.convs[k](rownorm(h).detach(), ops))
 
     def unit_loss(self, k: int, graph: TorchGraph) -> torch.Tensor:
-        goodness = {r: self._layer(k, h)[graph.train].pow(2).sum(dim=1) - self.rule.theta
-                    for r, h in self._inputs.items()}
+        goodness = {r: self._layer(k, h, ops)[graph.train].pow(2).sum(dim=1) - self.rule.theta
+                    for r, (h, ops) in self._states.items()}
         positive = F.binary_cross_entropy_with_logits(goodness[0], torch.ones_like(goodness[0]))
         negative = torch.stack([F.binary_cross_entropy_with_logits(g, torch.zeros_like(g))
                                 for r, g in goodness.items() if r]).mean()
@@ -228,26 +224,62 @@ class LabelAppendingNet(nn.Module):
 
     def freeze(self, k: int) -> None:
         with torch.no_grad():
-            self._inputs = {r: self._layer(k, h) for r, h in self._inputs.items()}
+            self._states = {r: (self._layer(k, h, ops), ops) for r, (h, ops) in self._states.items()}
 
     def scores(self, graph: TorchGraph, upto: int) -> torch.Tensor:
-        """For every class c: c appended to every non-training node, true labels on training nodes;
-        goodness mean(h^2) - theta accumulated over layers 0..upto (nodes x classes)."""
-        out = []
+        n, out = len(graph.x), []
         with torch.no_grad():
             for c in range(self.n_classes):
-                h, total = self._labels(graph, graph.y[graph.train], c), 0
+                (h, ops), total = self.assignment(graph, graph.y[graph.train], c), 0
                 for k in range(upto + 1):
-                    h = self._layer(k, h)
-                    total = total + h.pow(2).mean(dim=1) - self.rule.theta
+                    h = self._layer(k, h, ops)
+                    total = total + h[:n].pow(2).mean(dim=1) - self.rule.theta
                 out.append(total)
         return torch.stack(out, dim=1)
 
     def hidden(self, graph: TorchGraph) -> list[torch.Tensor]:
-        out = []
+        n, out = len(graph.x), []
         with torch.no_grad():
-            h = self._labels(graph, graph.y[graph.train], None)
+            h, ops = self.assignment(graph, graph.y[graph.train], None)
             for k in range(len(self.convs)):
-                h = self._layer(k, h)
-                out.append(h)
+                h = self._layer(k, h, ops)
+                out.append(h[:n])
         return out
+
+
+class LabelAppendingNet(LabelTrialNet):
+    """FF + LA: [x, label vector]; uniform 1/C on nodes without a label."""
+
+    def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
+        super().__init__(rule, conv, widths, n_features + n_classes, n_classes)
+        self._ops: GraphOps | None = None
+
+    def assignment(self, graph, train_labels, others):
+        n = len(graph.x)
+        if self._ops is None:
+            self._ops = GraphOps.build(graph.edges if graph.use_edges else graph.edges[:, :0], n)
+        vectors = torch.full((n, self.n_classes), 1.0 / self.n_classes, device=graph.x.device)
+        if others is not None:
+            vectors = F.one_hot(torch.full((n,), others, device=graph.x.device), self.n_classes).float()
+        vectors[graph.train] = F.one_hot(train_labels, self.n_classes).float()
+        return torch.cat([graph.x, vectors], dim=1), self._ops
+
+
+class VirtualNodeNet(LabelTrialNet):
+    """FF + VN: C class nodes with fixed random features; a node with a label is joined to its class node."""
+
+    def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
+        super().__init__(rule, conv, widths, n_features, n_classes)
+        self.register_buffer("virtual", torch.randn(n_classes, n_features))
+
+    def assignment(self, graph, train_labels, others):
+        n = len(graph.x)
+        edges = graph.edges if graph.use_edges else graph.edges[:, :0]
+        links = [torch.stack([graph.train, n + train_labels])]
+        if others is not None:
+            rest = torch.ones(n, dtype=torch.bool, device=graph.x.device)
+            rest[graph.train] = False
+            nodes = torch.nonzero(rest).squeeze(1)
+            links.append(torch.stack([nodes, torch.full_like(nodes, n + others)]))
+        ops = GraphOps.build(torch.cat([edges, *links], dim=1), n + self.n_classes)
+        return torch.cat([graph.x, self.virtual]), ops

@@ -109,3 +109,17 @@ class ForwardForwardLabelAppending(GraphRule):
         from biosim.networks.graph_nets import LabelAppendingNet
 
         return LabelAppendingNet(self, conv, widths, n_features, n_classes)
+
+
+@register("rule", "forward_forward_virtual_nodes")
+class ForwardForwardVirtualNodes(GraphRule):
+    """ForwardGNN FF + VN: C virtual class nodes (fixed random features); positives join each training node
+    to its class node, negatives to every wrong one; goodness BCE per layer as in label appending."""
+
+    reads: ClassVar[str] = "the layer's own embeddings under positive and negative class-node wiring"
+    theta: float = Field(2.0, description="goodness threshold")
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import VirtualNodeNet
+
+        return VirtualNodeNet(self, conv, widths, n_features, n_classes)

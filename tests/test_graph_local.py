@@ -12,7 +12,7 @@ import torch
 from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub
 from biosim.networks.gnn import GATConv, GCNConv, GraphOps, SAGEConv
 from biosim.networks.graph_local import GraphLocalExperiment, fit
-from biosim.rules.forward_gnn import ForwardForwardLabelAppending, SingleForward
+from biosim.rules.forward_gnn import ForwardForwardLabelAppending, ForwardForwardVirtualNodes, SingleForward
 from biosim.runner import run_experiment
 
 ROOT = Path(__file__).parents[1]
@@ -91,7 +91,8 @@ def test_graph_files(tmp_path):
         GraphFiles(edges=tmp_path / "nope.txt", features=tmp_path / "x.npy", labels=tmp_path / "y.txt")
 
 
-@pytest.mark.parametrize("rule", [SingleForward(), ForwardForwardLabelAppending()], ids=["sf", "ff-la"])
+@pytest.mark.parametrize("rule", [SingleForward(), ForwardForwardLabelAppending(), ForwardForwardVirtualNodes()],
+                         ids=["sf", "ff-la", "ff-vn"])
 def test_predictions_do_not_depend_on_test_labels(rule):
     """No leakage through virtual class nodes or appended labels: only training labels enter the model."""
     graph = ContextualSBM(n=300, phi=0.5).load(np.random.default_rng(1))
