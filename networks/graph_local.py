@@ -34,6 +34,7 @@ class GraphLocalExperiment(ExperimentBase):
     use_edges: bool = Field(True, description="false: the same model without the graph's edges (control)")
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
+    grad_clip: float | None = Field(None, gt=0, description="clip each unit's gradient norm")
     epochs: int = Field(200, ge=1, description="epochs per unit (per layer when greedy)")
     patience: int | None = Field(None, gt=0, description="early stopping: validations without improvement")
     link_val: float = Field(0.16, ge=0, lt=1, description="link prediction: validation edges (fraction)")
@@ -104,6 +105,8 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
                 return net, tg, history, False
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
+            if exp.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, exp.grad_clip)
             optimiser.step()
             if epoch % exp.validate_every and epoch != exp.epochs - 1:
                 continue
@@ -190,6 +193,8 @@ def fit_link(rule, exp: GraphLocalExperiment, graph, interrupts=None):
                 return net, pairs, history, False
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
+            if exp.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, exp.grad_clip)
             optimiser.step()
             if epoch % exp.validate_every and epoch != exp.epochs - 1:
                 continue

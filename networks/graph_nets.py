@@ -283,3 +283,47 @@ class VirtualNodeNet(LabelTrialNet):
             links.append(torch.stack([nodes, torch.full_like(nodes, n + others)]))
         ops = GraphOps.build(torch.cat([edges, *links], dim=1), n + self.n_classes)
         return torch.cat([graph.x, self.virtual]), ops
+
+
+class Top2LossNet(SingleForwardNet):
+    """SF with top-down context in the loss; the previous step's layer outputs are kept as states."""
+
+    def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
+        super().__init__(conv, widths, n_features, n_classes)
+        self.rule = rule
+        self._states: list[torch.Tensor] | None = None
+
+    def units(self):
+        return [list(self.parameters())]
+
+    def _step(self, states: list[torch.Tensor] | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """One bottom-up pass: (new outputs, loss embeddings = mean of own output and the detached previous
+        states of the layers above)."""
+        outputs, h = [], self._inputs[0]
+        for conv in self.convs:
+            h = F.relu(conv(rownorm(h).detach(), self._ops))
+            outputs.append(h)
+        if states is None:
+            return outputs, outputs
+        mixed = [torch.stack([out] + [s.detach() for s in states[j + 1:]]).mean(dim=0)
+                 for j, out in enumerate(outputs)]
+        return outputs, mixed
+
+    def unit_loss(self, k: int, graph: TorchGraph) -> torch.Tensor:
+        n = len(graph.x)
+        outputs, mixed = self._step(self._states)
+        self._states = [o.detach() for o in outputs]
+        return sum(F.cross_entropy(e[graph.train] @ e[n:].T, graph.y[graph.train]) for e in mixed)
+
+    def freeze(self, k: int) -> None:
+        pass
+
+    def scores(self, graph: TorchGraph, upto: int) -> torch.Tensor:
+        n, total, states = len(graph.x), 0, None
+        with torch.no_grad():
+            for step in range(self.rule.test_steps):
+                outputs, mixed = self._step(states)
+                states = outputs
+                if 2 <= step < self.rule.test_steps - 1:
+                    total = total + sum(torch.softmax(e[:n] @ e[n:].T, dim=1) for e in mixed)
+        return total

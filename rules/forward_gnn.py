@@ -123,3 +123,21 @@ class ForwardForwardVirtualNodes(GraphRule):
         from biosim.networks.graph_nets import VirtualNodeNet
 
         return VirtualNodeNet(self, conv, widths, n_features, n_classes)
+
+
+@register("rule", "single_forward_top2loss")
+class SingleForwardTop2Loss(GraphRule):
+    """ForwardGNN SF-TopDown, Top2Loss form: all layers train together; layer j's loss uses the mean of its
+    new output and the detached outputs of the layers above from the previous step (top-down context);
+    prediction runs ``test_steps`` steps and sums the class probabilities of steps 2 .. test_steps - 1."""
+
+    reads: ClassVar[str] = "the layer's own embeddings and the previous states of the layers above"
+    greedy: ClassVar[bool] = False
+    test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import Top2LossNet
+
+        if len(set(widths)) != 1:
+            raise ValueError(f"Top2Loss averages layers, so all widths must be equal; got {widths}")
+        return Top2LossNet(self, conv, widths, n_features, n_classes)

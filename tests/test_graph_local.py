@@ -161,3 +161,20 @@ def test_rule_of_the_wrong_task_is_refused():
     with pytest.raises(ConfigError, match="rule 'single_forward' is for task 'node', not 'link'; allowed here: "
                                           "backprop_link, forward_forward_link, single_forward_link"):
         registry.get("network", exp.network).prepare(exp, source)
+
+
+def test_top2loss_layer_embeddings_reach_only_their_own_layer():
+    from biosim.networks.graph_local import to_torch
+    from biosim.rules.forward_gnn import SingleForwardTop2Loss
+
+    graph = ContextualSBM(n=200).load(np.random.default_rng(6))
+    net = SingleForwardTop2Loss().build("gcn", [16, 16, 16], graph.x.shape[1], 2)
+    tg = to_torch(graph, True, "cpu")
+    net.prepare(tg)
+    net.unit_loss(0, tg)  # a first step sets the states the next step mixes in
+    _, mixed = net._step(net._states)
+    params = list(net.named_parameters())
+    for j, embedding in enumerate(mixed):
+        grads = torch.autograd.grad(embedding.sum(), [p for _, p in params], allow_unused=True, retain_graph=True)
+        reached = {name.split(".")[1] for (name, _), g in zip(params, grads, strict=True) if g is not None}
+        assert reached == {str(j)}
