@@ -324,6 +324,74 @@ class Top2LossNet(SingleForwardNet):
             for step in range(self.rule.test_steps):
                 outputs, mixed = self._step(states)
                 states = outputs
-                if 2 <= step < self.rule.test_steps - 1:
+                if step >= 2:  # ForwardGNN scores steps 2 .. test_steps - 1
                     total = total + sum(torch.softmax(e[:n] @ e[n:].T, dim=1) for e in mixed)
         return total
+
+
+class Top2InputNet(SingleForwardNet):
+    """SF with top-down input: layer j sees [rownorm(state_{j-1}), rownorm(state_{j+1})]; the state above
+    the top layer is the label (one-hot on training and class nodes, uniform elsewhere). Even and odd
+    layers are updated alternately; all layers train together."""
+
+    def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
+        nn.Module.__init__(self)
+        self.rule, self.n_classes = rule, n_classes
+        self.register_buffer("virtual", torch.randn(n_classes, n_features))
+        below = [n_features, *widths[:-1]]
+        above = [*widths[1:], n_classes]
+        self.convs = nn.ModuleList(CONVOLUTIONS[conv](a + b, w) for a, b, w in zip(below, above, widths, strict=True))
+        self.widths = widths
+        self._ops: GraphOps | None = None
+        self._inputs: list[torch.Tensor] = []
+        self._top: torch.Tensor | None = None
+        self._states: list[torch.Tensor] | None = None
+
+    def units(self):
+        return [list(self.parameters())]
+
+    def prepare(self, graph: TorchGraph) -> None:
+        super().prepare(graph)
+        n = len(graph.x)
+        top = torch.full((n + self.n_classes, self.n_classes), 1.0 / self.n_classes, device=graph.x.device)
+        top[graph.train] = F.one_hot(graph.y[graph.train], self.n_classes).float()
+        top[n:] = torch.eye(self.n_classes, device=graph.x.device)
+        self._top = top
+
+    def _initial(self) -> list[torch.Tensor]:
+        rows = len(self._inputs[0])
+        return [self._inputs[0], *(torch.zeros(rows, w, device=self._top.device) for w in self.widths), self._top]
+
+    def _sweep(self, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Update even then odd layers (states[1..L]); returns (new states, the new layer outputs)."""
+        states, outputs = list(states), [None] * len(self.convs)
+        for parity in (0, 1):
+            for j in range(parity, len(self.convs), 2):
+                u = torch.cat([rownorm(states[j]), rownorm(states[j + 2])], dim=1).detach()
+                outputs[j] = F.relu(self.convs[j](u, self._ops))
+                states[j + 1] = outputs[j].detach()
+        return states, outputs
+
+    def unit_loss(self, k: int, graph: TorchGraph) -> torch.Tensor:
+        n = len(graph.x)
+        self._states, outputs = self._sweep(self._states or self._initial())
+        return sum(F.cross_entropy(e[graph.train] @ e[n:].T, graph.y[graph.train]) for e in outputs)
+
+    def freeze(self, k: int) -> None:
+        pass
+
+    def scores(self, graph: TorchGraph, upto: int) -> torch.Tensor:
+        n, total, states = len(graph.x), 0, self._initial()
+        with torch.no_grad():
+            for step in range(self.rule.test_steps):
+                states, outputs = self._sweep(states)
+                if step >= 2:
+                    total = total + sum(torch.softmax(e[:n] @ e[n:].T, dim=1) for e in outputs)
+        return total
+
+    def hidden(self, graph: TorchGraph) -> list[torch.Tensor]:
+        n, states = len(graph.x), self._initial()
+        with torch.no_grad():
+            for _ in range(self.rule.test_steps):
+                states, _ = self._sweep(states)
+        return [h[:n] for h in states[1:-1]]

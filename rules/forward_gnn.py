@@ -127,9 +127,11 @@ class ForwardForwardVirtualNodes(GraphRule):
 
 @register("rule", "single_forward_top2loss")
 class SingleForwardTop2Loss(GraphRule):
-    """ForwardGNN SF-TopDown, Top2Loss form: all layers train together; layer j's loss uses the mean of its
-    new output and the detached outputs of the layers above from the previous step (top-down context);
-    prediction runs ``test_steps`` steps and sums the class probabilities of steps 2 .. test_steps - 1."""
+    """ForwardGNN SF-TopDown, Top2Loss form: layer j's loss uses the mean of its output and the previous
+    step's detached outputs of the layers above.
+
+    All layers train together; prediction runs ``test_steps`` steps and sums the class probabilities of
+    steps 2 .. test_steps - 1."""
 
     reads: ClassVar[str] = "the layer's own embeddings and the previous states of the layers above"
     greedy: ClassVar[bool] = False
@@ -141,3 +143,20 @@ class SingleForwardTop2Loss(GraphRule):
         if len(set(widths)) != 1:
             raise ValueError(f"Top2Loss averages layers, so all widths must be equal; got {widths}")
         return Top2LossNet(self, conv, widths, n_features, n_classes)
+
+
+@register("rule", "single_forward_top2input")
+class SingleForwardTop2Input(GraphRule):
+    """ForwardGNN SF-TopDown, Top2Input form: each layer also reads the state of the layer above.
+
+    The state above the top layer is the label (one-hot on training and class nodes, uniform elsewhere);
+    even and odd layers update alternately; prediction sums steps 2 .. test_steps - 1."""
+
+    reads: ClassVar[str] = "the layer's own embeddings; the states of its neighbours below and above"
+    greedy: ClassVar[bool] = False
+    test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import Top2InputNet
+
+        return Top2InputNet(self, conv, widths, n_features, n_classes)

@@ -12,7 +12,13 @@ import torch
 from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub
 from biosim.networks.gnn import GATConv, GCNConv, GraphOps, SAGEConv
 from biosim.networks.graph_local import GraphLocalExperiment, fit
-from biosim.rules.forward_gnn import ForwardForwardLabelAppending, ForwardForwardVirtualNodes, SingleForward
+from biosim.rules.forward_gnn import (
+    ForwardForwardLabelAppending,
+    ForwardForwardVirtualNodes,
+    SingleForward,
+    SingleForwardTop2Input,
+    SingleForwardTop2Loss,
+)
 from biosim.runner import run_experiment
 
 ROOT = Path(__file__).parents[1]
@@ -91,8 +97,9 @@ def test_graph_files(tmp_path):
         GraphFiles(edges=tmp_path / "nope.txt", features=tmp_path / "x.npy", labels=tmp_path / "y.txt")
 
 
-@pytest.mark.parametrize("rule", [SingleForward(), ForwardForwardLabelAppending(), ForwardForwardVirtualNodes()],
-                         ids=["sf", "ff-la", "ff-vn"])
+@pytest.mark.parametrize("rule", [SingleForward(), ForwardForwardLabelAppending(), ForwardForwardVirtualNodes(),
+                                  SingleForwardTop2Loss(), SingleForwardTop2Input()],
+                         ids=["sf", "ff-la", "ff-vn", "top2loss", "top2input"])
 def test_predictions_do_not_depend_on_test_labels(rule):
     """No leakage through virtual class nodes or appended labels: only training labels enter the model."""
     graph = ContextualSBM(n=300, phi=0.5).load(np.random.default_rng(1))
@@ -165,7 +172,6 @@ def test_rule_of_the_wrong_task_is_refused():
 
 def test_top2loss_layer_embeddings_reach_only_their_own_layer():
     from biosim.networks.graph_local import to_torch
-    from biosim.rules.forward_gnn import SingleForwardTop2Loss
 
     graph = ContextualSBM(n=200).load(np.random.default_rng(6))
     net = SingleForwardTop2Loss().build("gcn", [16, 16, 16], graph.x.shape[1], 2)
