@@ -237,7 +237,8 @@ def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outco
                "per_layer_test_roc_auc": per_layer, "train_s": seconds,
                "edges": {k: int(v.shape[1]) for k, v in pairs.items()}}
     hidden = [h.cpu().numpy() for h in net.hidden(None)]
-    arrays = {"test_labels": graph.y, **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden)
+    arrays = {"test_labels": graph.y, **{f"split_{k}": v.cpu().numpy() for k, v in pairs.items()},
+              **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden)
                                         if np.isfinite(h).all()}}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
     results.save(run_dir)
@@ -261,7 +262,8 @@ def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
     scores = net.scores(tg, layers - 1)
     with torch.no_grad():
         hidden = [h[graph.test].cpu().numpy() for h in net.hidden(tg)]
-    arrays = {"test_labels": graph.y[graph.test],
+    arrays = {"test_labels": graph.y[graph.test], "split_train": graph.train, "split_val": graph.val,
+              "split_test": graph.test,
               "predicted": scores[test].argmax(dim=1).cpu().numpy(),
               **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all() and len(h) > 2}}
     epochs = len({(r["stage"], r["epoch"]) for r in history})

@@ -156,7 +156,8 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     seconds = time.perf_counter() - start
     with torch.no_grad():
         hidden = [h.cpu().numpy() for h in net.hidden(x_test)]
-    arrays = {"test_labels": split.test_y,
+    arrays = {"test_labels": split.test_y, "split_train_index": split.train_index,
+              "split_test_index": split.test_index,
               **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
     final = history[-1] if history else {}
     metrics = {"rule": rule.registry_name, "test_accuracy": final.get("test_accuracy"),

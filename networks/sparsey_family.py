@@ -234,7 +234,8 @@ def _classification(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict,
                "top_level_familiarity_mean": float(np.nanmean(g_train)), "fraction_of_macs_frozen": frozen}
     log.info("test accuracy %.3f on %d held-out images (%d stored in one trial each, %.2f s)", accuracy,
              len(split.test_y), len(g_train), train_s)
-    return metrics, {"test_labels": split.test_y, "predicted": predicted, "familiarity": np.array(g_train)}
+    return metrics, {"test_labels": split.test_y, "predicted": predicted, "familiarity": np.array(g_train),
+                     "split_train_index": split.train_index, "split_test_index": split.test_index}
 
 
 STUDIES = {"capacity": _capacity, "similarity": _similarity, "sequences": _sequences,

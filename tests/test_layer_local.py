@@ -107,10 +107,18 @@ def test_ccl_beats_its_control_and_learns_prototypes(tmp_path):
         assert control["final_epoch"][f"layer{layer}_prototype_accuracy"] < 0.25
 
 
-def test_same_seed_same_training(tmp_path):
-    first, _ = run(tmp_path, "ccl_digits", "epochs=2")
+def test_same_seed_same_training_and_the_split_is_saved(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from biosim.family import Results
+
+    first, run_dir = run(tmp_path, "ccl_digits", "epochs=2")
     second, _ = run(tmp_path, "ccl_digits", "epochs=2")
     assert first["final_epoch"]["group_loss"] == second["final_epoch"]["group_loss"]
+    arrays = Results.load(run_dir).arrays
+    target = load_digits().target
+    assert np.array_equal(target[arrays["split_test_index"]], arrays["test_labels"])
+    assert not set(arrays["split_test_index"]) & set(arrays["split_train_index"])
 
 
 def test_divergence_stops_cleanly(tmp_path):

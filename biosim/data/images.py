@@ -56,6 +56,8 @@ class ImageSplit:
     train_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
+    train_index: np.ndarray | None = None  # positions in the source (training file), saved with a run
+    test_index: np.ndarray | None = None  # positions in the source (or in the test file)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,11 +83,13 @@ class ImageData(Params):
             order = rng.permutation(len(x))
             n_test = int(round(self.test_fraction * len(x)))
             test, train = order[:n_test], order[n_test:]
-        return self._limit(ImageSplit(x[train], y[train], x[test], y[test]))
+        return self._limit(ImageSplit(x[train], y[train], x[test], y[test], train, test))
 
     def _limit(self, split: ImageSplit) -> ImageSplit:
         if self.limit is not None:
             split.train_x, split.train_y = split.train_x[:self.limit], split.train_y[:self.limit]
+            if split.train_index is not None:
+                split.train_index = split.train_index[:self.limit]
         return split
 
 
@@ -124,8 +128,9 @@ class IDXImages(ImageData):
         if self.test_images is None:
             return self._split(x / scale, y, rng)
         order = rng.permutation(len(x))
-        split = ImageSplit(x[order] / scale, y[order], read_idx(self.test_images) / scale,
-                           read_idx(self.test_labels).astype(np.int64))
+        test_y = read_idx(self.test_labels).astype(np.int64)
+        split = ImageSplit(x[order] / scale, y[order], read_idx(self.test_images) / scale, test_y, order,
+                           np.arange(len(test_y)))
         return self._limit(split)
 
 
@@ -172,4 +177,4 @@ class CIFAR(ImageData):
         x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         test_x, test_y = read_cifar_batch(test_file)
         order = rng.permutation(len(x))
-        return self._limit(ImageSplit(x[order], y[order], test_x, test_y))
+        return self._limit(ImageSplit(x[order], y[order], test_x, test_y, order, np.arange(len(test_y))))
