@@ -395,3 +395,65 @@ class Top2InputNet(SingleForwardNet):
             for _ in range(self.rule.test_steps):
                 states, _ = self._sweep(states)
         return [h[:n] for h in states[1:-1]]
+
+
+class LinkTop2InputNet(LinkNet):
+    """TopDown link prediction: Top2Input layers (each reads the states below and above it; nothing above
+    the top layer), even and odd layers updated alternately, every layer trained on the dot-product BCE
+    of its own output; edge probability averaged over layers and over steps 2 .. test_steps - 1."""
+
+    def __init__(self, rule, conv: str, widths: list[int], n_features: int):
+        nn.Module.__init__(self)
+        self.rule, self.widths = rule, widths
+        below = [n_features, *widths[:-1]]
+        above = [*widths[1:], 0]
+        self.convs = nn.ModuleList(CONVOLUTIONS[conv](a + b, w) for a, b, w in zip(below, above, widths, strict=True))
+        self._ops: GraphOps | None = None
+        self._inputs: list[torch.Tensor] = []
+        self._states: list[torch.Tensor] | None = None
+        self.positive = self.negative = None
+
+    def units(self):
+        return [list(self.parameters())]
+
+    def _initial(self) -> list[torch.Tensor]:
+        x = self._inputs[0]
+        return [x, *(torch.zeros(len(x), w, device=x.device) for w in self.widths)]
+
+    def _sweep(self, states):
+        states, outputs = list(states), [None] * len(self.convs)
+        for parity in (0, 1):
+            for j in range(parity, len(self.convs), 2):
+                parts = [rownorm(states[j])] + ([rownorm(states[j + 2])] if j + 2 < len(states) else [])
+                outputs[j] = F.relu(self.convs[j](torch.cat(parts, dim=1).detach(), self._ops))
+                states[j + 1] = outputs[j].detach()
+        return states, outputs
+
+    def _dot(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        return (z[pairs[0]] * z[pairs[1]]).sum(dim=1)
+
+    def unit_loss(self, k: int, graph: TorchGraph) -> torch.Tensor:
+        self._states, outputs = self._sweep(self._states or self._initial())
+        target = torch.cat([torch.ones(self.positive.shape[1]), torch.zeros(self.negative.shape[1])])
+        return sum(F.binary_cross_entropy_with_logits(
+            torch.cat([self._dot(z, self.positive), self._dot(z, self.negative)]), target.to(z)) for z in outputs)
+
+    def freeze(self, k: int) -> None:
+        pass
+
+    def _runs(self) -> list[list[torch.Tensor]]:
+        states, kept = self._initial(), []
+        with torch.no_grad():
+            for step in range(self.rule.test_steps):
+                states, outputs = self._sweep(states)
+                if step >= 2:
+                    kept.append(outputs)
+        return kept
+
+    def edge_probability(self, pairs: torch.Tensor, upto: int) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.stack([torch.sigmoid(self._dot(z, pairs)) for outputs in self._runs()
+                                for z in outputs]).mean(dim=0)
+
+    def hidden(self, graph) -> list[torch.Tensor]:
+        return self._runs()[-1]

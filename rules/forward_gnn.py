@@ -160,3 +160,18 @@ class SingleForwardTop2Input(GraphRule):
         from biosim.networks.graph_nets import Top2InputNet
 
         return Top2InputNet(self, conv, widths, n_features, n_classes)
+
+
+@register("rule", "top_down_link")
+class TopDownLink(LinkRule):
+    """ForwardGNN TopDown link prediction: Top2Input layers (no label state), dot-product BCE per layer."""
+
+    reads: ClassVar[str] = "the layer's own embeddings; the states of its neighbours below and above"
+    score: ClassVar[str] = "dot"
+    greedy: ClassVar[bool] = False
+    test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
+
+    def build(self, conv, widths, n_features, n_classes):
+        from biosim.networks.graph_nets import LinkTop2InputNet
+
+        return LinkTop2InputNet(self, conv, widths, n_features)

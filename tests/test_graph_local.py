@@ -153,8 +153,10 @@ def test_edge_split_is_disjoint_and_negatives_are_non_edges():
         assert all(i < j for i, j in negatives)
 
 
-def test_link_prediction_on_the_karate_club(tmp_path):
-    run_dir = run_experiment(ROOT / "experiments" / "link_karate.yaml", ["epochs=100"], out=tmp_path)
+@pytest.mark.parametrize("variant", ["default", "top_down"])
+def test_link_prediction_on_the_karate_club(tmp_path, variant):
+    overrides = ["epochs=100"] + ([f"variant={variant}"] if variant != "default" else [])
+    run_dir = run_experiment(ROOT / "experiments" / "link_karate.yaml", overrides, out=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_roc_auc"] > 0.7 and metrics["edges"]["test_pos"] == 16
 
@@ -166,7 +168,7 @@ def test_rule_of_the_wrong_task_is_refused():
 
     exp, source = load_experiment(ROOT / "experiments" / "link_karate.yaml", ["rule=single_forward"])
     with pytest.raises(ConfigError, match="rule 'single_forward' is for task 'node', not 'link'; allowed here: "
-                                          "backprop_link, forward_forward_link, single_forward_link"):
+                                          "backprop_link, forward_forward_link, single_forward_link, top_down_link"):
         registry.get("network", exp.network).prepare(exp, source)
 
 
