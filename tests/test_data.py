@@ -25,3 +25,38 @@ def test_cifar_batches_from_generated_files(tmp_path):
     (tmp_path / "test_batch").unlink()
     with pytest.raises(ValueError, match="missing CIFAR batch files"):
         CIFAR(directory=tmp_path).load(np.random.default_rng(1))
+
+
+def test_layer_local_runs_on_idx_and_cifar_files(tmp_path):
+    import json
+    import pickle
+    from pathlib import Path
+
+    from biosim.data.images import write_idx
+    from biosim.runner import run_experiment
+
+    root = Path(__file__).parents[1]
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    images = (rng.random((60, 6, 6)) * 60).astype(np.uint8)
+    for c in range(3):
+        images[labels == c, 2 * c:2 * c + 2] = 255  # a bright band per class: learnable
+    write_idx(tmp_path / "x.idx", images)
+    write_idx(tmp_path / "y.idx", labels.astype(np.uint8))
+    data = f"{{name: idx_images, train_images: {tmp_path / 'x.idx'}, train_labels: {tmp_path / 'y.idx'}}}"
+    run_dir = run_experiment(root / "experiments" / "ff_digits.yaml",
+                             ["variant=backprop", f"data={data}", "epochs=20", "hidden=[32]"], out=tmp_path)
+    assert json.loads((run_dir / "metrics.json").read_text())["test_accuracy"] >= 0.9
+    cifar = tmp_path / "cifar"
+    cifar.mkdir()
+    for name, n in (("data_batch_1", 40), ("test_batch", 20)):
+        y = np.arange(n) % 2
+        x = rng.integers(0, 100, (n, 3 * 4 * 4)).astype(np.uint8)
+        x[y == 1, :16] = 255  # class 1: bright red channel
+        with open(cifar / name, "wb") as handle:
+            pickle.dump({b"data": x, b"labels": y.tolist()}, handle)
+    run_dir = run_experiment(root / "experiments" / "ccl_digits.yaml",
+                             ["variant=cifar10", f"data.directory={cifar}", "hidden=[16, 16]", "epochs=10",
+                              "batch_size=8"], out=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["test_accuracy"] >= 0.9
