@@ -26,6 +26,7 @@ log = logging.getLogger("biosim")
 class LayerLocalExperiment(ExperimentBase):
     """Supervised training of a layer stack with a local rule (family ``layer_local``)."""
 
+    task: Literal["classification", "reconstruction"] = "classification"
     rule: Spec = "forward_forward"
     hidden: list[int] = Field([256, 256], min_length=1, description="hidden layer widths")
     data: Spec = {"name": "digits", "test_fraction": 0.25, "stratify": True}
@@ -48,6 +49,13 @@ def prepare(exp: LayerLocalExperiment, source: Source):
     from biosim.rules.forward import TORCH_LAYERS
 
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", TORCH_LAYERS))
+    if rule.task != exp.task:
+        from biosim import registry
+
+        allowed = [n for n in registry.names("rule") if getattr(registry.get("rule", n), "plugs_into", "") ==
+                   TORCH_LAYERS and registry.get("rule", n).task == exp.task]
+        raise source.error(f"rule {rule.registry_name!r} is for task {rule.task!r}, not {exp.task!r}; allowed here: "
+                           f"{', '.join(allowed)}", ("rule",))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
     if exp.device == "cuda":
         import torch
@@ -84,6 +92,22 @@ def _accuracy(net, x, y, batch: int = 1024) -> float:
     return float((predicted == y).float().mean())
 
 
+def _mse(net, x, batch: int = 1024) -> float:
+    """Reconstruction error: mean squared error of the output against the input."""
+    import torch
+
+    with torch.no_grad():
+        total = sum(float(((net.reconstruct(x[k:k + batch]) - x[k:k + batch]) ** 2).sum())
+                    for k in range(0, len(x), batch))
+    return total / x.numel()
+
+
+def _evaluate(net, x, y, x_test, y_test) -> dict[str, float]:
+    if getattr(net, "task", "classification") == "reconstruction":
+        return {"train_mse": _mse(net, x), "test_mse": _mse(net, x_test)}
+    return {"train_accuracy": _accuracy(net, x, y), "test_accuracy": _accuracy(net, x_test, y_test)}
+
+
 def train(net, exp: LayerLocalExperiment, x, y, x_test, y_test, interrupts) -> tuple[list[dict], bool, str | None]:
     """The training loop; returns one record per epoch (per group and stage when greedy)."""
     import torch
@@ -118,12 +142,11 @@ def train(net, exp: LayerLocalExperiment, x, y, x_test, y_test, interrupts) -> t
                 batches += 1
             record = {"stage": stage, "epoch": epoch, "seconds": time.perf_counter() - start,
                       "group_loss": (sums / batches).tolist(), **{k: v / batches for k, v in stats.items()},
-                      "train_accuracy": _accuracy(net, x, y), "test_accuracy": _accuracy(net, x_test, y_test)}
+                      **_evaluate(net, x, y, x_test, y_test)}
             record |= net.epoch_stats(x_test, y_test) if hasattr(net, "epoch_stats") else {}
             history.append(record)
-            log.info("stage %d epoch %d: loss %s, train %.3f, test %.3f", stage, epoch,
-                     " ".join(f"{v:.4f}" for v in record["group_loss"]), record["train_accuracy"],
-                     record["test_accuracy"])
+            log.info("stage %d epoch %d: loss %s; %s", stage, epoch, " ".join(f"{v:.4f}" for v in record["group_loss"]),
+                     ", ".join(f"{k} {record[k]:.4f}" for k in record if k.startswith(("train_", "test_"))))
             if interrupts.requested:
                 return history, False, "interrupted"
     return history, True, None
@@ -160,8 +183,8 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
               "split_test_index": split.test_index,
               **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
     final = history[-1] if history else {}
-    metrics = {"rule": rule.registry_name, "test_accuracy": final.get("test_accuracy"),
-               "train_accuracy": final.get("train_accuracy"), "epochs_run": len(history),
+    scores = {k: final[k] for k in ("test_accuracy", "train_accuracy", "test_mse", "train_mse") if k in final}
+    metrics = {"rule": rule.registry_name, "task": exp.task, **scores, "epochs_run": len(history),
                "train_s": seconds, "epochs_per_s": len(history) / seconds if seconds else None,
                "final_epoch": final, "train_items": len(y), "test_items": len(y_test), "device": exp.device}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
@@ -170,8 +193,9 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
 
 
 def _summary(metrics: dict[str, Any]) -> str:
-    return (f"{metrics['rule']}: test accuracy {metrics['test_accuracy']}, train accuracy "
-            f"{metrics['train_accuracy']}, {metrics['epochs_per_s'] or 0:.2f} epochs/s")
+    scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in ("test_accuracy", "train_accuracy",
+                                                                         "test_mse", "train_mse") if k in metrics)
+    return f"{metrics['rule']}: {scores}, {metrics['epochs_per_s'] or 0:.2f} epochs/s"
 
 
 registry.register("network", "layer_local")(Family(

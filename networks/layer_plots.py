@@ -28,11 +28,15 @@ def learning_curves(results, out: Path) -> list[Path]:
     axes[0].set_ylabel("local loss")
     axes[0].legend(fontsize=8)
     accuracy = axes[-1]
-    for key, style in (("train_accuracy", "--"), ("test_accuracy", "-")):
-        accuracy.plot(epochs, [record[key] for record in history], style, label=key.replace("_", " "))
+    metric = "accuracy" if "test_accuracy" in history[-1] else "mse"
+    for key, style in ((f"train_{metric}", "--"), (f"test_{metric}", "-")):
+        accuracy.plot(epochs, [record.get(key, np.nan) for record in history], style, label=key.replace("_", " "))
     accuracy.set_xlabel("epoch")
-    accuracy.set_ylabel("accuracy")
-    accuracy.set_ylim(0, 1.02)
+    accuracy.set_ylabel("accuracy" if metric == "accuracy" else "reconstruction MSE")
+    if metric == "accuracy":
+        accuracy.set_ylim(0, 1.02)
+    else:
+        accuracy.set_yscale("log")
     accuracy.legend(fontsize=8)
     if stat_keys:
         for key in stat_keys:

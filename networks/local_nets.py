@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -293,3 +294,106 @@ class UnsupervisedFFNet(LocalNet):
 
     def hidden(self, x):
         return self.activities(x)
+
+
+class CounterCurrentAutoencoderNet(LocalNet):
+    """CCL autoencoder (MLP form): F encodes and decodes x; G runs the mirror stack from the target image.
+    Pair l compares a_l with c_l (MSE): level 0 trains G_1 alone (c_0 against x), the output level F_L
+    alone (a_L against the target), the others F_l and G_{l+1}."""
+
+    task = "reconstruction"
+
+    def __init__(self, rule, widths: list[int], n_inputs: int):
+        super().__init__()
+        self.rule = rule
+        sizes = [n_inputs, *widths, n_inputs]
+        self.forward_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        # feedback_layers[l] maps level l+1 -> level l; level L (the output) is the target image
+        self.feedback_layers = nn.ModuleList(nn.Linear(b, a) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        # batch normalisation on every hidden level of both networks (the official conv blocks have it): without
+        # it, F and G agree on the trivial code a_l = c_l = 0
+        self.forward_norms = nn.ModuleList(nn.BatchNorm1d(w) for w in widths)
+        self.feedback_norms = nn.ModuleList(nn.BatchNorm1d(w) for w in widths)
+        bottleneck = int(np.argmin(widths)) + 1  # the level of the narrowest code
+        for l, (f, g) in enumerate(zip(self.forward_layers, self.feedback_layers, strict=True)):
+            nn.init.orthogonal_(f.weight)
+            nn.init.orthogonal_(g.weight)
+            nn.init.zeros_(f.bias)
+            nn.init.zeros_(g.bias)
+            with torch.no_grad():  # the official scaling: decoder forward and encoder feedback start near 0
+                if l >= bottleneck:
+                    f.weight.mul_(rule.init_scale)
+                if l < bottleneck:
+                    g.weight.mul_(rule.init_scale)
+
+    def groups(self):
+        L = len(self.forward_layers)
+        groups = [list(self.feedback_layers[0].parameters())]
+        for l in range(1, L):  # F_l with its norm, G_{l+1} with the norm of the level it makes
+            groups.append(list(self.forward_layers[l - 1].parameters()) + list(self.forward_norms[l - 1].parameters())
+                          + list(self.feedback_layers[l].parameters()) + list(self.feedback_norms[l - 1].parameters()))
+        return groups + [list(self.forward_layers[L - 1].parameters())]
+
+    def forward_path(self, x: torch.Tensor) -> list[torch.Tensor]:
+        acts, last = [x], len(self.forward_layers) - 1
+        for l, layer in enumerate(self.forward_layers):
+            out = layer(acts[-1].detach())
+            acts.append(out if l == last else F.relu(self.forward_norms[l](out)))
+        return acts
+
+    def feedback_path(self, target: torch.Tensor) -> list[torch.Tensor]:
+        sigs = [target]
+        for l in range(len(self.feedback_layers) - 1, -1, -1):
+            out = self.feedback_layers[l](sigs[0].detach())
+            sigs.insert(0, out if l == 0 else F.relu(self.feedback_norms[l - 1](out)))
+        return sigs
+
+    def local_losses(self, x, y):
+        acts, sigs = self.forward_path(x), self.feedback_path(x)
+        scale = 1.0 if self.rule.pair_losses else 0.0
+        losses = [scale * F.mse_loss(sigs[0], x)]  # level 0: G_1 reconstructs the input from c_1
+        losses += [scale * F.mse_loss(a, c) for a, c in zip(acts[1:-1], sigs[1:-1], strict=True)]
+        losses.append(F.mse_loss(acts[-1], x))  # output level: F_L against the target
+        return losses, {}
+
+    def reconstruct(self, x):
+        was = self.training
+        self.eval()  # batch statistics are frozen at evaluation
+        with torch.no_grad():
+            out = self.forward_path(x)[-1]
+        self.train(was)
+        return out
+
+    def hidden(self, x):
+        with torch.no_grad():
+            return self.forward_path(x)[1:-1]
+
+
+class BackpropAutoencoderNet(LocalNet):
+    task = "reconstruction"
+
+    def __init__(self, widths: list[int], n_inputs: int):
+        super().__init__()
+        sizes = [n_inputs, *widths, n_inputs]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+    def groups(self):
+        return [list(self.parameters())]
+
+    def path(self, x):
+        out = [x]
+        for l, layer in enumerate(self.layers):
+            h = layer(out[-1])
+            out.append(h if l == len(self.layers) - 1 else F.relu(h))
+        return out
+
+    def local_losses(self, x, y):
+        return [F.mse_loss(self.path(x)[-1], x)], {}
+
+    def reconstruct(self, x):
+        with torch.no_grad():
+            return self.path(x)[-1]
+
+    def hidden(self, x):
+        with torch.no_grad():
+            return self.path(x)[1:-1]

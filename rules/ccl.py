@@ -29,3 +29,31 @@ class CounterCurrent(LayerRule):
         from biosim.networks.local_nets import CounterCurrentNet
 
         return CounterCurrentNet(self, widths, n_inputs, n_classes)
+
+
+@register("rule", "counter_current_autoencoder")
+class CounterCurrentAutoencoder(LayerRule):
+    """Counter-current learning of an autoencoder: F reconstructs x, G runs the mirror stack from the target."""
+
+    reads: ClassVar[str] = "the layer's activity and its feedback-network partner's"
+    task: ClassVar[str] = "reconstruction"
+    init_scale: float = Field(1e-3, gt=0, description="scale of the decoder-forward and encoder-feedback init")
+    pair_losses: bool = Field(True, description="false: only the output layer learns (control)")
+
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
+        from biosim.networks.local_nets import CounterCurrentAutoencoderNet
+
+        return CounterCurrentAutoencoderNet(self, widths, n_inputs)
+
+
+@register("rule", "backprop_autoencoder")
+class BackpropAutoencoder(LayerRule):
+    """The same autoencoder trained end to end on the reconstruction error (the baseline)."""
+
+    reads: ClassVar[str] = "the output error, propagated through every layer"
+    task: ClassVar[str] = "reconstruction"
+
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
+        from biosim.networks.local_nets import BackpropAutoencoderNet
+
+        return BackpropAutoencoderNet(widths, n_inputs)

@@ -33,6 +33,7 @@ class LayerRule(Rule):
     """A local objective for a stack of layers, trained with PyTorch."""
 
     plugs_into: ClassVar[str] = TORCH_LAYERS
+    task: ClassVar[str] = "classification"  # or "reconstruction" (autoencoders)
 
     def build(self, widths: list[int], n_inputs: int, n_classes: int, image_shape: tuple[int, ...] | None = None):
         """The torch ``LocalNet`` this rule trains (``networks/local_nets.py``; torch is imported here);
