@@ -397,3 +397,126 @@ class BackpropAutoencoderNet(LocalNet):
     def hidden(self, x):
         with torch.no_grad():
             return self.path(x)[1:-1]
+
+
+def _image(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Flat inputs back to (N, channels, height, width); colour images are stored height x width x channels."""
+    if len(shape) == 2:
+        return x.view(-1, 1, *shape)
+    return x.view(-1, *shape).permute(0, 3, 1, 2)
+
+
+def _conv_sizes(shape: tuple[int, ...], channels: list[int]) -> list[tuple[int, int, int]]:
+    """(channels, height, width) at every level: the input, then each conv + 2x2 max-pool block."""
+    height, width, depth = shape[0], shape[1], shape[2] if len(shape) > 2 else 1
+    if height % 2 ** len(channels) or width % 2 ** len(channels):
+        raise ValueError(f"{len(channels)} pooling blocks need height and width divisible by {2 ** len(channels)}; "
+                         f"got {height} x {width}")
+    return [(depth, height, width)] + [(c, height >> (k + 1), width >> (k + 1)) for k, c in enumerate(channels)]
+
+
+def correlation_loss(a: torch.Tensor, c: torch.Tensor, target: torch.Tensor, s_c: float, s_ssl: float) -> torch.Tensor:
+    """CCL's CNN loss: rows flattened and L2-normalised; s_C MSE(A B^T, onehot) + s_ssl (MSE(A A^T, I_N) +
+    MSE(B B^T, I_C))."""
+    A, B = rownorm(a.flatten(1)), rownorm(c.flatten(1))
+    eye_n, eye_c = torch.eye(len(A), device=A.device), torch.eye(len(B), device=B.device)
+    return s_c * F.mse_loss(A @ B.T, target) + s_ssl * (F.mse_loss(A @ A.T, eye_n) + F.mse_loss(B @ B.T, eye_c))
+
+
+def rownorm(h: torch.Tensor) -> torch.Tensor:
+    return h / h.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+class CounterCurrentCNNNet(LocalNet):
+    """F: conv 3x3 + activation + 2x2 max-pool blocks and a linear readout; G: from the class one-hots, a
+    linear map to the top feature maps, then nearest-upsampling + conv 3x3 blocks down to the image."""
+
+    def __init__(self, rule, channels: list[int], shape: tuple[int, ...], n_classes: int):
+        super().__init__()
+        self.rule, self.shape, self.n_classes = rule, shape, n_classes
+        self.levels = _conv_sizes(shape, channels)
+        self.forward_blocks = nn.ModuleList(nn.Conv2d(a[0], b[0], 3, padding=1)
+                                            for a, b in zip(self.levels[:-1], self.levels[1:], strict=True))
+        top = self.levels[-1]
+        self.readout = nn.Linear(top[0] * top[1] * top[2], n_classes)
+        self.feedback_top = nn.Linear(n_classes, top[0] * top[1] * top[2])
+        # feedback_blocks[l] makes level l from level l + 1
+        self.feedback_blocks = nn.ModuleList(nn.Conv2d(b[0], a[0], 3, padding=1)
+                                             for a, b in zip(self.levels[:-1], self.levels[1:], strict=True))
+        self.act = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh}[rule.activation]
+
+    def groups(self):
+        L = len(self.forward_blocks)
+        groups = [list(self.feedback_blocks[0].parameters())]
+        for l in range(1, L + 1):
+            above = self.feedback_blocks[l] if l < L else self.feedback_top
+            groups.append(list(self.forward_blocks[l - 1].parameters()) + list(above.parameters()))
+        return groups + [list(self.readout.parameters())]
+
+    def forward_path(self, x: torch.Tensor) -> list[torch.Tensor]:
+        acts = [_image(x, self.shape)]
+        for block in self.forward_blocks:
+            acts.append(F.max_pool2d(self.act(block(acts[-1].detach())), 2))
+        return acts
+
+    def feedback_path(self) -> list[torch.Tensor]:
+        top = self.levels[-1]
+        onehots = torch.eye(self.n_classes, device=self.readout.weight.device)
+        sigs = [self.act(self.feedback_top(onehots)).view(self.n_classes, *top)]
+        for l in range(len(self.feedback_blocks) - 1, -1, -1):
+            out = self.feedback_blocks[l](F.interpolate(sigs[0].detach(), scale_factor=2, mode="nearest"))
+            sigs.insert(0, out if l == 0 else self.act(out))
+        return sigs
+
+    def local_losses(self, x, y):
+        acts, sigs = self.forward_path(x), self.feedback_path()
+        target = F.one_hot(y, self.n_classes).to(x.dtype)
+        losses = [correlation_loss(a, c, target, self.rule.loss_scale, self.rule.decorrelation if k else 0.0)
+                  for k, (a, c) in enumerate(zip(acts, sigs, strict=True))]
+        losses.append(F.cross_entropy(self.readout(acts[-1].detach().flatten(1)), y))
+        return losses, {}
+
+    def predict(self, x):
+        with torch.no_grad():
+            return self.readout(self.forward_path(x)[-1].flatten(1))
+
+    def hidden(self, x):
+        with torch.no_grad():
+            return [a.flatten(1) for a in self.forward_path(x)[1:]]
+
+    def epoch_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            acts, sigs = self.forward_path(x), self.feedback_path()
+            return {f"layer{l}_prototype_accuracy": float(((a.flatten(1) @ c.flatten(1).T).argmax(dim=1) == y)
+                                                          .float().mean())
+                    for l, (a, c) in enumerate(zip(acts[1:], sigs[1:], strict=True))}
+
+
+class BackpropCNNNet(LocalNet):
+    def __init__(self, channels: list[int], shape: tuple[int, ...], n_classes: int):
+        super().__init__()
+        self.shape, levels = shape, _conv_sizes(shape, channels)
+        self.blocks = nn.ModuleList(nn.Conv2d(a[0], b[0], 3, padding=1)
+                                    for a, b in zip(levels[:-1], levels[1:], strict=True))
+        top = levels[-1]
+        self.readout = nn.Linear(top[0] * top[1] * top[2], n_classes)
+
+    def groups(self):
+        return [list(self.parameters())]
+
+    def features(self, x):
+        h, out = _image(x, self.shape), []
+        for block in self.blocks:
+            h = F.max_pool2d(F.elu(block(h)), 2)
+            out.append(h)
+        return out
+
+    def local_losses(self, x, y):
+        return [F.cross_entropy(self.predict(x), y)], {}
+
+    def predict(self, x):
+        return self.readout(self.features(x)[-1].flatten(1))
+
+    def hidden(self, x):
+        with torch.no_grad():
+            return [h.flatten(1) for h in self.features(x)]

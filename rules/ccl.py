@@ -57,3 +57,34 @@ class BackpropAutoencoder(LayerRule):
         from biosim.networks.local_nets import BackpropAutoencoderNet
 
         return BackpropAutoencoderNet(widths, n_inputs)
+
+
+@register("rule", "counter_current_cnn")
+class CounterCurrentCNN(LayerRule):
+    """Counter-current learning of a CNN: conv blocks in F, upsampling conv blocks in G, correlation loss."""
+
+    reads: ClassVar[str] = "the layer's feature maps and its feedback-network partner's"
+    loss_scale: float = Field(1.0, ge=0, description="s_C: weight of the class-correlation term (0: readout only)")
+    decorrelation: float = Field(0.5, ge=0, description="s_ssl: weight of the within-batch decorrelation terms")
+    activation: str = Field("elu", pattern="^(elu|relu|tanh)$", description="activation of both networks")
+
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
+        from biosim.networks.local_nets import CounterCurrentCNNNet
+
+        if image_shape is None or len(image_shape) < 2:
+            raise ValueError("counter_current_cnn needs image data (height x width [x channels])")
+        return CounterCurrentCNNNet(self, widths, tuple(image_shape), n_classes)
+
+
+@register("rule", "backprop_cnn")
+class BackpropCNN(LayerRule):
+    """The same conv blocks and readout trained end to end with cross-entropy (the CNN baseline)."""
+
+    reads: ClassVar[str] = "the output error, propagated through every layer"
+
+    def build(self, widths, n_inputs, n_classes, image_shape=None):
+        from biosim.networks.local_nets import BackpropCNNNet
+
+        if image_shape is None or len(image_shape) < 2:
+            raise ValueError("backprop_cnn needs image data (height x width [x channels])")
+        return BackpropCNNNet(widths, tuple(image_shape), n_classes)

@@ -201,3 +201,27 @@ def test_ccl_autoencoder_locality_and_learning(tmp_path):
     ccl, _ = run(tmp_path, "ccl_autoencoder_digits", "epochs=30")
     control, _ = run(tmp_path, "ccl_autoencoder_digits", "epochs=30", "variant=control")
     assert ccl["test_mse"] < min(control["test_mse"], 0.0739)  # 0.0739: predicting the mean training image
+
+
+def test_ccl_cnn_pairs_touch_exactly_their_blocks_and_inference_needs_no_g():
+    from biosim.rules.ccl import CounterCurrentCNN
+
+    net = CounterCurrentCNN().build([4, 8], 64, 10, (8, 8))
+    x, y = batch()
+    losses, _ = net.local_losses(x, y)
+    expected = [{"feedback_blocks.0"}, {"forward_blocks.0", "feedback_blocks.1"},
+                {"forward_blocks.1", "feedback_top"}, {"readout"}]
+    for loss, blocks in zip(losses, expected, strict=True):
+        grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True, retain_graph=True)
+        touched = {name.rsplit(".", 1)[0] for (name, _), g in zip(net.named_parameters(), grads, strict=True)
+                   if g is not None and g.abs().sum() > 0}
+        assert touched == blocks
+    before = net.predict(x)
+    net.feedback_blocks = net.feedback_top = None
+    assert torch.equal(net.predict(x), before)
+
+
+def test_ccl_cnn_learns_prototypes(tmp_path):
+    metrics, _ = run(tmp_path, "ccl_cnn_digits", "epochs=5")
+    assert metrics["test_accuracy"] > 0.9
+    assert min(metrics["final_epoch"][f"layer{k}_prototype_accuracy"] for k in (0, 1)) > 0.75
