@@ -37,9 +37,10 @@ class LocalNet(nn.Module):
 
 
 def normalise(h: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
-    """Length normalisation between layers: divide by the RMS over units (direction kept, scale removed),
-    so the next layer cannot read the previous layer's goodness from the norm."""
-    return h / (h.pow(2).mean(dim=1, keepdim=True).sqrt() + eps)
+    """Length normalisation between layers: divide each sample by its RMS over units (and positions, for
+    feature maps), so the next layer cannot read the previous layer's goodness from the norm."""
+    rms = h.pow(2).flatten(1).mean(dim=1).sqrt().view(-1, *[1] * (h.dim() - 1))
+    return h / (rms + eps)
 
 
 class ForwardForwardNet(LocalNet):
@@ -51,6 +52,9 @@ class ForwardForwardNet(LocalNet):
         sizes = [n_inputs + n_classes, *widths]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.readout = nn.Linear(sum(widths[1:] or widths), n_classes) if rule.prediction == "softmax" else None
+
+    def block(self, k: int, u: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.layers[k](u))
 
     def groups(self):
         groups = [list(layer.parameters()) for layer in self.layers]
@@ -65,15 +69,15 @@ class ForwardForwardNet(LocalNet):
         return torch.cat([x, onehot], dim=1)
 
     def goodness(self, h: torch.Tensor) -> torch.Tensor:
-        g = h.pow(2)
+        g = h.pow(2).flatten(1)
         return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
 
     def activities(self, h: torch.Tensor, detach: bool) -> list[torch.Tensor]:
-        """Each layer's ReLU output; every layer sees its normalised, detached input when training."""
+        """Each layer's output; every layer sees its normalised, detached input when training."""
         out = []
-        for k, layer in enumerate(self.layers):
+        for k in range(len(self.layers)):
             u = normalise(h) if k > 0 else h
-            h = F.relu(layer(u.detach() if detach else u))
+            h = self.block(k, u.detach() if detach else u)
             out.append(h)
         return out
 
@@ -112,7 +116,7 @@ class ForwardForwardNet(LocalNet):
     def readout_features(self, x: torch.Tensor, detach: bool) -> torch.Tensor:
         hs = self.activities(self.embed(x, None), detach=True)
         used = hs[1:] or hs
-        features = torch.cat([normalise(h) for h in used], dim=1)
+        features = torch.cat([normalise(h).flatten(1) for h in used], dim=1)
         return features.detach() if detach else features
 
     def label_goodness(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +136,36 @@ class ForwardForwardNet(LocalNet):
 
     def hidden(self, x):
         return self.activities(self.embed(x, None), detach=True)
+
+
+class ForwardForwardCNNNet(ForwardForwardNet):
+    """Forward-forward on conv 3x3 + ReLU + 2x2 max-pool blocks; the label enters as constant input channels
+    (one-hot, or 1/C each for the neutral label); goodness is over channels and positions."""
+
+    def __init__(self, rule: ForwardForward, channels: list[int], shape: tuple[int, ...], n_classes: int):
+        LocalNet.__init__(self)
+        self.rule, self.n_classes, self.shape = rule, n_classes, shape
+        levels = _conv_sizes(shape, channels)
+        first = [(levels[0][0] + n_classes, *levels[0][1:]), *levels[1:]]
+        self.layers = nn.ModuleList(nn.Conv2d(a[0], b[0], 3, padding=1) for a, b in zip(first[:-1], first[1:],
+                                                                                       strict=True))
+        sizes = [c * h * w for c, h, w in levels[1:]]
+        self.readout = nn.Linear(sum(sizes[1:] or sizes), n_classes) if rule.prediction == "softmax" else None
+
+    def block(self, k: int, u: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(F.relu(self.layers[k](u)), 2)
+
+    def embed(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        image = _image(x, self.shape)
+        if labels is None:
+            maps = torch.full((len(x), self.n_classes), 1.0 / self.n_classes, device=x.device)
+        else:
+            maps = F.one_hot(labels, self.n_classes).to(x.dtype)
+        maps = maps[:, :, None, None].expand(-1, -1, *image.shape[2:])
+        return torch.cat([image, maps], dim=1)
+
+    def hidden(self, x):
+        return [h.flatten(1) for h in self.activities(self.embed(x, None), detach=True)]
 
 
 class BackpropNet(LocalNet):

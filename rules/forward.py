@@ -56,11 +56,17 @@ class ForwardForward(LayerRule):
     prediction: Literal["goodness", "softmax"] = Field(
         "goodness", description="argmax of accumulated goodness over labels, or a softmax readout")
     skip_first_layers: int = Field(0, ge=0, description="layers left out of the accumulated goodness")
+    architecture: Literal["mlp", "cnn"] = Field(
+        "mlp", description="dense layers, or conv 3x3 + max-pool blocks (hidden = channels; needs images)")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import ForwardForwardNet
+        from biosim.networks.local_nets import ForwardForwardCNNNet, ForwardForwardNet
 
-        return ForwardForwardNet(self, widths, n_inputs, n_classes)
+        if self.architecture == "mlp":
+            return ForwardForwardNet(self, widths, n_inputs, n_classes)
+        if image_shape is None or len(image_shape) < 2:
+            raise ValueError(f"{self.registry_name} with architecture cnn needs image data")
+        return ForwardForwardCNNNet(self, widths, tuple(image_shape), n_classes)
 
 
 @register("rule", "symba")

@@ -28,10 +28,11 @@ def snapshot(net):
 
 
 @pytest.mark.parametrize("rule", [ForwardForward(), SymBa(), ForwardForward(prediction="softmax"),
-                                  CounterCurrent()], ids=["ff", "symba", "ff-softmax", "ccl"])
+                                  ForwardForward(architecture="cnn"), SymBa(architecture="cnn", prediction="softmax"),
+                                  CounterCurrent()], ids=["ff", "symba", "ff-softmax", "ff-cnn", "symba-cnn", "ccl"])
 def test_a_step_of_one_local_loss_leaves_every_other_group_bitwise_unchanged(rule):
     torch.manual_seed(0)
-    net = rule.build([32, 16, 8], 64, 10)
+    net = rule.build([32, 16, 8], 64, 10, (8, 8))
     x, y = batch()
     groups = net.groups()
     ids = [{id(p) for p in group} for group in groups]
