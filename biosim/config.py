@@ -118,18 +118,25 @@ def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None) -> d
 
 
 class Source:
-    """Where a config came from, to point errors at a file and line."""
+    """Where a config came from, to point errors at a file and line. ``base`` is the source of the
+    file this one extends: a key this file does not set is reported there."""
 
-    def __init__(self, file: str = "", lines: dict[tuple, int] | None = None):
-        self.file, self.lines = file, lines or {}
+    def __init__(self, file: str = "", lines: dict[tuple, int] | None = None, base: Source | None = None):
+        self.file, self.lines, self.base = file, lines or {}, base
 
     def error(self, message: str, loc: tuple = ()) -> ConfigError:
+        if loc and loc[:1] not in self.lines and self.base is not None and self.base.holds(loc[0]):
+            return self.base.error(message, loc)
         line = None
         for cut in range(len(loc), -1, -1):
             if loc[:cut] in self.lines:
                 line = self.lines[loc[:cut]]
                 break
         return ConfigError(message, key=".".join(str(part) for part in loc), file=self.file, line=line)
+
+    def holds(self, key: str) -> bool:
+        """Whether this file, or one it extends, passes on top-level ``key``."""
+        return key not in NOT_INHERITED and ((key,) in self.lines or (self.base is not None and self.base.holds(key)))
 
 
 def _read_yaml(path: Path) -> tuple[dict, Source]:
@@ -144,6 +151,31 @@ def _read_yaml(path: Path) -> tuple[dict, Source]:
     if not isinstance(data, dict):
         raise ConfigError("an experiment file must be a mapping of keys", file=str(path))
     return data, Source(str(path), _line_map(node) if node is not None else {})
+
+
+# Keys that describe one file and are not inherited by a file that ``extends`` it.
+NOT_INHERITED = ("name", "description", "variants")
+
+
+def _read_experiment_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, Source]:
+    """Read a file; with ``extends: OTHER.yaml`` (relative to the file) start from OTHER's keys
+    (except NOT_INHERITED) and set this file's keys on top, as a variant does."""
+    data, source = _read_yaml(path)
+    if "extends" not in data:
+        return data, source
+    base_path = (path.parent / str(data.pop("extends"))).resolve()
+    if base_path in chain + (path.resolve(),):
+        raise source.error(f"'extends' makes a loop: {' -> '.join(p.name for p in chain + (path, base_path))}",
+                           ("extends",))
+    if not base_path.exists():
+        raise source.error(f"extended file {str(base_path)!r} does not exist", ("extends",))
+    base, base_source = _read_experiment_file(base_path, chain + (path.resolve(),))
+    for key in NOT_INHERITED:
+        base.pop(key, None)
+    for key, value in data.items():
+        apply_override(base, key, value)
+    source.base = base_source
+    return base, source
 
 
 # -- overrides -----------------------------------------------------------------------------------
@@ -273,7 +305,7 @@ def _names_of_kind(namespace: str, kind: tuple[str, str] | None) -> list[str]:
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentBase, Source]:
     """Read, override and validate an experiment file. Raises ConfigError; computes nothing."""
     path = Path(path)
-    data, source = _read_yaml(path)
+    data, source = _read_experiment_file(path)
     pairs = [parse_override(text) for text in overrides or []]
     for key, value in pairs:
         if key == "variant":

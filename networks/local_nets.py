@@ -36,6 +36,9 @@ class LocalNet(nn.Module):
         raise NotImplementedError
 
 
+ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "tanh": torch.tanh}
+
+
 def normalise(h: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """Length normalisation between layers: divide each sample by its RMS over units (and positions, for
     feature maps), so the next layer cannot read the previous layer's goodness from the norm."""
@@ -169,8 +172,9 @@ class ForwardForwardCNNNet(ForwardForwardNet):
 
 
 class BackpropNet(LocalNet):
-    def __init__(self, widths: list[int], n_inputs: int, n_classes: int):
+    def __init__(self, widths: list[int], n_inputs: int, n_classes: int, activation: str):
         super().__init__()
+        self.act = ACTIVATIONS[activation]
         sizes = [n_inputs, *widths]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.readout = nn.Linear(sizes[-1], n_classes)
@@ -181,7 +185,7 @@ class BackpropNet(LocalNet):
     def hidden(self, x):
         out = []
         for layer in self.layers:
-            x = F.relu(layer(x))
+            x = self.act(layer(x))
             out.append(x)
         return out
 
@@ -190,8 +194,6 @@ class BackpropNet(LocalNet):
 
     def local_losses(self, x, y):
         return [F.cross_entropy(self.predict(x), y)], {}
-
-
 
 
 class CounterCurrentNet(LocalNet):
@@ -208,7 +210,7 @@ class CounterCurrentNet(LocalNet):
         self.feedback_layers = nn.ModuleList(nn.Linear(b, a, bias=False) for a, b in zip(sizes, [*sizes[1:],
                                                                                                   n_classes],
                                                                                          strict=True))
-        self.act = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh}[rule.activation]
+        self.act = ACTIVATIONS[rule.activation]
 
     def groups(self):
         """Pair 0: G_1; pair l = 1..L: F_l and G_{l+1}; then the readout."""
@@ -477,7 +479,7 @@ class CounterCurrentCNNNet(LocalNet):
         # feedback_blocks[l] makes level l from level l + 1
         self.feedback_blocks = nn.ModuleList(nn.Conv2d(b[0], a[0], 3, padding=1)
                                              for a, b in zip(self.levels[:-1], self.levels[1:], strict=True))
-        self.act = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh}[rule.activation]
+        self.act = ACTIVATIONS[rule.activation]
 
     def groups(self):
         L = len(self.forward_blocks)
@@ -527,9 +529,9 @@ class CounterCurrentCNNNet(LocalNet):
 
 
 class BackpropCNNNet(LocalNet):
-    def __init__(self, channels: list[int], shape: tuple[int, ...], n_classes: int):
+    def __init__(self, channels: list[int], shape: tuple[int, ...], n_classes: int, activation: str):
         super().__init__()
-        self.shape, levels = shape, _conv_sizes(shape, channels)
+        self.shape, levels, self.act = shape, _conv_sizes(shape, channels), ACTIVATIONS[activation]
         self.blocks = nn.ModuleList(nn.Conv2d(a[0], b[0], 3, padding=1)
                                     for a, b in zip(levels[:-1], levels[1:], strict=True))
         top = levels[-1]
@@ -541,7 +543,7 @@ class BackpropCNNNet(LocalNet):
     def features(self, x):
         h, out = _image(x, self.shape), []
         for block in self.blocks:
-            h = F.max_pool2d(F.elu(block(h)), 2)
+            h = F.max_pool2d(self.act(block(h)), 2)
             out.append(h)
         return out
 

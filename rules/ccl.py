@@ -4,7 +4,8 @@ A forward network F (x -> a_1 .. a_L -> logits) and a separate feedback network 
 one-hots (I_C -> c_L .. c_1 -> c_0) are trained in anti-parallel pairs (a_l, c_l): the pair-l loss
 s * 256 / d_l * mean((a_l c_l^T - onehot(y))^2) updates exactly F_l and G_{l+1} (every block detaches
 its input; the pair (x, c_0) trains G_1 alone), and a cross-entropy readout learns on the detached a_L.
-Inference runs through F alone.
+Inference runs through F alone. The backprop baselines are ``backprop`` (MLP or CNN) and
+``backprop_autoencoder``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from biosim.registry import register
-from biosim.rules.forward import LayerRule
+from biosim.rules.forward import Activation, LayerRule
 
 
 @register("rule", "counter_current")
@@ -23,7 +24,7 @@ class CounterCurrent(LayerRule):
 
     reads: ClassVar[str] = "the layer's activity and its feedback-network partner's"
     loss_scale: float = Field(0.5, ge=0, description="s; 0 turns the pair losses off (only the readout learns)")
-    activation: str = Field("elu", pattern="^(elu|relu|tanh)$", description="activation of both networks")
+    activation: Activation = Field("elu", description="activation of both networks")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
         from biosim.networks.local_nets import CounterCurrentNet
@@ -66,7 +67,7 @@ class CounterCurrentCNN(LayerRule):
     reads: ClassVar[str] = "the layer's feature maps and its feedback-network partner's"
     loss_scale: float = Field(1.0, ge=0, description="s_C: weight of the class-correlation term (0: readout only)")
     decorrelation: float = Field(0.5, ge=0, description="s_ssl: weight of the within-batch decorrelation terms")
-    activation: str = Field("elu", pattern="^(elu|relu|tanh)$", description="activation of both networks")
+    activation: Activation = Field("elu", description="activation of both networks")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
         from biosim.networks.local_nets import CounterCurrentCNNNet
@@ -74,17 +75,3 @@ class CounterCurrentCNN(LayerRule):
         if image_shape is None or len(image_shape) < 2:
             raise ValueError("counter_current_cnn needs image data (height x width [x channels])")
         return CounterCurrentCNNNet(self, widths, tuple(image_shape), n_classes)
-
-
-@register("rule", "backprop_cnn")
-class BackpropCNN(LayerRule):
-    """The same conv blocks and readout trained end to end with cross-entropy (the CNN baseline)."""
-
-    reads: ClassVar[str] = "the output error, propagated through every layer"
-
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import BackpropCNNNet
-
-        if image_shape is None or len(image_shape) < 2:
-            raise ValueError("backprop_cnn needs image data (height x width [x channels])")
-        return BackpropCNNNet(widths, tuple(image_shape), n_classes)

@@ -27,6 +27,8 @@ from biosim.registry import register
 from biosim.rules.base import Rule
 
 TORCH_LAYERS = "torch_layers"
+Activation = Literal["relu", "elu", "tanh"]
+Architecture = Literal["mlp", "cnn"]
 
 
 class LayerRule(Rule):
@@ -56,7 +58,7 @@ class ForwardForward(LayerRule):
     prediction: Literal["goodness", "softmax"] = Field(
         "goodness", description="argmax of accumulated goodness over labels, or a softmax readout")
     skip_first_layers: int = Field(0, ge=0, description="layers left out of the accumulated goodness")
-    architecture: Literal["mlp", "cnn"] = Field(
+    architecture: Architecture = Field(
         "mlp", description="dense layers, or conv 3x3 + max-pool blocks (hidden = channels; needs images)")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
@@ -64,9 +66,7 @@ class ForwardForward(LayerRule):
 
         if self.architecture == "mlp":
             return ForwardForwardNet(self, widths, n_inputs, n_classes)
-        if image_shape is None or len(image_shape) < 2:
-            raise ValueError(f"{self.registry_name} with architecture cnn needs image data")
-        return ForwardForwardCNNNet(self, widths, tuple(image_shape), n_classes)
+        return ForwardForwardCNNNet(self, widths, _image_shape(self, image_shape), n_classes)
 
 
 @register("rule", "symba")
@@ -101,8 +101,20 @@ class Backprop(LayerRule):
     """End-to-end backpropagation of cross-entropy through the whole stack (the non-local baseline)."""
 
     reads: ClassVar[str] = "the output error, propagated through every layer"
+    architecture: Architecture = Field(
+        "mlp", description="dense layers, or conv 3x3 + max-pool blocks (hidden = channels; needs images)")
+    activation: Activation = Field("relu", description="activation of the hidden layers")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import BackpropNet
+        from biosim.networks.local_nets import BackpropCNNNet, BackpropNet
 
-        return BackpropNet(widths, n_inputs, n_classes)
+        if self.architecture == "mlp":
+            return BackpropNet(widths, n_inputs, n_classes, self.activation)
+        return BackpropCNNNet(widths, _image_shape(self, image_shape), n_classes, self.activation)
+
+
+def _image_shape(rule: LayerRule, image_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The input's image shape, for conv blocks; a clear error for data that has none."""
+    if image_shape is None or len(image_shape) < 2:
+        raise ValueError(f"{rule.registry_name} with architecture cnn needs image data (height x width [x channels])")
+    return tuple(image_shape)

@@ -44,7 +44,7 @@ def test_layer_local_runs_on_idx_and_cifar_files(tmp_path):
     write_idx(tmp_path / "x.idx", images)
     write_idx(tmp_path / "y.idx", labels.astype(np.uint8))
     data = f"{{name: idx_images, train_images: {tmp_path / 'x.idx'}, train_labels: {tmp_path / 'y.idx'}}}"
-    run_dir = run_experiment(root / "experiments" / "ff_digits.yaml",
+    run_dir = run_experiment(root / "experiments" / "ff_mnist.yaml",
                              ["variant=backprop", f"data={data}", "epochs=20", "hidden=[32]"], out=tmp_path)
     assert json.loads((run_dir / "metrics.json").read_text())["test_accuracy"] >= 0.9
     cifar = tmp_path / "cifar"
@@ -55,8 +55,8 @@ def test_layer_local_runs_on_idx_and_cifar_files(tmp_path):
         x[y == 1, :16] = 255  # class 1: bright red channel
         with open(cifar / name, "wb") as handle:
             pickle.dump({b"data": x, b"labels": y.tolist()}, handle)
-    run_dir = run_experiment(root / "experiments" / "ccl_digits.yaml",
-                             ["variant=cifar10", f"data.directory={cifar}", "hidden=[16, 16]", "epochs=10",
+    run_dir = run_experiment(root / "experiments" / "ccl_cifar10.yaml",
+                             [f"data.directory={cifar}", "hidden=[16, 16]", "epochs=10",
                               "batch_size=8"], out=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["complete"] and metrics["test_accuracy"] >= 0.9
