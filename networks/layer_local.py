@@ -187,7 +187,8 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     metrics = {"rule": rule.registry_name, "task": exp.task, **scores, "epochs_run": len(history),
                "train_s": seconds, "epochs_per_s": len(history) / seconds if seconds else None,
                "final_epoch": final, "train_items": len(y), "test_items": len(y_test), "device": exp.device}
-    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
+    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
+                               "groups": net.group_names()})
     results.save(run_dir)
     return Outcome(metrics, results, complete, reason)
 

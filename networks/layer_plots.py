@@ -13,16 +13,19 @@ from biosim.registry import register
 @register("plot", "learning_curves")
 def learning_curves(results, out: Path) -> list[Path]:
     """Per epoch: each group's local loss, the rule's per-layer statistics (goodness of positive and
-    negative data, prototype accuracy), and train/test accuracy."""
+    negative data), and train/test accuracy with each layer's own (FF goodness, CCL prototypes)."""
     history, meta = results.meta["history"], results.meta
     if not history:
         return []
     epochs = np.arange(1, len(history) + 1)
-    stat_keys = sorted({k for record in history for k in record if k.startswith("layer")})
+    layer_keys = sorted({k for record in history for k in record if k.startswith("layer")})
+    per_layer_accuracy = [k for k in layer_keys if k.endswith("accuracy")]
+    stat_keys = [k for k in layer_keys if k not in per_layer_accuracy]
     fig, axes = figure(1, 3 if stat_keys else 2, (15 if stat_keys else 10, 4))
     losses = np.array([record["group_loss"] for record in history])
+    names = meta.get("groups") or [f"group {g}" for g in range(losses.shape[1])]
     for g in range(losses.shape[1]):
-        axes[0].plot(epochs, losses[:, g], label=f"group {g}")
+        axes[0].plot(epochs, losses[:, g], label=names[g])
     axes[0].set_yscale("log")
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("local loss")
@@ -30,7 +33,11 @@ def learning_curves(results, out: Path) -> list[Path]:
     accuracy = axes[-1]
     metric = "accuracy" if "test_accuracy" in history[-1] else "mse"
     for key, style in ((f"train_{metric}", "--"), (f"test_{metric}", "-")):
-        accuracy.plot(epochs, [record.get(key, np.nan) for record in history], style, label=key.replace("_", " "))
+        accuracy.plot(epochs, [record.get(key, np.nan) for record in history], style, color="k",
+                      label=key.replace("_", " "))
+    for key in per_layer_accuracy:
+        accuracy.plot(epochs, [record.get(key, np.nan) for record in history], lw=1.0, color=_layer_colour(key),
+                      label=_layer_label(key))
     accuracy.set_xlabel("epoch")
     accuracy.set_ylabel("accuracy" if metric == "accuracy" else "reconstruction MSE")
     if metric == "accuracy":
@@ -41,12 +48,24 @@ def learning_curves(results, out: Path) -> list[Path]:
     if stat_keys:
         for key in stat_keys:
             style = ":" if key.endswith("_neg") else "-"
-            axes[1].plot(epochs, [record.get(key, np.nan) for record in history], style, label=key)
+            axes[1].plot(epochs, [record.get(key, np.nan) for record in history], style, color=_layer_colour(key),
+                         label=_layer_label(key))
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("per-layer statistic")
         axes[1].legend(fontsize=7)
     fig.suptitle(f"{meta['title']} ({meta['rule']})", fontsize=10)
     return save(fig, out / "learning_curves.png")
+
+
+def _layer_colour(key: str) -> str:
+    """One colour per layer across panels (the same as that layer's loss curve in forward-forward)."""
+    return f"C{int(key.removeprefix('layer').split('_', 1)[0]) % 10}"
+
+
+def _layer_label(key: str) -> str:
+    """'layer0_goodness_pos' -> 'layer 1 goodness pos' (statistics count layers from 0, plots from 1)."""
+    index, rest = key.removeprefix("layer").split("_", 1)
+    return f"layer {int(index) + 1} {rest.replace('_', ' ')}"
 
 
 @register("plot", "embeddings")

@@ -23,6 +23,10 @@ class LocalNet(nn.Module):
     def groups(self) -> list[list[nn.Parameter]]:
         raise NotImplementedError
 
+    def group_names(self) -> list[str]:
+        """A label per group, for logs and plots."""
+        return [f"group {g}" for g in range(len(self.groups()))]
+
     def local_losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, float]]:
         """One loss per group, and named statistics of this batch (e.g. goodness per layer)."""
         raise NotImplementedError
@@ -62,6 +66,9 @@ class ForwardForwardNet(LocalNet):
     def groups(self):
         groups = [list(layer.parameters()) for layer in self.layers]
         return groups + ([list(self.readout.parameters())] if self.readout is not None else [])
+
+    def group_names(self):
+        return _layer_names(len(self.layers), self.readout is not None)
 
     def embed(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """[x, one-hot(label)] (a neutral 1/C label when ``labels`` is None)."""
@@ -122,15 +129,26 @@ class ForwardForwardNet(LocalNet):
         features = torch.cat([normalise(h).flatten(1) for h in used], dim=1)
         return features.detach() if detach else features
 
-    def label_goodness(self, x: torch.Tensor) -> torch.Tensor:
-        """Goodness accumulated over layers, for every candidate label (batch x classes)."""
+    def layer_label_goodness(self, x: torch.Tensor) -> torch.Tensor:
+        """Each layer's goodness for every candidate label (layers x batch x classes)."""
         scores = []
         for c in range(self.n_classes):
             labels = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
-            hs = self.activities(self.embed(x, labels), detach=True)
-            used = hs[self.rule.skip_first_layers:] or hs
-            scores.append(sum(self.goodness(h) for h in used))
-        return torch.stack(scores, dim=1)
+            scores.append(torch.stack([self.goodness(h) for h in self.activities(self.embed(x, labels), detach=True)]))
+        return torch.stack(scores, dim=2)
+
+    def label_goodness(self, x: torch.Tensor) -> torch.Tensor:
+        """Goodness accumulated over the used layers, for every candidate label (batch x classes)."""
+        per_layer = self.layer_label_goodness(x)
+        return (per_layer[self.rule.skip_first_layers:] if self.rule.skip_first_layers < len(per_layer)
+                else per_layer).sum(dim=0)
+
+    def epoch_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Test accuracy of each layer's goodness alone."""
+        with torch.no_grad():
+            per_layer = torch.cat([self.layer_label_goodness(x[k:k + 1024]) for k in range(0, len(x), 1024)], dim=1)
+        return {f"layer{l}_test_accuracy": float((g.argmax(dim=1) == y).float().mean())
+                for l, g in enumerate(per_layer)}
 
     def predict(self, x):
         if self.readout is not None:
@@ -182,6 +200,9 @@ class BackpropNet(LocalNet):
     def groups(self):
         return [list(self.parameters())]
 
+    def group_names(self):
+        return ["all layers"]
+
     def hidden(self, x):
         out = []
         for layer in self.layers:
@@ -219,6 +240,9 @@ class CounterCurrentNet(LocalNet):
             pairs.append(list(layer.parameters()) + list(self.feedback_layers[l].parameters()))
         return pairs + [list(self.readout.parameters())]
 
+    def group_names(self):
+        return _pair_names(len(self.forward_layers))
+
     def forward_path(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[x, a_1 .. a_L], each block fed its detached input."""
         acts = [x]
@@ -251,15 +275,24 @@ class CounterCurrentNet(LocalNet):
     def hidden(self, x):
         return self.forward_path(x)[1:]
 
-    def prototype_accuracy(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-        """Per hidden layer: how often argmax_c a_l . c_l picks the true class."""
-        with torch.no_grad():
-            acts, sigs = self.forward_path(x), self.feedback_path()
-            return [float(((a @ c.T).argmax(dim=1) == y).float().mean()) for a, c in zip(acts[1:], sigs[1:],
-                                                                                          strict=True)]
-
     def epoch_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        return {f"layer{l}_prototype_accuracy": v for l, v in enumerate(self.prototype_accuracy(x, y))}
+        with torch.no_grad():
+            return prototype_accuracies(self.forward_path(x)[1:], self.feedback_path()[1:], y)
+
+
+def prototype_accuracies(acts: list[torch.Tensor], sigs: list[torch.Tensor], y: torch.Tensor) -> dict[str, float]:
+    """Per hidden level l: how often argmax_c a_l . c_l (F's activity against G's class prototype) is y."""
+    return {f"layer{l}_prototype_accuracy": float(((a.flatten(1) @ c.flatten(1).T).argmax(dim=1) == y).float().mean())
+            for l, (a, c) in enumerate(zip(acts, sigs, strict=True))}
+
+
+def _layer_names(n_layers: int, readout: bool) -> list[str]:
+    return [f"layer {k + 1}" for k in range(n_layers)] + (["readout"] if readout else [])
+
+
+def _pair_names(n_layers: int) -> list[str]:
+    """CCL groups: pair 0 trains G_1 alone; pair l trains F_l and G_{l+1}; then the readout."""
+    return ["pair 0 (G1)"] + [f"pair {l} (F{l}, G{l + 1})" for l in range(1, n_layers + 1)] + ["readout"]
 
 
 def hybrid_mask(shape: tuple[int, ...], batch: int, passes: int, generator=None, device=None) -> torch.Tensor:
@@ -290,6 +323,9 @@ class UnsupervisedFFNet(LocalNet):
 
     def groups(self):
         return [list(layer.parameters()) for layer in self.layers] + [list(self.readout.parameters())]
+
+    def group_names(self):
+        return _layer_names(len(self.layers), readout=True)
 
     def activities(self, h: torch.Tensor) -> list[torch.Tensor]:
         out = []
@@ -489,6 +525,9 @@ class CounterCurrentCNNNet(LocalNet):
             groups.append(list(self.forward_blocks[l - 1].parameters()) + list(above.parameters()))
         return groups + [list(self.readout.parameters())]
 
+    def group_names(self):
+        return _pair_names(len(self.forward_blocks))
+
     def forward_path(self, x: torch.Tensor) -> list[torch.Tensor]:
         acts = [_image(x, self.shape)]
         for block in self.forward_blocks:
@@ -522,10 +561,7 @@ class CounterCurrentCNNNet(LocalNet):
 
     def epoch_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            acts, sigs = self.forward_path(x), self.feedback_path()
-            return {f"layer{l}_prototype_accuracy": float(((a.flatten(1) @ c.flatten(1).T).argmax(dim=1) == y)
-                                                          .float().mean())
-                    for l, (a, c) in enumerate(zip(acts[1:], sigs[1:], strict=True))}
+            return prototype_accuracies(self.forward_path(x)[1:], self.feedback_path()[1:], y)
 
 
 class BackpropCNNNet(LocalNet):
@@ -539,6 +575,9 @@ class BackpropCNNNet(LocalNet):
 
     def groups(self):
         return [list(self.parameters())]
+
+    def group_names(self):
+        return ["all layers"]
 
     def features(self, x):
         h, out = _image(x, self.shape), []
