@@ -2,13 +2,18 @@
 
 Batched training with one optimiser per parameter group of the rule's LocalNet; every epoch records
 each group's loss, the rule's statistics (e.g. goodness of positive and negative data per layer),
-and train/test accuracy. A NaN loss or Ctrl-C stops cleanly and keeps what was recorded.
+and train/(validation)/test accuracy. With ``validation_fraction`` > 0 a seeded, stratified part of the
+training set is held out and each stage ends on its best-validation checkpoint (as the official CCL
+code does); the test set never selects anything. A NaN loss or Ctrl-C stops cleanly and keeps what was
+recorded.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +43,8 @@ class LayerLocalExperiment(ExperimentBase):
     grad_clip: float | None = Field(None, gt=0, description="clip each group's gradient norm")
     batch_size: int = Field(64, gt=0)
     epochs: int = Field(30, ge=1)
+    validation_fraction: float = Field(
+        0.0, ge=0, lt=1, description="training items held out to pick each stage's best epoch (0: the last)")
     training: Literal["simultaneous", "greedy"] = Field(
         "simultaneous", description="all groups on every batch, or group after group (epochs each)")
     device: Literal["cpu", "cuda"] = "cpu"
@@ -68,7 +75,7 @@ def prepare(exp: LayerLocalExperiment, source: Source):
 
 
 def _scale(x: np.ndarray, how: str) -> np.ndarray:
-    x = x.reshape(len(x), -1)
+    x = x.reshape(len(x), int(np.prod(x.shape[1:])))
     if how == "rms":
         return x / np.maximum(np.sqrt(np.mean(x**2, axis=1, keepdims=True)), 1e-12)
     if how == "unit":
@@ -102,22 +109,45 @@ def _mse(net, x, batch: int = 1024) -> float:
     return total / x.numel()
 
 
-def _evaluate(net, x, y, x_test, y_test) -> dict[str, float]:
+@dataclass
+class Sets:
+    """Tensors of the training, validation (possibly empty) and test items."""
+
+    x: Any
+    y: Any
+    x_val: Any
+    y_val: Any
+    x_test: Any
+    y_test: Any
+
+    def named(self):
+        pairs = {"train": (self.x, self.y), "val": (self.x_val, self.y_val), "test": (self.x_test, self.y_test)}
+        return [(name, x, y) for name, (x, y) in pairs.items() if len(y)]
+
+
+def _evaluate(net, sets: Sets) -> dict[str, float]:
     if getattr(net, "task", "classification") == "reconstruction":
-        return {"train_mse": _mse(net, x), "test_mse": _mse(net, x_test)}
-    return {"train_accuracy": _accuracy(net, x, y), "test_accuracy": _accuracy(net, x_test, y_test)}
+        return {f"{name}_mse": _mse(net, x) for name, x, _ in sets.named()}
+    return {f"{name}_accuracy": _accuracy(net, x, y) for name, x, y in sets.named()}
 
 
-def train(net, exp: LayerLocalExperiment, x, y, x_test, y_test, interrupts) -> tuple[list[dict], bool, str | None]:
-    """The training loop; returns one record per epoch (per group and stage when greedy)."""
+def _validation_score(record: dict[str, float]) -> float:
+    return record["val_accuracy"] if "val_accuracy" in record else -record["val_mse"]
+
+
+def train(net, exp: LayerLocalExperiment, sets: Sets, interrupts) -> tuple[list[dict], bool, str | None]:
+    """The training loop; returns one record per epoch (per group and stage when greedy). With validation
+    items, each stage ends restored to its best-validation epoch (recorded as ``best_epoch``)."""
     import torch
 
+    x, y = sets.x, sets.y
     groups = net.groups()
     optimisers = [_optimiser(exp, group) for group in groups]
     generator = torch.Generator().manual_seed(exp.seed)
     stages = [list(range(len(groups)))] if exp.training == "simultaneous" else [[g] for g in range(len(groups))]
     history: list[dict] = []
     for stage, active in enumerate(stages):
+        best: tuple[float, int, dict] | None = None
         for epoch in range(exp.epochs):
             start = time.perf_counter()
             order = torch.randperm(len(x), generator=generator).to(x.device)
@@ -142,14 +172,36 @@ def train(net, exp: LayerLocalExperiment, x, y, x_test, y_test, interrupts) -> t
                 batches += 1
             record = {"stage": stage, "epoch": epoch, "seconds": time.perf_counter() - start,
                       "group_loss": (sums / batches).tolist(), **{k: v / batches for k, v in stats.items()},
-                      **_evaluate(net, x, y, x_test, y_test)}
-            record |= net.epoch_stats(x_test, y_test) if hasattr(net, "epoch_stats") else {}
+                      **_evaluate(net, sets)}
+            record |= net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {}
             history.append(record)
             log.info("stage %d epoch %d: loss %s; %s", stage, epoch, " ".join(f"{v:.4f}" for v in record["group_loss"]),
-                     ", ".join(f"{k} {record[k]:.4f}" for k in record if k.startswith(("train_", "test_"))))
+                     ", ".join(f"{k} {record[k]:.4f}" for k in record if k.startswith(("train_", "val_", "test_"))))
+            if len(sets.y_val) and (best is None or _validation_score(record) > best[0]):
+                best = (_validation_score(record), epoch, copy.deepcopy(net.state_dict()))
             if interrupts.requested:
+                _restore(net, best, history)
                 return history, False, "interrupted"
+        _restore(net, best, history)
     return history, True, None
+
+
+def _restore(net, best: tuple[float, int, dict] | None, history: list[dict]) -> None:
+    """Load the stage's best-validation state and note its epoch in the stage's last record."""
+    if best is not None:
+        net.load_state_dict(best[2])
+        history[-1]["best_epoch"] = best[1]
+
+
+def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into the training set) kept for fitting and held out for validation: seeded, stratified."""
+    index = np.arange(len(labels))
+    if fraction == 0:
+        return index, index[:0]
+    from sklearn.model_selection import train_test_split
+
+    fit, val = train_test_split(index, test_size=fraction, stratify=labels, random_state=seed)
+    return np.sort(fit), np.sort(val)
 
 
 def _pca(h: np.ndarray, dims: int = 2) -> np.ndarray:
@@ -167,26 +219,31 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     torch.manual_seed(exp.seed)
     split = data.load(np.random.default_rng(exp.seed))
     device = torch.device(exp.device)
-    tensors = [torch.tensor(_scale(a, exp.input_scaling), dtype=torch.float32, device=device)
-               for a in (split.train_x, split.test_x)]
-    x, x_test = tensors
-    y, y_test = (torch.tensor(a, dtype=torch.long, device=device) for a in (split.train_y, split.test_y))
+    fit, val = _hold_out(split.train_y, exp.validation_fraction, exp.seed)
+
+    def tensor(a, dtype=torch.float32):
+        return torch.tensor(_scale(a, exp.input_scaling) if dtype == torch.float32 else a, dtype=dtype, device=device)
+
+    sets = Sets(tensor(split.train_x[fit]), tensor(split.train_y[fit], torch.long), tensor(split.train_x[val]),
+                tensor(split.train_y[val], torch.long), tensor(split.test_x), tensor(split.test_y, torch.long))
     n_classes = int(max(split.train_y.max(), split.test_y.max())) + 1
-    net = rule.build(list(exp.hidden), x.shape[1], n_classes, split.train_x.shape[1:]).to(device)
+    net = rule.build(list(exp.hidden), sets.x.shape[1], n_classes, split.train_x.shape[1:]).to(device)
     start = time.perf_counter()
     with Interrupts() as interrupts:
-        history, complete, reason = train(net, exp, x, y, x_test, y_test, interrupts)
+        history, complete, reason = train(net, exp, sets, interrupts)
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        hidden = [h.cpu().numpy() for h in net.hidden(x_test)]
-    arrays = {"test_labels": split.test_y, "split_train_index": split.train_index,
-              "split_test_index": split.test_index,
+        hidden = [h.cpu().numpy() for h in net.hidden(sets.x_test)]
+    arrays = {"test_labels": split.test_y, "split_train_index": split.train_index[fit],
+              "split_validation_index": split.train_index[val], "split_test_index": split.test_index,
               **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
     final = history[-1] if history else {}
-    scores = {k: final[k] for k in ("test_accuracy", "train_accuracy", "test_mse", "train_mse") if k in final}
-    metrics = {"rule": rule.registry_name, "task": exp.task, **scores, "epochs_run": len(history),
+    scores = _evaluate(net, sets) | (net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {})
+    best = {"best_epochs": [r["best_epoch"] for r in history if "best_epoch" in r]} if len(val) else {}
+    metrics = {"rule": rule.registry_name, "task": exp.task, **scores, **best, "epochs_run": len(history),
                "train_s": seconds, "epochs_per_s": len(history) / seconds if seconds else None,
-               "final_epoch": final, "train_items": len(y), "test_items": len(y_test), "device": exp.device}
+               "final_epoch": final, "train_items": len(fit), "validation_items": len(val),
+               "test_items": len(split.test_y), "device": exp.device}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
                                "groups": net.group_names()})
     results.save(run_dir)

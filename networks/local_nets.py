@@ -98,7 +98,7 @@ class ForwardForwardNet(LocalNet):
         if rule.negatives == "hard":
             with torch.no_grad():
                 scores = self.label_goodness(x)
-                scores[torch.arange(len(y)), y] = -torch.inf
+                scores[torch.arange(len(y), device=y.device), y] = -torch.inf
                 probs = torch.softmax(scores, dim=1)
             return torch.multinomial(probs, 1).squeeze(1)
         shift = torch.randint(1, self.n_classes, y.shape, device=y.device)

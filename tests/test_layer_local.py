@@ -104,8 +104,8 @@ def test_ccl_beats_its_control_and_learns_prototypes(tmp_path):
     control, _ = run(tmp_path, "ccl_digits", "epochs=10", "variant=control")
     assert metrics["test_accuracy"] > control["test_accuracy"] + 0.05
     for layer in (0, 1):
-        assert metrics["final_epoch"][f"layer{layer}_prototype_accuracy"] > 0.75
-        assert control["final_epoch"][f"layer{layer}_prototype_accuracy"] < 0.25
+        assert metrics[f"layer{layer}_prototype_accuracy"] > 0.75
+        assert control[f"layer{layer}_prototype_accuracy"] < 0.25
 
 
 def test_same_seed_same_training_and_the_split_is_saved(tmp_path):
@@ -113,13 +113,19 @@ def test_same_seed_same_training_and_the_split_is_saved(tmp_path):
 
     from biosim.family import Results
 
-    first, run_dir = run(tmp_path, "ccl_digits", "epochs=2")
-    second, _ = run(tmp_path, "ccl_digits", "epochs=2")
+    first, run_dir = run(tmp_path, "ccl_digits", "epochs=4")
+    second, _ = run(tmp_path, "ccl_digits", "epochs=4")
     assert first["final_epoch"]["group_loss"] == second["final_epoch"]["group_loss"]
-    arrays = Results.load(run_dir).arrays
-    target = load_digits().target
+    results = Results.load(run_dir)
+    arrays, target = results.arrays, load_digits().target
     assert np.array_equal(target[arrays["split_test_index"]], arrays["test_labels"])
-    assert not set(arrays["split_test_index"]) & set(arrays["split_train_index"])
+    parts = [set(arrays[f"split_{k}_index"]) for k in ("train", "validation", "test")]
+    assert sum(map(len, parts)) == len(set.union(*parts)) == len(target)
+    assert first["validation_items"] == len(parts[1]) == 135  # 10% of 1347, stratified
+    # the run ends on its best-validation epoch, whose scores the metrics report
+    history = results.meta["history"]
+    best = max(range(len(history)), key=lambda e: history[e]["val_accuracy"])
+    assert first["best_epochs"] == [best] and first["test_accuracy"] == history[best]["test_accuracy"]
 
 
 def test_divergence_stops_cleanly(tmp_path):

@@ -39,7 +39,7 @@ def test_forward_forward_symba_backprop_and_negative_control(tmp_path):
 
 def test_counter_current_learning_on_a_narrow_network(tmp_path):
     ccl, control = accuracies(tmp_path, "ccl_digits"), accuracies(tmp_path, "ccl_digits", "variant=control")
-    assert ccl.mean() >= 0.90 and ccl.mean() >= control.mean() + 0.05
+    assert ccl.min() >= 0.90 and ccl.mean() >= control.mean() + 0.05
     for layer in (0, 1):
         key = f"layer{layer}_prototype_accuracy"
         assert accuracies(tmp_path, "ccl_digits", key=key).mean() >= 0.75
