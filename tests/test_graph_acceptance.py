@@ -27,10 +27,10 @@ def accuracies(tmp_path, name, seeds, *overrides):
 def test_sf_gcn_on_csbm(tmp_path):
     seeds = (1, 2, 3)
     half, half_flat = accuracies(tmp_path, "sf_csbm", seeds), accuracies(tmp_path, "sf_csbm", seeds, "variant=no_edges")
-    assert half.mean() >= 0.85 and half.mean() >= half_flat.mean() + 0.15
+    assert half.min() >= 0.85 and half.mean() >= half_flat.mean() + 0.15
     graph, graph_flat = (accuracies(tmp_path, "sf_csbm", seeds, "variant=phi1"),
                          accuracies(tmp_path, "sf_csbm", seeds, "variant=phi1_no_edges"))
-    assert graph.mean() >= 0.80 and graph_flat.mean() <= 0.60
+    assert graph.min() >= 0.80 and graph_flat.max() <= 0.60
 
 
 def test_sf_gcn_on_karate_club(tmp_path):
