@@ -15,10 +15,10 @@ import numpy as np
 from pydantic import Field
 
 from biosim import registry
-from biosim.config import ExperimentBase, Source, Spec, instantiate
+from biosim.config import ExperimentBase, Source, Spec
 from biosim.family import Family, Outcome, Results
 from biosim.interrupts import Interrupts
-from biosim.networks.layer_local import _pca
+from biosim.networks.torch_family import pca, prepare_rule_and_data
 
 log = logging.getLogger("biosim")
 
@@ -47,26 +47,11 @@ class GraphLocalExperiment(ExperimentBase):
 def prepare(exp: GraphLocalExperiment, source: Source):
     from biosim.rules.forward_gnn import GRAPH_LAYERS
 
-    rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", GRAPH_LAYERS))
-    if rule.task != exp.task:
-        from biosim import registry
-
-        allowed = [n for n in registry.names("rule") if getattr(registry.get("rule", n), "plugs_into", "") ==
-                   GRAPH_LAYERS and registry.get("rule", n).task == exp.task]
-        raise source.error(f"rule {rule.registry_name!r} is for task {rule.task!r}, not {exp.task!r}; allowed here: "
-                           f"{', '.join(allowed)}", ("rule",))
-    data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "graph"))
+    (rule, data), resolved = prepare_rule_and_data(exp, source, GRAPH_LAYERS, "graph")
     if exp.task == "node" and exp.patience is not None and data.val_fraction == 0 \
             and data.registry_name != "karate_club":
         raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
                            ("patience",))
-    if exp.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise source.error("device 'cuda' was asked for but torch sees no GPU here; allowed: cpu", ("device",))
-    resolved = {"rule": {"name": rule.registry_name, **rule.model_dump()},
-                "data": {"name": data.registry_name, **data.model_dump(mode="json")}}
     return (rule, data), resolved
 
 
@@ -95,6 +80,22 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
     val, test = (torch.tensor(a, dtype=torch.long, device=exp.device) for a in (graph.val, graph.test))
     net = rule.build(exp.conv, list(exp.hidden), graph.x.shape[1], graph.n_classes).to(exp.device)
     net.prepare(tg)
+
+    def evaluate(k: int) -> dict[str, float]:
+        scores = net.scores(tg, k)
+        return {f"{name}_accuracy": _accuracy(scores, tg.y, nodes)
+                for name, nodes in (("train", tg.train), ("val", val), ("test", test))}
+
+    history, complete = train_units(net, tg, exp, evaluate, interrupts)
+    return net, tg, history, complete
+
+
+def train_units(net, tg, exp: GraphLocalExperiment, evaluate, interrupts=None) -> tuple[list[dict], bool]:
+    """Train the net's units one after another (Adam each), validating every ``validate_every`` epochs with
+    ``evaluate(unit)`` (train/val/test scores); with ``patience``, stop a unit early and restore its
+    best-validation parameters; then freeze it. Returns (history, complete)."""
+    import torch
+
     units, history = net.units(), []
     for k, params in enumerate(units):
         optimiser = torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay)
@@ -102,7 +103,7 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
         for epoch in range(exp.epochs):
             loss = net.unit_loss(k, tg)
             if not torch.isfinite(loss):
-                return net, tg, history, False
+                return history, False
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             if exp.grad_clip is not None:
@@ -110,11 +111,8 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
             optimiser.step()
             if epoch % exp.validate_every and epoch != exp.epochs - 1:
                 continue
-            scores = net.scores(tg, k)
             record = {"stage": k, "epoch": epoch, "group_loss": [loss.item() if j == k else float("nan")
-                                                                 for j in range(len(units))],
-                      "train_accuracy": _accuracy(scores, tg.y, tg.train),
-                      "val_accuracy": _accuracy(scores, tg.y, val), "test_accuracy": _accuracy(scores, tg.y, test)}
+                                                                 for j in range(len(units))], **evaluate(k)}
             history.append(record)
             if exp.patience is not None:
                 if record["val_accuracy"] > best:
@@ -125,13 +123,13 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
                     if waited >= exp.patience:
                         break
             if interrupts is not None and interrupts.requested:
-                return net, tg, history, False
+                return history, False
         if best_state is not None:
             with torch.no_grad():
                 for p, saved in zip(params, best_state, strict=True):
                     p.copy_(saved)
         net.freeze(k)
-    return net, tg, history, True
+    return history, True
 
 
 def split_edges(edges: np.ndarray, n: int, val: float, test: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -182,44 +180,14 @@ def fit_link(rule, exp: GraphLocalExperiment, graph, interrupts=None):
     tg.edges = pairs["train_pos"]
     net = rule.build(exp.conv, list(exp.hidden), graph.x.shape[1], 0).to(exp.device)
     net.prepare(tg, pairs["train_pos"], pairs["train_neg"])
-    units, history = net.units(), []
-    for k, params in enumerate(units):
-        optimiser = torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay)
-        best, best_state, waited = -1.0, None, 0
+
+    def evaluate(k: int) -> dict[str, float]:  # ROC-AUC, under the accuracy keys the loop validates on
         upto = k if rule.greedy else len(net.convs) - 1
-        for epoch in range(exp.epochs):
-            loss = net.unit_loss(k, tg)
-            if not torch.isfinite(loss):
-                return net, pairs, history, False
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if exp.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, exp.grad_clip)
-            optimiser.step()
-            if epoch % exp.validate_every and epoch != exp.epochs - 1:
-                continue
-            record = {"stage": k, "epoch": epoch, "group_loss": [loss.item() if j == k else float("nan")
-                                                                 for j in range(len(units))],
-                      "train_accuracy": _auc(net, pairs["train_pos"], pairs["train_neg"], upto),
-                      "val_accuracy": _auc(net, pairs["val_pos"], pairs["val_neg"], upto),
-                      "test_accuracy": _auc(net, pairs["test_pos"], pairs["test_neg"], upto)}
-            history.append(record)
-            if exp.patience is not None:
-                if record["val_accuracy"] > best:
-                    best, waited = record["val_accuracy"], 0
-                    best_state = [p.detach().clone() for p in params]
-                else:
-                    waited += 1
-                    if waited >= exp.patience:
-                        break
-            if interrupts is not None and interrupts.requested:
-                return net, pairs, history, False
-        if best_state is not None:
-            with torch.no_grad():
-                for p, saved in zip(params, best_state, strict=True):
-                    p.copy_(saved)
-        net.freeze(k)
-    return net, pairs, history, True
+        return {f"{name}_accuracy": _auc(net, pairs[f"{name}_pos"], pairs[f"{name}_neg"], upto)
+                for name in ("train", "val", "test")}
+
+    history, complete = train_units(net, tg, exp, evaluate, interrupts)
+    return net, pairs, history, complete
 
 
 def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
@@ -238,7 +206,7 @@ def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outco
                "edges": {k: int(v.shape[1]) for k, v in pairs.items()}}
     hidden = [h.cpu().numpy() for h in net.hidden(None)]
     arrays = {"test_labels": graph.y, **{f"split_{k}": v.cpu().numpy() for k, v in pairs.items()},
-              **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden)
+              **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden)
                                         if np.isfinite(h).all()}}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
     results.save(run_dir)
@@ -265,7 +233,7 @@ def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
     arrays = {"test_labels": graph.y[graph.test], "split_train": graph.train, "split_val": graph.val,
               "split_test": graph.test,
               "predicted": scores[test].argmax(dim=1).cpu().numpy(),
-              **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all() and len(h) > 2}}
+              **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all() and len(h) > 2}}
     epochs = len({(r["stage"], r["epoch"]) for r in history})
     metrics = {"rule": rule.registry_name, "conv": exp.conv, "use_edges": exp.use_edges,
                "test_accuracy": _accuracy(scores, tg.y, test), "train_accuracy": _accuracy(scores, tg.y, tg.train),

@@ -21,9 +21,10 @@ import numpy as np
 from pydantic import Field
 
 from biosim import registry
-from biosim.config import ExperimentBase, Source, Spec, instantiate
+from biosim.config import ExperimentBase, Source, Spec
 from biosim.family import Family, Outcome, Results
 from biosim.interrupts import Interrupts
+from biosim.networks.torch_family import pca, prepare_rule_and_data
 
 log = logging.getLogger("biosim")
 
@@ -55,22 +56,7 @@ class LayerLocalExperiment(ExperimentBase):
 def prepare(exp: LayerLocalExperiment, source: Source):
     from biosim.rules.forward import TORCH_LAYERS
 
-    rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", TORCH_LAYERS))
-    if rule.task != exp.task:
-        from biosim import registry
-
-        allowed = [n for n in registry.names("rule") if getattr(registry.get("rule", n), "plugs_into", "") ==
-                   TORCH_LAYERS and registry.get("rule", n).task == exp.task]
-        raise source.error(f"rule {rule.registry_name!r} is for task {rule.task!r}, not {exp.task!r}; allowed here: "
-                           f"{', '.join(allowed)}", ("rule",))
-    data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
-    if exp.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise source.error("device 'cuda' was asked for but torch sees no GPU here; allowed: cpu", ("device",))
-    resolved = {"rule": {"name": rule.registry_name, **rule.model_dump()},
-                "data": {"name": data.registry_name, **data.model_dump(mode="json")}}
+    (rule, data), resolved = prepare_rule_and_data(exp, source, TORCH_LAYERS, "images")
     return (rule, data), resolved
 
 
@@ -204,12 +190,6 @@ def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(fit), np.sort(val)
 
 
-def _pca(h: np.ndarray, dims: int = 2) -> np.ndarray:
-    centred = h - h.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:dims].T
-
-
 def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     import torch
 
@@ -236,7 +216,7 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
         hidden = [h.cpu().numpy() for h in net.hidden(sets.x_test)]
     arrays = {"test_labels": split.test_y, "split_train_index": split.train_index[fit],
               "split_validation_index": split.train_index[val], "split_test_index": split.test_index,
-              **{f"pca_layer{k}": _pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
+              **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
     final = history[-1] if history else {}
     scores = _evaluate(net, sets) | (net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {})
     best = {"best_epochs": [r["best_epoch"] for r in history if "best_epoch" in r]} if len(val) else {}
