@@ -3,7 +3,12 @@
 Every neuron projects to 80 random targets (fixed out-degree: 64 excitatory, 16 inhibitory in biosim;
 80 over the whole group in Brian2's generator syntax), so the rate, and the events per neuron, stay
 the same at every size. One core, 1 s biological, one fresh process per point.
-    python benchmarks/scaling.py [--brian2]
+
+``--floors`` also times two bare Numba loops per size, the memory-bound floors of a step: a streaming
+update of three float64 state arrays (ns per neuron-step) and a scatter-add of the same number of events
+into a float64 array of n targets (ns per event). Their cost per item rises once the arrays leave the
+core's L2 cache, for any simulator that keeps float64 state.
+    python benchmarks/scaling.py [--brian2] [--floors]
 """
 
 from __future__ import annotations
@@ -57,6 +62,54 @@ M = SpikeMonitor(P)
 print(json.dumps({{"setup_s": setup, "sim_s": sim, "events": int(M.num_spikes) * {out}, "rate_hz": M.num_spikes / n}}))
 """
 
+FLOORS = """
+import numpy as np, numba
+@numba.njit  # a -c snippet has no file for Numba's cache; compiled before timing
+def update(v, ge, gi, steps):
+    for _ in range(steps):
+        for i in range(v.size):
+            v[i] += 0.005 * (ge[i] + gi[i] - v[i])
+            ge[i] *= 0.98
+            gi[i] *= 0.99
+@numba.njit
+def scatter(target, post, w, spikes, degree):
+    for row in spikes:
+        for s in row:
+            for k in range(s * degree, (s + 1) * degree):
+                target[post[k]] += w[k]
+n, degree, steps = {n}, {out}, 2000
+rng = np.random.default_rng(0)
+v, ge, gi = (rng.random(n) for _ in range(3))
+post = np.sort(rng.integers(0, n, (n, degree)), axis=1).ravel().astype(np.int32)
+w, target = rng.random(n * degree), np.zeros(n)
+spikes = rng.integers(0, n, (steps, max(1, round(n * {rate_hz} * 1e-4))))
+update(v, ge, gi, 1); scatter(target, post, w, spikes[:1], degree)
+t = time.perf_counter(); update(v, ge, gi, steps); t_update = time.perf_counter() - t
+t = time.perf_counter(); scatter(target, post, w, spikes, degree); t_scatter = time.perf_counter() - t
+print(json.dumps({{"update_ns_per_neuron_step": t_update / (n * steps) * 1e9,
+                  "scatter_ns_per_event": t_scatter / (spikes.size * degree) * 1e9}}))
+"""
+
+
+def floors(rows: list[dict]) -> list[dict]:
+    """The floors at each size, and biosim's time over the floor model: 10^4 steps (1 s at dt 0.1 ms) of
+    the bare update of every neuron, plus the bare scatter of biosim's events."""
+    out = []
+    for row in rows:
+        r = run_snippet(FLOORS.format(n=row["neurons"], out=OUT_DEGREE, rate_hz=row["rate_hz"]))
+        out.append(with_floor_model(r, row))
+        print(f"floors {row['neurons']:>9,d} neurons: update {r['update_ns_per_neuron_step']:.3f} ns/neuron-step, "
+              f"scatter {r['scatter_ns_per_event']:.2f} ns/event; biosim / floor model "
+              f"{r['biosim_over_floor']:.2f}", flush=True)
+    return out
+
+
+def with_floor_model(floor: dict, row: dict) -> dict:
+    seconds = 1e-9 * (1e4 * row["neurons"] * floor["update_ns_per_neuron_step"]
+                      + row["events"] * floor["scatter_ns_per_event"])
+    return floor | {"neurons": row["neurons"], "floor_s_per_bio_s": seconds,
+                    "biosim_over_floor": row["sim_s"] / seconds}
+
 
 def sweep(name: str, template: str, **fields) -> dict:
     rows = []
@@ -76,9 +129,12 @@ def sweep(name: str, template: str, **fields) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--brian2", action="store_true", help="also sweep Brian2 cpp_standalone")
+    parser.add_argument("--floors", action="store_true", help="also time the bare update and scatter loops")
     args = parser.parse_args()
     run_snippet(BIOSIM.format(n=4000, out=OUT_DEGREE))  # warm the kernel cache
     results = {"biosim": sweep("biosim", BIOSIM)}
+    if args.floors:
+        results["floors"] = floors(results["biosim"]["rows"])
     if args.brian2:
         build_dir = RESULTS / "scaling_standalone"
         run = BRIAN2_STANDALONE.format(duration=1.0, build_dir=build_dir)
