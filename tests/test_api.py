@@ -23,6 +23,14 @@ def test_readme_python_example_runs(tmp_path):
     assert 3.0 < rate < 10.0  # the CUBA network's asynchronous state, not silence or runaway
 
 
+def test_readme_layer_local_example_runs(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(import numpy as np\nimport torch\n.*?)```", readme, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split()[-1]) > 0.9  # forward-forward learned the digits
+
+
 def test_top_level_names():
     assert bs.Network.__name__ == "Network" and bs.STDP.registry_name == "stdp"
     assert set(bs.__all__) <= set(dir(bs))
