@@ -137,13 +137,14 @@ def train(net, exp: LayerLocalExperiment, sets: Sets, interrupts) -> tuple[list[
         for epoch in range(exp.epochs):
             start = time.perf_counter()
             order = torch.randperm(len(x), generator=generator).to(x.device)
-            sums = np.zeros(len(groups))
-            stats: dict[str, float] = {}
+            sums = torch.zeros(len(groups), device=x.device)  # summed on the device: no sync per batch
+            stats: dict[str, Any] = {}
             batches = 0
             for k in range(0, len(x), exp.batch_size):
                 index = order[k:k + exp.batch_size]
                 losses, batch_stats = net.local_losses(x[index], y[index])
-                if not all(torch.isfinite(loss) for loss in losses):
+                batch_losses = torch.stack([loss.detach() for loss in losses])
+                if not bool(torch.isfinite(batch_losses).all()):
                     return history, False, "diverged (NaN or inf loss)"
                 for g in active:
                     optimisers[g].zero_grad(set_to_none=True)
@@ -152,12 +153,12 @@ def train(net, exp: LayerLocalExperiment, sets: Sets, interrupts) -> tuple[list[
                     if exp.grad_clip is not None:
                         torch.nn.utils.clip_grad_norm_(groups[g], exp.grad_clip)
                     optimisers[g].step()
-                sums += [loss.detach().item() for loss in losses]
+                sums += batch_losses
                 for key, value in batch_stats.items():
                     stats[key] = stats.get(key, 0.0) + value
                 batches += 1
             record = {"stage": stage, "epoch": epoch, "seconds": time.perf_counter() - start,
-                      "group_loss": (sums / batches).tolist(), **{k: v / batches for k, v in stats.items()},
+                      "group_loss": (sums / batches).tolist(), **{k: float(v) / batches for k, v in stats.items()},
                       **_evaluate(net, sets)}
             record |= net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {}
             history.append(record)

@@ -43,6 +43,24 @@ class LocalNet(nn.Module):
 ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "tanh": torch.tanh}
 
 
+def threshold_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> torch.Tensor:
+    """Forward-forward: softplus(theta - G+) + softplus(G- - theta), averaged over the batch."""
+    return F.softplus(theta - g_pos).mean() + F.softplus(g_neg - theta).mean()
+
+
+def goodness_losses(both: list[torch.Tensor], n_pos: int, goodness, loss) -> tuple[list[torch.Tensor], dict]:
+    """Per layer, from its activities on [positive; negative] data (the first ``n_pos`` rows positive):
+    ``loss(G+, G-)`` and the mean goodness of each (detached tensors, summed over an epoch by the trainer)."""
+    losses, stats = [], {}
+    for k, h in enumerate(both):
+        g = goodness(h)
+        g_pos, g_neg = g[:n_pos], g[n_pos:]
+        losses.append(loss(g_pos, g_neg))
+        stats[f"layer{k}_goodness_pos"] = g_pos.detach().mean()
+        stats[f"layer{k}_goodness_neg"] = g_neg.detach().mean()
+    return losses, stats
+
+
 def normalise(h: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """Length normalisation between layers: divide each sample by its RMS over units (and positions, for
     feature maps), so the next layer cannot read the previous layer's goodness from the norm."""
@@ -82,6 +100,12 @@ class ForwardForwardNet(LocalNet):
         g = h.pow(2).flatten(1)
         return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
 
+    def pair_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        """FF's threshold loss, or SymBa's balanced softplus(-alpha (G+ - G-))."""
+        if self.rule.loss == "symba":
+            return F.softplus(-self.rule.alpha * (g_pos - g_neg)).mean()
+        return threshold_loss(g_pos, g_neg, self.rule.theta)
+
     def activities(self, h: torch.Tensor, detach: bool) -> list[torch.Tensor]:
         """Each layer's output; every layer sees its normalised, detached input when training."""
         out = []
@@ -105,19 +129,9 @@ class ForwardForwardNet(LocalNet):
         return (y + shift) % self.n_classes
 
     def local_losses(self, x, y):
-        rule = self.rule
-        pos = self.activities(self.embed(x, y), detach=True)
-        neg = self.activities(self.embed(x, self.negatives(x, y)), detach=True)
-        losses, stats = [], {}
-        for k, (hp, hn) in enumerate(zip(pos, neg, strict=True)):
-            gp, gn = self.goodness(hp), self.goodness(hn)
-            if rule.loss == "symba":
-                loss = F.softplus(-rule.alpha * (gp - gn)).mean()
-            else:
-                loss = F.softplus(rule.theta - gp).mean() + F.softplus(gn - rule.theta).mean()
-            losses.append(loss)
-            stats[f"layer{k}_goodness_pos"] = gp.detach().mean().item()
-            stats[f"layer{k}_goodness_neg"] = gn.detach().mean().item()
+        # positive and negative data in one pass: every operation is per sample
+        both = self.activities(self.embed(torch.cat([x, x]), torch.cat([y, self.negatives(x, y)])), detach=True)
+        losses, stats = goodness_losses(both, len(x), self.goodness, self.pair_loss)
         if self.readout is not None:
             features = self.readout_features(x, detach=True)
             losses.append(F.cross_entropy(self.readout(features), y))
@@ -345,16 +359,14 @@ class UnsupervisedFFNet(LocalNet):
         g = h.pow(2)
         return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
 
+    def pair_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        """FF's threshold loss; times 0 in the control (zero gradients, which Adam leaves alone)."""
+        return threshold_loss(g_pos, g_neg, self.rule.theta) * (1.0 if self.rule.train_layers else 0.0)
+
     def local_losses(self, x, y):
-        pos, neg = self.activities(x), self.activities(self.negatives(x))
-        losses, stats = [], {}
-        for k, (hp, hn) in enumerate(zip(pos, neg, strict=True)):
-            gp, gn = self.goodness(hp), self.goodness(hn)
-            loss = F.softplus(self.rule.theta - gp).mean() + F.softplus(gn - self.rule.theta).mean()
-            losses.append(loss if self.rule.train_layers else loss * 0.0)  # zero gradient: Adam leaves it
-            stats[f"layer{k}_goodness_pos"] = gp.detach().mean().item()
-            stats[f"layer{k}_goodness_neg"] = gn.detach().mean().item()
-        losses.append(F.cross_entropy(self.readout(self.features(pos)), y))
+        both = self.activities(torch.cat([x, self.negatives(x)]))  # real and hybrid images in one pass
+        losses, stats = goodness_losses(both, len(x), self.goodness, self.pair_loss)
+        losses.append(F.cross_entropy(self.readout(self.features([h[:len(x)] for h in both])), y))
         return losses, stats
 
     def features(self, hs: list[torch.Tensor]) -> torch.Tensor:
