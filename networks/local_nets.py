@@ -43,6 +43,12 @@ class LocalNet(nn.Module):
 ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "tanh": torch.tanh}
 
 
+def goodness(h: torch.Tensor, how: str) -> torch.Tensor:
+    """Per sample: the mean or the sum of the squared activities (over units, channels and positions)."""
+    g = h.pow(2).flatten(1)
+    return g.mean(dim=1) if how == "mean" else g.sum(dim=1)
+
+
 def threshold_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> torch.Tensor:
     """Forward-forward: softplus(theta - G+) + softplus(G- - theta), averaged over the batch."""
     return F.softplus(theta - g_pos).mean() + F.softplus(g_neg - theta).mean()
@@ -97,8 +103,7 @@ class ForwardForwardNet(LocalNet):
         return torch.cat([x, onehot], dim=1)
 
     def goodness(self, h: torch.Tensor) -> torch.Tensor:
-        g = h.pow(2).flatten(1)
-        return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
+        return goodness(h, self.rule.goodness)
 
     def pair_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
         """FF's threshold loss, or SymBa's balanced softplus(-alpha (G+ - G-))."""
@@ -356,8 +361,7 @@ class UnsupervisedFFNet(LocalNet):
         return mask * x + (1 - mask) * other
 
     def goodness(self, h: torch.Tensor) -> torch.Tensor:
-        g = h.pow(2)
-        return g.mean(dim=1) if self.rule.goodness == "mean" else g.sum(dim=1)
+        return goodness(h, self.rule.goodness)
 
     def pair_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
         """FF's threshold loss; times 0 in the control (zero gradients, which Adam leaves alone)."""
