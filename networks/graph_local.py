@@ -90,6 +90,12 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
     return net, tg, history, complete
 
 
+def _unit_names(net) -> list[str]:
+    """Greedy nets train one unit per layer; the others one unit of all layers."""
+    n = len(net.units())
+    return [f"layer {k + 1}" for k in range(n)] if n > 1 else ["all layers"]
+
+
 def train_units(net, tg, exp: GraphLocalExperiment, evaluate, interrupts=None) -> tuple[list[dict], bool]:
     """Train the net's units one after another (Adam each), validating every ``validate_every`` epochs with
     ``evaluate(unit)`` (train/val/test scores); with ``patience``, stop a unit early and restore its
@@ -208,7 +214,8 @@ def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outco
     arrays = {"test_labels": graph.y, **{f"split_{k}": v.cpu().numpy() for k, v in pairs.items()},
               **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden)
                                         if np.isfinite(h).all()}}
-    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
+    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
+                               "groups": _unit_names(net)})
     results.save(run_dir)
     return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
 
@@ -240,7 +247,8 @@ def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
                "per_layer_test_accuracy": per_layer, "train_s": seconds,
                "nodes": len(graph.y), "edges": int(graph.edges.shape[1]), "train_nodes": len(graph.train),
                "test_nodes": len(graph.test), "recorded_epochs": epochs}
-    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name})
+    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
+                               "groups": _unit_names(net)})
     results.save(run_dir)
     return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from biosim.plotting import figure, save
 from biosim.registry import register
@@ -17,7 +18,7 @@ def learning_curves(results, out: Path) -> list[Path]:
     history, meta = results.meta["history"], results.meta
     if not history:
         return []
-    epochs = np.arange(1, len(history) + 1)
+    epochs = _epoch_axis(history)
     layer_keys = sorted({k for record in history for k in record if k.startswith("layer")})
     per_layer_accuracy = [k for k in layer_keys if k.endswith("accuracy")]
     stat_keys = [k for k in layer_keys if k not in per_layer_accuracy]
@@ -27,12 +28,21 @@ def learning_curves(results, out: Path) -> list[Path]:
     for g in range(losses.shape[1]):
         axes[0].plot(epochs, losses[:, g], label=names[g])
     axes[0].set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 0.06, not 6x10^-2: fits the margin
+    axes[0].yaxis.set_major_formatter(plain)
+    finite = losses[np.isfinite(losses) & (losses > 0)]
+    if finite.size and finite.max() < 10 * finite.min():  # under a decade: label the minor ticks too
+        axes[0].yaxis.set_minor_formatter(plain)
+    else:
+        axes[0].yaxis.set_minor_formatter(NullFormatter())
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("local loss")
     axes[0].legend(fontsize=8)
     accuracy = axes[-1]
     metric = "accuracy" if "test_accuracy" in history[-1] else "mse"
-    for key, style in ((f"train_{metric}", "--"), (f"test_{metric}", "-")):
+    for key, style in ((f"train_{metric}", "--"), (f"val_{metric}", ":"), (f"test_{metric}", "-")):
+        if not np.isfinite([record.get(key, np.nan) for record in history]).any():
+            continue
         accuracy.plot(epochs, [record.get(key, np.nan) for record in history], style, color="k",
                       label=key.replace("_", " "))
     for key in per_layer_accuracy:
@@ -55,6 +65,18 @@ def learning_curves(results, out: Path) -> list[Path]:
         axes[1].legend(fontsize=7)
     fig.suptitle(f"{meta['title']} ({meta['rule']})", fontsize=10)
     return save(fig, out / "learning_curves.png")
+
+
+def _epoch_axis(history: list[dict]) -> np.ndarray:
+    """Training epochs counted across stages (greedy training restarts ``epoch`` at every stage; records may
+    be every few epochs)."""
+    axis, offset, previous = [], 0, None
+    for record in history:
+        if previous is not None and record["stage"] != previous["stage"]:
+            offset += previous["epoch"] + 1
+        axis.append(offset + record["epoch"] + 1)
+        previous = record
+    return np.array(axis)
 
 
 def _layer_colour(key: str) -> str:
