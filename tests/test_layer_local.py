@@ -232,3 +232,12 @@ def test_ccl_cnn_learns_prototypes(tmp_path):
     metrics, _ = run(tmp_path, "ccl_cnn_digits", "epochs=5")
     assert metrics["test_accuracy"] > 0.9
     assert min(metrics["final_epoch"][f"layer{k}_prototype_accuracy"] for k in (0, 1)) > 0.75
+
+
+def test_greedy_training_runs_one_stage_per_group(tmp_path):
+    from biosim.family import Results
+
+    metrics, run_dir = run(tmp_path, "ff_digits", "training=greedy", "epochs=3")
+    history = Results.load(run_dir).meta["history"]
+    assert [(r["stage"], r["epoch"]) for r in history] == [(s, e) for s in (0, 1) for e in range(3)]
+    assert metrics["complete"] and metrics["epochs_run"] == 6
