@@ -202,11 +202,14 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     device = torch.device(exp.device)
     fit, val = _hold_out(split.train_y, exp.validation_fraction, exp.seed)
 
-    def tensor(a, dtype=torch.float32):
-        return torch.tensor(_scale(a, exp.input_scaling) if dtype == torch.float32 else a, dtype=dtype, device=device)
+    def inputs(a):
+        return torch.tensor(_scale(a, exp.input_scaling), dtype=torch.float32, device=device)
 
-    sets = Sets(tensor(split.train_x[fit]), tensor(split.train_y[fit], torch.long), tensor(split.train_x[val]),
-                tensor(split.train_y[val], torch.long), tensor(split.test_x), tensor(split.test_y, torch.long))
+    def labels(a):
+        return torch.tensor(a, dtype=torch.long, device=device)
+
+    sets = Sets(inputs(split.train_x[fit]), labels(split.train_y[fit]), inputs(split.train_x[val]),
+                labels(split.train_y[val]), inputs(split.test_x), labels(split.test_y))
     n_classes = int(max(split.train_y.max(), split.test_y.max())) + 1
     net = rule.build(list(exp.hidden), sets.x.shape[1], n_classes, split.train_x.shape[1:]).to(device)
     start = time.perf_counter()
