@@ -287,7 +287,11 @@ def instantiate(raw: Any, namespace: str, source: Source, loc: tuple, context: d
     try:
         cls = registry.get(namespace, name)
     except ValueError as err:
-        raise source.error(str(err), name_loc) from None
+        if kind is None:
+            raise source.error(str(err), name_loc) from None
+        allowed = _names_of_kind(namespace, kind)  # only the entries that fit here
+        raise source.error(f"unknown {namespace} {name!r}{did_you_mean(str(name), allowed)}; allowed here: "
+                           f"{', '.join(allowed)}", name_loc) from None
     if kind is not None and getattr(cls, kind[0], None) != kind[1]:
         allowed = _names_of_kind(namespace, kind)
         raise source.error(f"{namespace} {name!r} {kind[0].replace('_', ' ')} {getattr(cls, kind[0], None)!r}, "

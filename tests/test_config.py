@@ -140,3 +140,8 @@ def test_bad_extends_is_refused(tmp_path, files, expected):
         (tmp_path / name).write_text(text)
     with pytest.raises(ConfigError, match=expected):
         load_experiment(tmp_path / "a.yaml")
+
+
+def test_unknown_rule_lists_only_the_rules_that_fit_there(tmp_path):
+    message = error_for(tmp_path, BASE.replace("rule: {name: stdp, w_max: 2 mV}", "rule: stdpp"))
+    assert "unknown rule 'stdpp' (did you mean 'stdp'?); allowed here: rstdp, static, stdp, triplet_stdp" in message
