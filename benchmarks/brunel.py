@@ -17,10 +17,10 @@ EXPERIMENT = Path(__file__).parents[1] / "experiments" / "brunel.yaml"
 BIOSIM = """
 t0 = time.perf_counter()
 from biosim.config import load_experiment
-from biosim.networks.spiking import build_spiking
+from biosim.networks.spiking.family import build_spiking
 from biosim.engine.simulation import Simulation
 exp, src = load_experiment("{experiment}", ["variant=C", "monitors.state=[]", "monitors.rates=[]"])
-net, _ = build_spiking(exp, src)
+net = build_spiking(exp, src)
 sim = Simulation(net, chunk=1.0)
 setup = time.perf_counter() - t0
 rec = sim.run({duration})

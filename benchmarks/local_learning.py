@@ -16,7 +16,7 @@ import numpy as np, torch
 torch.set_num_threads({threads})
 from biosim import registry
 from biosim.data.images import Digits
-from biosim.networks.layer_local import _scale
+from biosim.networks.layer_local.family import _scale
 device = "{device}"
 split = Digits(test_fraction=0.25, stratify=True).load(np.random.default_rng(1))
 x = torch.tensor(_scale(split.train_x, "{scaling}"), dtype=torch.float32, device=device)
@@ -43,7 +43,7 @@ import numpy as np, torch
 torch.set_num_threads({threads})
 from biosim import registry
 from biosim.data.graphs import ContextualSBM
-from biosim.networks.graph_local import to_torch
+from biosim.networks.graph_local.family import to_torch
 device = "{device}"
 graph = ContextualSBM(n=800, phi=0.5).load(np.random.default_rng(1))
 tg = to_torch(graph, True, device)

@@ -17,7 +17,7 @@ import json
 from harness import RESULTS, run_snippet
 
 MONTE_CARLO = """
-from biosim.networks import sdr_montecarlo as mc
+from biosim.networks.dendritic import montecarlo as mc
 cases = {{"false_match n=500 a=128 s=24 theta=12": (mc.false_match_trials, (500, 128, 24, 12), 1),
          "false_negative a=128 s=30 theta=12 v=64": (mc.false_negative_trials, (6000, 128, 30, 12, 64), 1),
          "union input n=1000 a=30 s=20 theta=10 M=10": (mc.union_trials, (1000, 30, 20, 10, 10, mc.FORM_INPUT), 1),
@@ -36,8 +36,8 @@ print(json.dumps(out))
 
 TEMPORAL_MEMORY = """
 import numpy as np
-from biosim.networks.temporal_memory import TemporalMemory, TemporalMemoryParams
-from biosim.rules.dendritic import HTMPermanence
+from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams
+from biosim.rules.dendritic_segments import HTMPermanence
 rng = np.random.default_rng(42)
 seqs = [[np.sort(rng.choice(2048, 50, replace=False)) for _ in range(50)] for _ in range(20)]
 inputs = [x for s in seqs for x in s]
@@ -63,8 +63,8 @@ print(json.dumps({{"setup_s": setup, "passes": passes, "learn_and_test_s": total
 
 SPARSEY = """
 import numpy as np
-from biosim.networks.sparsey import MacParams, SingleMac
-from biosim.rules.sparsey import BinaryHebbian
+from biosim.networks.sparsey.mac import MacParams, SingleMac
+from biosim.rules.sparsey_mac import BinaryHebbian
 rng = np.random.default_rng(1)
 items = lambda n: [np.sort(rng.choice(256, 16, replace=False)) for _ in range(n)]
 mac = SingleMac(MacParams(q=24, k=8), 256, BinaryHebbian(freeze_at=1.0), seed=1)

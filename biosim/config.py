@@ -7,99 +7,31 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from biosim.errors import ConfigError, did_you_mean
-from biosim.params import Frequency, Time
 
 Spec = str | dict[str, Any]  # a registry name, or {name: ..., param: value, ...}
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DriveConfig(_Strict):
-    """Poisson drive: ``n`` independent inputs per neuron at ``rate``, each adding ``weight``."""
-
-    target: str
-    n: int = Field(gt=0)
-    rate: Frequency
-    weight: Any
-
-
-class CurrentStep(_Strict):
-    at: Time
-    value: Any
-
-
-class PopulationConfig(_Strict):
-    n: int = Field(gt=0)
-    model: str
-    params: dict[str, Any] = {}
-    init: dict[str, Any] = {}
-    drive: DriveConfig | None = None
-    current: list[CurrentStep] = []
-
-
-class ProjectionConfig(_Strict):
-    pre: str
-    post: str
-    target: str
-    connector: Spec
-    weight: Any
-    delay: Any = 0.0
-    rule: Spec = "static"
-    modulator: str | None = None
-
-
-class StateMonitorConfig(_Strict):
-    population: str
-    variables: list[str] = ["v"]
-    indices: list[int] = [0]
-    every: Time | None = None
-
-
-class WeightMonitorConfig(_Strict):
-    projection: str
-    every: Time = 1.0
-    max_synapses: int = Field(10_000, gt=0)
-
-
-class MonitorsConfig(_Strict):
-    spikes: list[str] | Literal["all"] = "all"
-    rates: list[str] | Literal["all"] = "all"
-    state: list[StateMonitorConfig] = []
-    weights: list[WeightMonitorConfig] = []
-    max_spikes: int = Field(50_000_000, gt=0, description="per population; 8 bytes each")
-
-
-class ExperimentBase(_Strict):
-    """Keys every experiment file has; ``network`` names the family whose schema adds the rest."""
+class ExperimentBase(Strict):
+    """Keys every experiment file has; ``family`` names the family whose schema adds the rest."""
 
     name: str
     description: str = ""
-    network: str = "spiking"
+    family: str
+    plugins: list[str] = Field([], description="modules or .py files (relative to the file) that register entries")
     seed: int = 0
     plots: list[str] = []
     variants: dict[str, dict[str, Any]] = {}
     variant: str | None = None
-
-
-class Experiment(ExperimentBase):
-    """A spiking-network experiment (family ``spiking``)."""
-
-    backend: Literal["biosim", "brian2"] = "biosim"
-    dt: Time = 1e-4
-    duration: Time
-    chunk: Time = 0.1
-    populations: dict[str, PopulationConfig]
-    projections: dict[str, ProjectionConfig] = {}
-    monitors: MonitorsConfig = MonitorsConfig()
-    plots: list[str] = ["raster", "rates", "voltage", "isi", "weights"]
 
 
 # -- YAML with line numbers -------------------------------------------------------------------------
@@ -123,6 +55,7 @@ class Source:
 
     def __init__(self, file: str = "", lines: dict[tuple, int] | None = None, base: Source | None = None):
         self.file, self.lines, self.base = file, lines or {}, base
+        self.resolved: dict[tuple, dict[str, Any]] = {}  # loc -> full parameters of the entry built there
 
     def error(self, message: str, loc: tuple = ()) -> ConfigError:
         if loc and loc[:1] not in self.lines and self.base is not None and self.base.holds(loc[0]):
@@ -133,6 +66,12 @@ class Source:
                 line = self.lines[loc[:cut]]
                 break
         return ConfigError(message, key=".".join(str(part) for part in loc), file=self.file, line=line)
+
+    def holder(self, key: str) -> Source:
+        """The source of the file that sets top-level ``key`` (this one, or one it extends)."""
+        if (key,) not in self.lines and self.base is not None and self.base.holds(key):
+            return self.base.holder(key)
+        return self
 
     def holds(self, key: str) -> bool:
         """Whether this file, or one it extends, passes on top-level ``key``."""
@@ -261,11 +200,14 @@ def explain(err: ValidationError, model: type[BaseModel], source: Source, prefix
 
 
 def validate_params(cls: type[BaseModel], data: Any, source: Source, loc: tuple, context: dict | None = None):
-    """Validate a parameter object (model, rule, connector) and point errors at ``loc``."""
+    """Validate a parameter object (model, rule, connector) and point errors at ``loc``; its full
+    parameters (defaults filled in) are recorded for the resolved config."""
     try:
-        return cls.model_validate(data if data is not None else {}, context=context)
+        obj = cls.model_validate(data if data is not None else {}, context=context)
     except ValidationError as err:
         raise explain(err, cls, source, loc) from None
+    source.resolved[loc] = obj.model_dump(mode="json")
+    return obj
 
 
 def instantiate(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None,
@@ -296,7 +238,10 @@ def instantiate(raw: Any, namespace: str, source: Source, loc: tuple, context: d
         allowed = _names_of_kind(namespace, kind)
         raise source.error(f"{namespace} {name!r} {kind[0].replace('_', ' ')} {getattr(cls, kind[0], None)!r}, "
                            f"not {kind[1]!r}; allowed here: {', '.join(allowed)}", name_loc)
-    return validate_params(cls, params, source, loc, context)
+    obj = validate_params(cls, params, source, loc, context)
+    if name_loc in (loc, (*loc, "name")):
+        source.resolved[loc] = {"name": name, **source.resolved[loc]}
+    return obj
 
 
 def _names_of_kind(namespace: str, kind: tuple[str, str] | None) -> list[str]:
@@ -325,6 +270,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tup
     for key, value in pairs:
         if key != "variant":
             apply_override(data, key, value)
+    load_plugins(data.get("plugins") or [], source)
     schema = family_of(data, source).schema
     try:
         return schema.model_validate(data), source
@@ -333,10 +279,41 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tup
 
 
 def family_of(data: dict, source: Source):
-    """The registered family an experiment's ``network`` key names (default: spiking)."""
+    """The registered family class that an experiment's ``family`` key names."""
     from biosim import registry
 
+    if "family" not in data:
+        raise source.error(f"required key is missing; allowed: {', '.join(registry.names('family'))}", ("family",))
     try:
-        return registry.get("network", str(data.get("network", "spiking")))
+        return registry.get("family", str(data["family"]))
     except ValueError as err:
-        raise source.error(str(err), ("network",)) from None
+        raise source.error(str(err), ("family",)) from None
+
+
+def load_plugins(plugins: list[Any], source: Source) -> None:
+    """Import each plug-in: a module name, or a ``.py`` file relative to the file that lists it. Its
+    ``@register`` decorators add its entries (rules, families, plots, ...) to the registry."""
+    import importlib
+    import importlib.util
+    import sys
+
+    if not isinstance(plugins, list):
+        raise source.error("plugins is a list of module names or .py files", ("plugins",))
+    folder = Path(source.holder("plugins").file).resolve().parent
+    for k, plugin in enumerate(plugins):
+        text = str(plugin)
+        try:
+            if text.endswith(".py"):
+                path = (folder / text).resolve()
+                if not path.exists():
+                    raise source.error(f"plug-in file {str(path)!r} does not exist", ("plugins", k))
+                name = f"biosim_plugin_{path.stem}"
+                if name not in sys.modules:
+                    spec = importlib.util.spec_from_file_location(name, path)
+                    module = importlib.util.module_from_spec(spec)
+                    sys.modules[name] = module
+                    spec.loader.exec_module(module)
+            else:
+                importlib.import_module(text)
+        except ImportError as err:
+            raise source.error(f"cannot import plug-in {text!r}: {err}", ("plugins", k)) from None

@@ -1,29 +1,48 @@
-"""Experiment families: what the ``network:`` key of an experiment file selects.
+"""Experiment families: what the ``family:`` key of an experiment file selects.
 
-A family owns the schema of its experiment files and the two halves of a run: ``prepare`` turns a
-validated experiment into the objects it will run and raises every configuration error (with file,
-line and key) before any compute; ``execute`` runs them into a run directory and returns an
-``Outcome``. Figures are registry plots that read the outcome's data (or the data reloaded from a
-run directory by ``load``), never the model.
+A family is a subclass of :class:`Family` registered in the ``family`` namespace. It declares its schema
+(the keys of its experiment files), its results type and the plots that draw those results, and writes two
+methods: ``prepare`` turns a validated experiment into the objects it will run and raises every
+configuration error (with file, line and key) before any compute; ``execute`` runs them and returns an
+:class:`Outcome`. The base owns what every family shares: the resolved ``config.yaml`` (the validated schema
+with every registry entry's parameters, defaults filled in), Ctrl-C and divergence handling, saving the typed
+results, ``metrics.json`` and the summary line. Plots read the results (or the results reloaded from a run
+directory), never the model.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
+import yaml
+
+from biosim.interrupts import Interrupts
+
+DIVERGED = "diverged (NaN or inf)"
+INTERRUPTED = "interrupted"
+
+
+class SavedResults(Protocol):
+    """What a family's results type provides: save into a run directory, load back from one."""
+
+    def save(self, run_dir: Path) -> Any: ...
+
+    @classmethod
+    def load(cls, run_dir: Path) -> SavedResults: ...
 
 
 @dataclass
 class Outcome:
-    """What a run produced: JSON-able metrics, the data the plots draw, and whether it finished."""
+    """What a run produced: JSON-able metrics, the typed results the plots draw, and whether it finished."""
 
     metrics: dict[str, Any]
-    data: Any
+    results: SavedResults
     complete: bool = True
     stop_reason: str | None = None
 
@@ -35,7 +54,7 @@ class Results:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    FILE = "results.npz"
+    FILE: ClassVar[str] = "results.npz"
 
     def save(self, run_dir: Path) -> Path:
         path = Path(run_dir) / self.FILE
@@ -50,12 +69,84 @@ class Results:
 
 
 @dataclass
-class Family:
-    """An experiment family, registered in the ``network`` namespace of the registry."""
+class Run:
+    """What ``execute`` gets besides its prepared objects: the run directory, the run's logger and the
+    stop flag (Ctrl-C), to be checked between units of work."""
 
-    schema: type
-    prepare: Callable[[Any, Any], tuple[Any, dict[str, Any]]]  # (exp, source) -> (prepared, resolved params)
-    execute: Callable[[Any, Any, Path], Outcome]  # (prepared, exp, run_dir) -> Outcome
-    load: Callable[[Path], Any]  # run_dir -> the data its plots draw
-    plots: tuple[str, ...]  # the registry plots that can draw this family's data
-    summary: Callable[[dict[str, Any]], str] = lambda metrics: ""  # one log line from the metrics
+    directory: Path
+    log: logging.Logger
+    interrupts: Interrupts
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.interrupts.requested
+
+
+class Family:
+    """Base of experiment families; subclasses set the class attributes and write ``prepare``/``execute``."""
+
+    registry_name: ClassVar[str] = ""
+    schema: ClassVar[type]  # an ExperimentBase subclass
+    results: ClassVar[type] = Results  # has save(run_dir) and load(run_dir)
+    plots: ClassVar[tuple[str, ...]] = ()  # the registry plots that can draw this family's results
+
+    def prepare(self, exp: Any, source: Any) -> Any:
+        """Check everything that can be checked before compute; return what ``execute`` runs."""
+        raise NotImplementedError
+
+    def execute(self, prepared: Any, exp: Any, run: Run) -> Outcome:
+        raise NotImplementedError
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        """One log line from the metrics."""
+        return ""
+
+    def load(self, run_dir: Path) -> Any:
+        """The results of a finished run, for redrawing its figures."""
+        return self.results.load(Path(run_dir))
+
+    # -- what every family shares -------------------------------------------------------------------------
+    def run(self, prepared: Any, exp: Any, source: Any, run_dir: Path, log: logging.Logger,
+            extra_metrics: dict[str, Any] | None = None) -> tuple[Outcome, dict[str, Any]]:
+        """Write the resolved config, execute (Ctrl-C stops cleanly), save results and metrics, log the summary."""
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved_config(exp, source), sort_keys=False))
+        with Interrupts() as interrupts:
+            outcome = self.execute(prepared, exp, Run(run_dir, log, interrupts))
+        outcome.results.save(run_dir)
+        metrics = json_safe({"experiment": exp.name, "family": self.registry_name, "seed": exp.seed,
+                             "complete": outcome.complete, "stop_reason": outcome.stop_reason,
+                             **outcome.metrics, **(extra_metrics or {})})
+        write_metrics(run_dir, metrics)
+        line = self.summary(metrics)
+        if line:
+            log.info("%s", line)
+        if not outcome.complete:
+            log.warning("run incomplete: %s", outcome.stop_reason)
+        return outcome, metrics
+
+
+def resolved_config(exp: Any, source: Any) -> dict[str, Any]:
+    """The validated experiment in SI units with every registry entry (neuron model, rule, connector,
+    dataset, ...) replaced by its full parameter set, defaults filled in, as ``instantiate`` recorded them."""
+    config = exp.model_dump(mode="json")
+    for loc, params in getattr(source, "resolved", {}).items():
+        node = config
+        for part in loc[:-1]:
+            node = node[part]
+        node[loc[-1]] = params
+    return config
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as None (JSON has no NaN) and tuples as lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    (Path(run_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))

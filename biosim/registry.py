@@ -1,79 +1,131 @@
-"""One registry for everything an experiment names: neuron models, rules, connectors, networks (experiment
-families), datasets, plots.
+"""One registry for everything an experiment names: neuron models, rules, connectors, families, datasets,
+plots, rule targets and the builders that turn a rule into what a backend runs.
 
-Entries are registered by decorators where they are defined. Built-in modules are imported lazily,
-on lookup; third-party rules come in through the ``biosim.rules`` entry-point group.
+Entries are registered by ``@register(namespace, name)`` where they are defined. Built-in entries are
+discovered, not listed: the first lookup scans the sources of biosim's packages (``biosim``, ``biosim.rules``,
+``biosim.networks``, ``biosim.physical``, recursively) for ``register("namespace", "name")`` calls and
+imports a module only when one of its names is asked for, so a spiking run never imports torch.
+Third-party packages add entries through the entry-point group ``biosim.plugins`` (modules that register on
+import); an experiment file can load its own with ``plugins:``.
+
+Builders are keyed ``"rule/backend"``: ``@register("builder", "stdp/numba")`` marks the function that turns
+an ``stdp`` rule into Numba kernels; :func:`builder` finds it for a rule object.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
+from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from biosim.errors import unknown_choice
 
-NAMESPACES = ("neuron", "rule", "connector", "network", "dataset", "plot")
-_BUILTIN_MODULES = {
-    "neuron": ("biosim.engine.neurons", "biosim.engine.sources"),
-    "rule": ("biosim.rules.static", "biosim.rules.stdp", "biosim.rules.triplet", "biosim.rules.rstdp",
-             "biosim.rules.dendritic", "biosim.rules.sparsey", "biosim.rules.forward", "biosim.rules.ccl",
-             "biosim.rules.forward_gnn"),
-    "connector": ("biosim.engine.connectors",),
-    "network": ("biosim.networks.spiking", "biosim.networks.sdr_segments", "biosim.networks.temporal_memory_family",
-                "biosim.networks.sparsey_family", "biosim.networks.layer_local", "biosim.networks.graph_local"),
-    "dataset": ("biosim.data.sequences", "biosim.data.images", "biosim.data.graphs"),
-    "plot": ("biosim.plotting", "biosim.networks.sdr_plots", "biosim.networks.layer_plots"),
-}
-_ENTRY_POINT_GROUPS = {"rule": "biosim.rules"}
+NAMESPACES = ("neuron", "rule", "connector", "family", "dataset", "plot", "target", "builder")
+PACKAGES = ("biosim", "biosim.rules", "biosim.networks", "biosim.physical")
+PLUGIN_GROUP = "biosim.plugins"
+_REGISTER_CALL = re.compile(r"""\bregister\(\s*["'](\w+)["']\s*,\s*["']([\w./-]+)["']\s*\)""")
 _entries: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}
-_loaded: set[str] = set()
+_plugins_loaded = False
 
 
 def register(namespace: str, name: str) -> Callable[[Any], Any]:
     """Class/function decorator: make ``obj`` available as ``name`` in ``namespace``."""
+    if namespace not in _entries:
+        raise ValueError(f"unknown registry namespace {namespace!r}; allowed: {', '.join(NAMESPACES)}")
 
     def decorate(obj: Any) -> Any:
         table = _entries[namespace]
         if name in table and table[name] is not obj:
             raise ValueError(f"{namespace} {name!r} is registered twice")
         table[name] = obj
-        obj.registry_name = name
+        if namespace != "builder":
+            obj.registry_name = name
         return obj
 
     return decorate
 
 
-def _load(namespace: str) -> None:
-    if namespace in _loaded:
-        return
-    _loaded.add(namespace)
-    for module in _BUILTIN_MODULES[namespace]:
-        importlib.import_module(module)
-    group = _ENTRY_POINT_GROUPS.get(namespace)
-    if group:
-        for entry in entry_points(group=group):
+def package_roots() -> list[tuple[str, Path]]:
+    """(package name, directory) of each built-in package."""
+    roots = []
+    for package in PACKAGES:
+        module = importlib.import_module(package)
+        roots.append((package, Path(module.__file__).resolve().parent))
+    return roots
+
+
+def module_files() -> dict[str, Path]:
+    """Every built-in module, by dotted name -> source file (subpackages included)."""
+    found: dict[str, Path] = {}
+    for package, root in package_roots():
+        for file in sorted(root.rglob("*.py")):
+            parts = file.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            name = ".".join((package, *parts))
+            # a sub-directory that installs as its own package (biosim/../rules) is reached through it
+            found.setdefault(name, file)
+    return found
+
+
+@cache
+def _index() -> dict[str, dict[str, str]]:
+    """namespace -> name -> the built-in module whose source registers it."""
+    index: dict[str, dict[str, str]] = {ns: {} for ns in NAMESPACES}
+    for module, file in module_files().items():
+        for namespace, name in _REGISTER_CALL.findall(file.read_text()):
+            if namespace in index and module != __name__:
+                index[namespace].setdefault(name, module)
+    return index
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        for entry in entry_points(group=PLUGIN_GROUP):
             entry.load()  # the module registers its entries on import
 
 
 def names(namespace: str) -> list[str]:
-    _load(namespace)
+    """Every registered name of ``namespace``, built-in and plug-in."""
+    for module in sorted(set(_index()[namespace].values())):
+        importlib.import_module(module)
+    _load_plugins()
     return sorted(_entries[namespace])
 
 
 def get(namespace: str, name: str, *, key: str = "") -> Any:
-    """Look ``name`` up, raising a ConfigError with the allowed names and a did-you-mean. Built-in
-    modules are imported in order only until the name appears (a spiking run never imports the SDR or
-    torch families); everything, entry points included, is loaded before a name is called unknown."""
+    """Look ``name`` up, raising a ConfigError with the allowed names and a did-you-mean. Only the module
+    that registers a built-in name is imported; everything is loaded before a name is called unknown."""
     table = _entries[namespace]
-    for module in _BUILTIN_MODULES[namespace]:
-        if name in table:
-            break
-        importlib.import_module(module)
+    if name not in table and name in _index()[namespace]:
+        importlib.import_module(_index()[namespace][name])
     if name not in table:
-        _load(namespace)
+        names(namespace)
     try:
-        return _entries[namespace][name]
+        return table[name]
     except KeyError:
-        raise unknown_choice(namespace, name, _entries[namespace], key=key) from None
+        raise unknown_choice(namespace, name, table, key=key) from None
+
+
+def builder(rule: Any, backend: str) -> Any:
+    """The builder registered for (``rule``'s registry name, ``backend``), looked up along the rule's class
+    hierarchy (a subclass inherits its parent's builder); a ConfigError names the backends that have one."""
+    for cls in type(rule).__mro__:
+        name = getattr(cls, "registry_name", "")
+        if not name:
+            continue
+        key = f"{name}/{backend}"
+        if key in _entries["builder"] or key in _index()["builder"]:
+            return get("builder", key)
+    available = sorted(k.split("/")[1] for k in {*_entries["builder"], *_index()["builder"]}
+                       if k.split("/")[0] == rule.registry_name)
+    from biosim.errors import ConfigError
+
+    raise ConfigError(f"rule {rule.registry_name!r} has no {backend!r} implementation; available: "
+                      f"{', '.join(available) or 'none'}")

@@ -33,6 +33,7 @@ def test_readme_layer_local_example_runs(tmp_path):
 
 def test_top_level_names():
     assert bs.Network.__name__ == "Network" and bs.STDP.registry_name == "stdp"
-    assert set(bs.__all__) <= set(dir(bs))
+    for name in bs.__all__:  # every exported name resolves to the object of that name
+        assert getattr(bs, name).__name__ == name
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         bs.Nope  # noqa: B018

@@ -16,9 +16,9 @@ from biosim.engine.network import Network
 from biosim.engine.neurons import AdEx, Izhikevich, LIFCoba, LIFCuba, LIFDelta
 from biosim.engine.simulation import Simulation
 from biosim.engine.sources import SpikeGenerator
-from biosim.networks.spiking import build_spiking
-from biosim.rules.stdp import STDP
-from biosim.rules.triplet import TripletSTDP
+from biosim.networks.spiking.family import build_spiking
+from biosim.rules.spiking_projection.stdp import STDP
+from biosim.rules.spiking_projection.triplet import TripletSTDP
 
 BACKENDS = {
     "biosim": lambda net, duration: Simulation(net).run(duration),
@@ -62,7 +62,7 @@ def test_single_neuron_voltage_traces_agree(model, target, weight, current, rtol
 
 def _experiment(name: str, *overrides: str):
     exp, source = load_experiment(f"experiments/{name}.yaml", list(overrides))
-    return build_spiking(exp, source)[0], exp.duration
+    return build_spiking(exp, source), exp.duration
 
 
 def _summaries(rec, populations):

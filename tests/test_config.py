@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from biosim.config import load_experiment
+from biosim.config import Source, load_experiment
 from biosim.errors import ConfigError
-from biosim.networks.spiking import build_spiking
+from biosim.networks.spiking.family import build_spiking
 
 CUBA = Path(__file__).parents[1] / "experiments" / "cuba.yaml"
 
@@ -31,6 +31,7 @@ populations:
 projections:
   p: {pre: src, post: a, target: ge, connector: {name: fixed_probability, p: 0.5}, weight: 1 mV,
       rule: {name: stdp, w_max: 2 mV}}
+family: spiking
 """
 
 
@@ -69,7 +70,7 @@ def test_rule_of_the_wrong_kind_is_refused(tmp_path):
     from biosim.engine.connectors import OneToOne
     from biosim.engine.network import Network
     from biosim.engine.neurons import LIFCuba
-    from biosim.rules.dendritic import OneShotSegments
+    from biosim.rules.dendritic_segments import OneShotSegments
 
     net = Network()
     net.add_population("a", 2, LIFCuba())
@@ -96,20 +97,31 @@ def test_missing_file_and_bad_yaml(tmp_path):
     assert "not valid YAML" in message
 
 
-def test_every_shipped_experiment_validates():
+def test_every_shipped_experiment_validates_and_its_resolved_config_round_trips():
+    """Each shipped file prepares; its resolved config (every entry's full parameters) validates again to the
+    same experiment and names every registry entry the file uses with its defaults filled in."""
     from biosim import registry
+    from biosim.family import resolved_config
     from biosim.runner import check_plots
 
     for path in sorted((Path(__file__).parents[1] / "experiments").glob("*.yaml")):
         exp, source = load_experiment(path)
-        family = registry.get("network", exp.network)
+        family = registry.get("family", exp.family)()
         check_plots(exp.plots, family, source)
         try:
-            prepared, _ = family.prepare(exp, source)
+            family.prepare(exp, source)
         except ConfigError as err:  # MNIST / CIFAR files are the user's to supply: a clear error is right
             assert err.key.startswith("data.") and "does not exist" in str(err), err
             continue
-        assert prepared, path
+        config = resolved_config(exp, source)
+        again, again_source = family.schema.model_validate(config), Source(str(path))
+        family.prepare(again, again_source)
+        assert resolved_config(again, again_source) == config, path
+        for loc, params in source.resolved.items():
+            node = config
+            for part in loc:
+                node = node[part]
+            assert node == params, (path, loc)
 
 
 def test_extends_inherits_keys_and_sets_its_own_on_top(tmp_path):

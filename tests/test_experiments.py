@@ -7,12 +7,12 @@ import pytest
 from biosim.analysis import population_summary, rate_rhythm
 from biosim.config import load_experiment
 from biosim.engine.simulation import Simulation
-from biosim.networks.spiking import build_spiking
+from biosim.networks.spiking.family import build_spiking
 
 
 def run(name: str, *overrides: str):
     exp, source = load_experiment(f"experiments/{name}.yaml", list(overrides))
-    network, _ = build_spiking(exp, source)
+    network = build_spiking(exp, source)
     return network, Simulation(network).run(exp.duration)
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub
-from biosim.networks.gnn import GATConv, GCNConv, GraphOps, SAGEConv
-from biosim.networks.graph_local import GraphLocalExperiment, fit
-from biosim.rules.forward_gnn import (
+from biosim.networks.graph_local.convs import GATConv, GCNConv, GraphOps, SAGEConv
+from biosim.networks.graph_local.family import GraphLocalExperiment, fit
+from biosim.rules.graph_layers import (
     ForwardForwardLabelAppending,
     ForwardForwardVirtualNodes,
     SingleForward,
@@ -121,7 +121,7 @@ def test_label_appending_learns_on_the_karate_club(tmp_path):
 def test_layers_are_trained_one_at_a_time():
     graph = ContextualSBM(n=200).load(np.random.default_rng(3))
     net = SingleForward().build("gcn", [16, 16], graph.x.shape[1], 2)
-    from biosim.networks.graph_local import to_torch
+    from biosim.networks.graph_local.family import to_torch
 
     tg = to_torch(graph, True, "cpu")
     net.prepare(tg)
@@ -139,7 +139,7 @@ def test_karate_from_yaml_learns(tmp_path):
 
 
 def test_edge_split_is_disjoint_and_negatives_are_non_edges():
-    from biosim.networks.graph_local import split_edges
+    from biosim.networks.graph_local.family import split_edges
 
     g = ContextualSBM(n=300).load(np.random.default_rng(4))
     split = split_edges(g.edges, 300, 0.16, 0.2, np.random.default_rng(5))
@@ -168,11 +168,11 @@ def test_rule_of_the_wrong_task_is_refused():
     exp, source = load_experiment(ROOT / "experiments" / "link_ff_karate.yaml", ["rule=single_forward"])
     with pytest.raises(ConfigError, match="rule 'single_forward' is for task 'node', not 'link'; allowed here: "
                                           "backprop_link, forward_forward_link, single_forward_link, top_down_link"):
-        registry.get("network", exp.network).prepare(exp, source)
+        registry.get("family", exp.family)().prepare(exp, source)
 
 
 def test_top2loss_layer_embeddings_reach_only_their_own_layer():
-    from biosim.networks.graph_local import to_torch
+    from biosim.networks.graph_local.family import to_torch
 
     graph = ContextualSBM(n=200).load(np.random.default_rng(6))
     net = SingleForwardTop2Loss().build("gcn", [16, 16, 16], graph.x.shape[1], 2)

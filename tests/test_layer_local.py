@@ -11,8 +11,8 @@ import torch
 
 from biosim.config import load_experiment
 from biosim.errors import ConfigError
-from biosim.rules.ccl import CounterCurrent
-from biosim.rules.forward import Backprop, ForwardForward, SymBa
+from biosim.rules.torch_layers.ccl import CounterCurrent
+from biosim.rules.torch_layers.forward_forward import Backprop, ForwardForward, SymBa
 from biosim.runner import run_experiment
 
 ROOT = Path(__file__).parents[1]
@@ -145,7 +145,7 @@ def test_bad_input_is_refused_before_compute(overrides, expected):
 
     with pytest.raises(ConfigError) as info:
         exp, source = load_experiment(ROOT / "experiments" / "ff_digits.yaml", overrides)
-        registry.get("network", exp.network).prepare(exp, source)
+        registry.get("family", exp.family)().prepare(exp, source)
     assert expected in str(info.value)
 
 
@@ -155,7 +155,7 @@ def test_cuda_without_a_gpu_is_refused():
 
     exp, source = load_experiment(ROOT / "experiments" / "ff_digits.yaml", ["device=cuda"])
     with pytest.raises(ConfigError, match="device 'cuda' was asked for but torch sees no GPU"):
-        registry.get("network", exp.network).prepare(exp, source)
+        registry.get("family", exp.family)().prepare(exp, source)
 
 
 def test_stratified_split_keeps_class_proportions():
@@ -167,7 +167,7 @@ def test_stratified_split_keeps_class_proportions():
 
 
 def test_hybrid_masks_are_blobs_of_both_values():
-    from biosim.networks.local_nets import hybrid_mask
+    from biosim.networks.layer_local.nets import hybrid_mask
 
     masks = hybrid_mask((8, 8), 200, 6, generator=torch.Generator().manual_seed(0))
     assert set(masks.unique().tolist()) == {0.0, 1.0} and 0.3 < masks.mean() < 0.7
@@ -176,7 +176,7 @@ def test_hybrid_masks_are_blobs_of_both_values():
 
 
 def test_unsupervised_forward_forward_and_its_frozen_control():
-    from biosim.rules.forward import ForwardForwardUnsupervised
+    from biosim.rules.torch_layers.forward_forward import ForwardForwardUnsupervised
 
     x, y = batch(n=16)
     for train_layers in (True, False):
@@ -194,7 +194,7 @@ def test_unsupervised_forward_forward_and_its_frozen_control():
 
 
 def test_ccl_autoencoder_locality_and_learning(tmp_path):
-    from biosim.rules.ccl import CounterCurrentAutoencoder
+    from biosim.rules.torch_layers.ccl import CounterCurrentAutoencoder
 
     torch.manual_seed(0)
     net = CounterCurrentAutoencoder().build([16, 8, 16], 64, 10)
@@ -211,7 +211,7 @@ def test_ccl_autoencoder_locality_and_learning(tmp_path):
 
 
 def test_ccl_cnn_pairs_touch_exactly_their_blocks_and_inference_needs_no_g():
-    from biosim.rules.ccl import CounterCurrentCNN
+    from biosim.rules.torch_layers.ccl import CounterCurrentCNN
 
     net = CounterCurrentCNN().build([4, 8], 64, 10, (8, 8))
     x, y = batch()

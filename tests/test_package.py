@@ -19,8 +19,8 @@ def python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 def test_subpackages_install_under_biosim(tmp_path):
     out = python("""
-        import importlib.util, biosim.rules.stdp, biosim.networks.spiking, biosim.physical
-        print(biosim.rules.stdp.STDP.registry_name, importlib.util.find_spec("rules") is None,
+        import importlib.util, biosim.rules.spiking_projection.stdp, biosim.networks.spiking.family, biosim.physical
+        print(biosim.rules.spiking_projection.stdp.STDP.registry_name, importlib.util.find_spec("rules") is None,
               biosim.__file__ is not None, biosim.networks.__file__ is not None)
     """, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -41,7 +41,7 @@ def test_third_party_rule_via_entry_point(tmp_path):
     info = tmp_path / "my_rules-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-rules\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[biosim.rules]\nmy_rule = my_rules\n")
+    (info / "entry_points.txt").write_text("[biosim.plugins]\nmy_rules = my_rules\n")
     out = subprocess.run([sys.executable, "-m", "biosim.cli", "rules"], capture_output=True, text=True,
                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
     assert out.returncode == 0, out.stderr

@@ -20,9 +20,9 @@ from biosim.engine.network import Network
 from biosim.engine.neurons import LIFCuba
 from biosim.engine.simulation import Simulation
 from biosim.engine.sources import SpikeGenerator
-from biosim.rules.rstdp import RewardSTDP
-from biosim.rules.stdp import STDP
-from biosim.rules.triplet import PRESETS, TripletSTDP
+from biosim.rules.spiking_projection.rstdp import RewardSTDP
+from biosim.rules.spiking_projection.stdp import STDP
+from biosim.rules.spiking_projection.triplet import PRESETS, TripletSTDP
 
 DT, DURATION, N_PRE, N_POST, W_MAX = 1e-4, 2.0, 12, 3, 1e-4
 

@@ -19,7 +19,7 @@ from biosim.runner import run_experiment
 ROOT = Path(__file__).parents[1]
 BASE = """\
 name: t
-network: sdr_segments
+family: dendritic_segments
 seed: 2
 study: false_match
 x: n
@@ -42,7 +42,7 @@ def error_for(tmp_path, text: str) -> str:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         exp, source = load_experiment(path)
-        family = registry.get("network", exp.network)
+        family = registry.get("family", exp.family)()
         from biosim.runner import check_plots
 
         check_plots(exp.plots, family, source)
@@ -52,13 +52,13 @@ def error_for(tmp_path, text: str) -> str:
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
     ("study: false_match", "study: false_matches", ["exp.yaml:4", "study", "did you mean 'false_match'"]),
-    ("network: sdr_segments", "network: sdr_segment", ["exp.yaml:2", "unknown network 'sdr_segment'",
-                                                       "did you mean 'sdr_segments'"]),
+    ("family: dendritic_segments", "family: dendritic_segment", ["exp.yaml:2", "unknown family 'dendritic_segment'",
+                                                       "did you mean 'dendritic_segments'"]),
     ("x: n", "x: nn", ["exp.yaml:5", "'nn' is not a parameter of study 'false_match'", "did you mean 'n'"]),
     ("{a: 20, s: 10, theta: 5}", "{a: 20, s: 10, theta: 5, v: 3}", ["exp.yaml:8", "curves.0.v", "unknown key 'v'"]),
     ("{a: 20, s: 10, theta: 5}", "{a: 20, s: 10, theta: s / 2}", ["curves.0", "formulas may use 'n'"]),
     ("{a: 20, s: 10, theta: 5}", "{a: 200, s: 10, theta: 5}", ["curves.0", "must not exceed n = 100"]),
-    ("montecarlo:", "plots: [raster]\nmontecarlo:", ["plots.0", "plot 'raster' does not draw 'sdr_segments'",
+    ("montecarlo:", "plots: [raster]\nmontecarlo:", ["plots.0", "plot 'raster' does not draw 'dendritic_segments'",
                                                       "allowed: error_curves"]),
 ])
 def test_bad_input_is_refused_before_compute(tmp_path, old, new, expected):
@@ -71,7 +71,7 @@ def test_run_directory_holds_theory_montecarlo_and_figure(tmp_path):
     run_dir = run_experiment(write(tmp_path, BASE), out=tmp_path / "runs")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     results = Results.load(run_dir)
-    assert metrics["complete"] and metrics["network"] == "sdr_segments"
+    assert metrics["complete"] and metrics["family"] == "dendritic_segments"
     assert results.arrays["x"].tolist() == [100, 200, 400]
     simulated = results.arrays["c0_hits"] >= 0
     assert simulated.sum() == len(metrics["points"]) >= 2  # the smallest probability is skipped
@@ -84,7 +84,7 @@ def test_formula_parameters_follow_the_swept_value(tmp_path):
     text = BASE.replace("x: n", "x: s").replace("[100, 200, 400]", "[4, 8, 12]").replace(
         "{a: 20, s: 10, theta: 5}", "{n: 200, a: 20, theta: s // 2}").replace("trials: 20000", "trials: 0")
     results = Results.load(run_experiment(write(tmp_path, text), out=tmp_path / "runs"))
-    from biosim.networks.sdr_theory import false_match
+    from biosim.networks.dendritic.theory import false_match
 
     assert results.arrays["c0_exact"].tolist() == [float(false_match(200, 20, s, s // 2)) for s in (4, 8, 12)]
 
@@ -99,7 +99,7 @@ def test_plot_command_redraws(tmp_path):
 
 TM = """\
 name: tm
-network: temporal_memory
+family: temporal_memory
 seed: 1
 model: {columns: 256, cells_per_column: 8, activation_threshold: 6, min_threshold: 4}
 rule: {name: htm_permanence, max_new_synapses: 8}

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from biosim.networks import sdr_montecarlo as mc
-from biosim.networks import sdr_theory as theory
+from biosim.networks.dendritic import montecarlo as mc
+from biosim.networks.dendritic import theory
 
 # spec sdr.md section 1.3: (n, a, s, theta, printed exact value)
 E1_TABLE = [

@@ -10,9 +10,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from biosim.data.images import IDXImages, read_idx, write_idx
-from biosim.networks.sparsey import CSA, MacParams, SingleMac, select_code
-from biosim.networks.sparsey_hierarchy import Hierarchy, LevelConfig
-from biosim.rules.sparsey import BinaryHebbian, SubsampledHebbian
+from biosim.networks.sparsey.hierarchy import Hierarchy, LevelConfig
+from biosim.networks.sparsey.mac import CSA, MacParams, SingleMac, select_code
+from biosim.rules.sparsey_mac import BinaryHebbian, SubsampledHebbian
 from biosim.runner import run_experiment
 
 ROOT = Path(__file__).parents[1]
@@ -163,7 +163,7 @@ def test_bad_sparsey_input_is_refused_before_compute(overrides, expected):
 
     with pytest.raises(ConfigError, match=None) as info:
         exp, source = load_experiment(ROOT / "experiments" / "sparsey_digits.yaml", overrides)
-        registry.get("network", exp.network).prepare(exp, source)
+        registry.get("family", exp.family)().prepare(exp, source)
     assert expected in str(info.value)
 
 

@@ -2,7 +2,7 @@
 
 The kernel advances the whole network by many steps in one compiled call. Its source is produced
 from per-operation templates (Brian2's approach), written to a cache directory under a name that
-hashes the source and biosim's own kernel sources, and compiled with ``@njit(cache=True)``: a second
+hashes the source and every module it can call (recursively), and compiled with ``@njit(cache=True)``: a second
 process with the same network structure loads machine code instead of compiling. Parameters,
 weights and sizes are runtime arguments, so sweeps never recompile.
 
@@ -13,6 +13,7 @@ Poisson drives -> plasticity -> reset -> spike and rate monitors.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import inspect
@@ -28,9 +29,6 @@ import numpy as np
 from biosim.engine import kernels, sources
 from biosim.engine.build import BuiltNetwork, BuiltProjection
 
-KERNEL_DIRS = [Path(__file__).resolve().parent, Path(__import__("biosim.rules").rules.__file__).parent,
-               Path(__import__("biosim.networks").networks.__file__).parent]
-
 
 def cache_dir() -> Path:
     root = os.environ.get("BIOSIM_CACHE_DIR") or Path.home() / ".cache" / "biosim"
@@ -39,11 +37,52 @@ def cache_dir() -> Path:
     return path
 
 
-def _sources_digest() -> str:
+def module_closure(source: str) -> list[Path]:
+    """The files of every biosim module that ``source`` imports, and of every biosim module those import,
+    recursively (``biosim.rules``, ``biosim.networks``, ``biosim.physical`` and plug-in files included): all the
+    code a compiled function built from ``source`` can call."""
+    files: dict[str, Path] = {}
+    pending = _imported_modules(ast.parse(source), "")
+    while pending:
+        name = pending.pop()
+        if name in files:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # ``from module import function``: not a module
+            spec = None
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        files[name] = Path(spec.origin)
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        pending |= _imported_modules(ast.parse(files[name].read_text()), package)
+    return [files[name] for name in sorted(files)]
+
+
+def _imported_modules(tree: ast.AST, package: str) -> set[str]:
+    """Names of the biosim (or generated/plug-in) modules a module imports, with each parent package."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
+                else node.module or ""
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}  # ``from pkg import module``
+    found = set()
+    for name in names:
+        if name.startswith(("biosim", "biosim_plugin_")):
+            parts = name.split(".")
+            found |= {".".join(parts[:k]) for k in range(1, len(parts) + 1)}
+    return found
+
+
+def _sources_digest(source: str) -> str:
     digest = hashlib.sha256(numba.__version__.encode())
-    for directory in KERNEL_DIRS:  # the modules whose kernels a fused loop calls
-        for file in sorted(directory.glob("*.py")):
-            digest.update(file.read_bytes())
+    for file in module_closure(source):
+        digest.update(str(file).encode())
+        digest.update(file.read_bytes())
     return digest.hexdigest()
 
 
@@ -287,9 +326,9 @@ def bind_kernels(templates: list[Any], kernels: dict[str, Any], prefix: str) -> 
 
 def load_source(source: str, prefix: str) -> Any:
     """Write generated kernel source to the cache directory under a name that hashes it together with
-    biosim's kernel sources (once), and import it as a module; its ``@njit(cache=True)`` functions then
-    load compiled code in every later process."""
-    key = hashlib.sha256((source + _sources_digest()).encode()).hexdigest()[:20]
+    every module it calls (``module_closure``), once, and import it as a module; its ``@njit(cache=True)``
+    functions then load compiled code in every later process."""
+    key = hashlib.sha256((source + _sources_digest(source)).encode()).hexdigest()[:20]
     path = cache_dir() / f"{prefix}_{key}.py"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -20,7 +20,7 @@ from biosim.engine.connectors import Connector
 from biosim.engine.sources import PoissonSource, SpikeGenerator
 from biosim.errors import unknown_choice
 from biosim.rules.base import SPIKING_PROJECTION, Rule
-from biosim.rules.static import Static
+from biosim.rules.spiking_projection.static import Static
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ far and reports ``complete = False`` with the reason.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,7 +38,11 @@ class Recording:
     stop_reason: str = "finished"
     notes: list[str] = field(default_factory=list)
 
-    def save(self, path: Path) -> None:
+    FILE: ClassVar[str] = "recording.npz"
+
+    def save(self, run_dir: Path) -> Path:
+        """Write everything into ``run_dir/recording.npz``."""
+        path = Path(run_dir) / self.FILE
         arrays: dict[str, np.ndarray] = {"dt": np.array(self.dt), "duration": np.array(self.duration)}
         for pop, n in self.sizes.items():
             arrays[f"size/{pop}"] = np.array(n)
@@ -49,10 +55,11 @@ class Recording:
                 for column, values in table.items():
                     arrays[f"{name}/{key}/{column}"] = values
         np.savez_compressed(path, **arrays)
+        return path
 
     @classmethod
-    def load(cls, path: Path) -> Recording:
-        data = np.load(path)
+    def load(cls, run_dir: Path) -> Recording:
+        data = np.load(Path(run_dir) / cls.FILE)
         rec = cls(float(data["dt"]), {}, duration=float(data["duration"]))
         for key in data.files:
             parts = key.split("/")
@@ -104,15 +111,17 @@ class Simulation:
         self._snapshot_weights()
 
     # ----------------------------------------------------------------------------------------
-    def run(self, duration: float, *, progress: bool = False, callback=None) -> Recording:
-        """Advance by ``duration`` seconds. ``callback(step)`` runs after every chunk."""
+    def run(self, duration: float, *, progress: bool = False, callback=None,
+            interrupts: Interrupts | None = None) -> Recording:
+        """Advance by ``duration`` seconds. ``callback(step)`` runs after every chunk. Ctrl-C stops at the
+        next chunk boundary (through ``interrupts`` when the caller already holds the handler)."""
         total = self.step + round(duration / self.network.dt)
         if total > MAX_STEPS:
             raise ValueError(f"a run is limited to {MAX_STEPS} steps ({MAX_STEPS * self.network.dt / 3600:.1f} h at "
                              f"dt = {self.network.dt:g} s); got {total}")
         bar = _progress_bar(total - self.step, self.network.dt, progress)
         start = time.perf_counter()
-        with Interrupts() as interrupts:
+        with (nullcontext(interrupts) if interrupts is not None else Interrupts()) as interrupts:
             while self.step < total:
                 n = min(self.chunk_steps, total - self.step, self._steps_to_next_snapshot())
                 self._mark_external_input()

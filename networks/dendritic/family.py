@@ -1,4 +1,4 @@
-"""The ``sdr_segments`` family: Ahmad & Hawkins' error curves, exact theory with Monte-Carlo points.
+"""The ``dendritic_segments`` family: Ahmad & Hawkins' error curves, exact theory with Monte-Carlo points.
 
 An experiment picks a ``study`` (E1 false_match, E2 false_negative, E3 union, E4 classifier, E5
 threshold), the parameter on the x axis and its ``values``, and one or more ``curves`` that fix the
@@ -10,11 +10,9 @@ number of Monte-Carlo hits reaches ``montecarlo.min_expected_hits`` are also sim
 from __future__ import annotations
 
 import ast
-import logging
 import math
 import operator
 import time
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -23,12 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from biosim import registry
 from biosim.config import ExperimentBase, Source, explain
 from biosim.errors import did_you_mean
-from biosim.family import Family, Outcome, Results
-from biosim.interrupts import Interrupts
-from biosim.networks import sdr_montecarlo as mc
-from biosim.networks import sdr_theory as theory
-
-log = logging.getLogger("biosim")
+from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
+from biosim.networks.dendritic import montecarlo as mc
+from biosim.networks.dendritic import theory
 
 
 class _Point(BaseModel):
@@ -166,8 +161,9 @@ class MonteCarlo(BaseModel):
 
 
 class SegmentsExperiment(ExperimentBase):
-    """An error-curve study of dendritic segments (family ``sdr_segments``)."""
+    """An error-curve study of dendritic segments (family ``dendritic_segments``)."""
 
+    family: str = "dendritic_segments"
     study: Literal["false_match", "false_negative", "union", "classifier", "threshold"]
     x: str = Field("n", description="the swept parameter; for study threshold: theta")
     values: list[int] | Range
@@ -180,7 +176,7 @@ def _xs(exp: SegmentsExperiment) -> list[int]:
     return exp.values.values() if isinstance(exp.values, Range) else list(exp.values)
 
 
-def prepare(exp: SegmentsExperiment, source: Source) -> tuple[list[tuple[str, list[_Point]]] | list[int], dict]:
+def prepare(exp: SegmentsExperiment, source: Source) -> list[tuple[str, list[_Point]]] | list[int]:
     """Validate every point of every curve; returns (label, points) per curve, or the thetas of a
     threshold study."""
     xs = _xs(exp)
@@ -189,7 +185,7 @@ def prepare(exp: SegmentsExperiment, source: Source) -> tuple[list[tuple[str, li
     if exp.study == "threshold":
         if exp.x != "theta":
             raise source.error(f"study threshold sweeps theta, not {exp.x!r}", ("x",))
-        return xs, {}
+        return xs
     point = STUDIES[exp.study]
     if exp.x not in point.model_fields:
         allowed = list(point.model_fields)
@@ -207,7 +203,7 @@ def prepare(exp: SegmentsExperiment, source: Source) -> tuple[list[tuple[str, li
         except ValueError as err:
             raise source.error(str(err), ("curves", k)) from None
         curves.append((", ".join(f"{key}={value}" for key, value in fixed.items() if key != "method"), points))
-    return curves, {}
+    return curves
 
 
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
@@ -240,38 +236,37 @@ def _resolve(fixed: dict[str, Any], name: str, value: int) -> dict[str, Any]:
     return resolved
 
 
-def execute(prepared, exp: SegmentsExperiment, run_dir: Path) -> Outcome:
+def execute(prepared, exp: SegmentsExperiment, run: Run) -> Outcome:
     xs = np.array(_xs(exp))
     if exp.study == "threshold":
-        return _execute_threshold(prepared, exp, run_dir)
+        return _execute_threshold(prepared, exp)
     mc.seed(exp.seed)
     arrays: dict[str, np.ndarray] = {"x": xs}
     curves_meta, points_meta = [], []
     complete, mc_seconds, segments = True, 0.0, 0
-    with Interrupts() as interrupts:
-        for c, (label, points) in enumerate(prepared):
-            exact = [p.exact() for p in points]
-            arrays[f"c{c}_exact"] = np.array([float(e) for e in exact])
-            arrays[f"c{c}_log10_exact"] = np.array([theory.log10(e) for e in exact])
-            if isinstance(points[0], Union):
-                arrays[f"c{c}_approx"] = np.array([float(p.approximate()) for p in points])
-            if isinstance(points[0], Classifier):
-                arrays[f"c{c}_bound"] = np.array([float(p.bound()) for p in points])
-            hits = np.full(len(points), -1, np.int64)  # -1: not simulated
-            for k, (p, e) in enumerate(zip(points, exact, strict=True)):
-                trials = exp.montecarlo.trials
-                if interrupts.requested or trials == 0 or trials * float(e) < exp.montecarlo.min_expected_hits:
-                    continue
-                start = time.perf_counter()
-                hits[k] = p.simulate(trials)
-                mc_seconds += time.perf_counter() - start
-                segments += trials * p.segments_per_trial()
-                points_meta.append(_compare(c, p, float(e), int(hits[k]), trials, exp.x))
-            arrays[f"c{c}_hits"] = hits
-            curves_meta.append(label)
-            if interrupts.requested:
-                complete = False
-                break
+    for c, (label, points) in enumerate(prepared):
+        exact = [p.exact() for p in points]
+        arrays[f"c{c}_exact"] = np.array([float(e) for e in exact])
+        arrays[f"c{c}_log10_exact"] = np.array([theory.log10(e) for e in exact])
+        if isinstance(points[0], Union):
+            arrays[f"c{c}_approx"] = np.array([float(p.approximate()) for p in points])
+        if isinstance(points[0], Classifier):
+            arrays[f"c{c}_bound"] = np.array([float(p.bound()) for p in points])
+        hits = np.full(len(points), -1, np.int64)  # -1: not simulated
+        for k, (p, e) in enumerate(zip(points, exact, strict=True)):
+            trials = exp.montecarlo.trials
+            if run.stop_requested or trials == 0 or trials * float(e) < exp.montecarlo.min_expected_hits:
+                continue
+            start = time.perf_counter()
+            hits[k] = p.simulate(trials)
+            mc_seconds += time.perf_counter() - start
+            segments += trials * p.segments_per_trial()
+            points_meta.append(_compare(c, p, float(e), int(hits[k]), trials, exp.x))
+        arrays[f"c{c}_hits"] = hits
+        curves_meta.append(label)
+        if run.stop_requested:
+            complete = False
+            break
     trials = exp.montecarlo.trials
     z = [abs(p["z"]) for p in points_meta if p["z"] is not None]
     metrics = {"study": exp.study, "x": exp.x, "curves": curves_meta, "montecarlo_trials": trials,
@@ -280,8 +275,7 @@ def execute(prepared, exp: SegmentsExperiment, run_dir: Path) -> Outcome:
                "montecarlo_s": mc_seconds, "segments_per_s": segments / mc_seconds if mc_seconds else None}
     results = Results(arrays, {"study": exp.study, "x": exp.x, "curves": curves_meta, "trials": trials,
                                "ylabel": STUDIES[exp.study].label, "title": exp.description or exp.name})
-    results.save(run_dir)
-    return Outcome(metrics, results, complete, None if complete else "interrupted")
+    return Outcome(metrics, results, complete, None if complete else INTERRUPTED)
 
 
 def _compare(curve: int, point: _Point, exact: float, hits: int, trials: int, x: str) -> dict[str, Any]:
@@ -292,7 +286,7 @@ def _compare(curve: int, point: _Point, exact: float, hits: int, trials: int, x:
             "relative_error": rate / exact - 1 if exact else None, "z": (rate - exact) / sd if sd else None}
 
 
-def _execute_threshold(thetas: list[int], exp: SegmentsExperiment, run_dir: Path) -> Outcome:
+def _execute_threshold(thetas: list[int], exp: SegmentsExperiment) -> Outcome:
     medians = theory.threshold_medians(thetas)
     arrays = {"x": np.array(thetas), "c0_exact": np.array([medians[t] for t in thetas]),
               "c0_log10_exact": np.log10(np.array([medians[t] for t in thetas])),
@@ -304,17 +298,20 @@ def _execute_threshold(thetas: list[int], exp: SegmentsExperiment, run_dir: Path
                "min_theta_with_median_below_1e-7": min(below, default=None)}
     results = Results(arrays, {"study": "threshold", "x": "theta", "curves": [label], "trials": 0,
                                "ylabel": "median false match probability", "title": exp.description or exp.name})
-    results.save(run_dir)
     return Outcome(metrics, results)
 
 
-def _summary(metrics: dict[str, Any]) -> str:
-    if metrics["study"] == "threshold":
-        return f"median false match below 1e-7 from theta = {metrics['min_theta_with_median_below_1e-7']}"
-    return (f"{len(metrics['points'])} Monte-Carlo points, max |z| {metrics['max_abs_z']}, "
-            f"{metrics['segments_per_s'] or 0:.3g} segments/s")
+@registry.register("family", "dendritic_segments")
+class DendriticSegments(Family):
+    """Ahmad & Hawkins' error curves of dendritic segments on SDRs: exact theory and Monte-Carlo points."""
 
+    schema = SegmentsExperiment
+    plots = ("error_curves",)
+    prepare = staticmethod(prepare)
+    execute = staticmethod(execute)
 
-registry.register("network", "sdr_segments")(Family(
-    schema=SegmentsExperiment, prepare=prepare, execute=execute, load=Results.load, plots=("error_curves",),
-    summary=_summary))
+    def summary(self, metrics: dict[str, Any]) -> str:
+        if metrics["study"] == "threshold":
+            return f"median false match below 1e-7 from theta = {metrics['min_theta_with_median_below_1e-7']}"
+        return (f"{len(metrics['points'])} Monte-Carlo points, max |z| {metrics['max_abs_z']}, "
+                f"{metrics['segments_per_s'] or 0:.3g} segments/s")

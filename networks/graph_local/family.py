@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -16,9 +15,8 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Family, Outcome, Results
-from biosim.interrupts import Interrupts
-from biosim.networks.torch_family import pca, prepare_rule_and_data
+from biosim.family import Family, Outcome, Results, Run
+from biosim.torch.common import pca, prepare_rule_and_data, torch_settings
 
 log = logging.getLogger("biosim")
 
@@ -26,6 +24,7 @@ log = logging.getLogger("biosim")
 class GraphLocalExperiment(ExperimentBase):
     """Node classification with a graph rule (family ``graph_local``)."""
 
+    family: str = "graph_local"
     task: Literal["node", "link"] = Field("node", description="node classification or link prediction")
     rule: Spec = "single_forward"
     conv: Literal["gcn", "sage", "gat"] = "gcn"
@@ -45,20 +44,20 @@ class GraphLocalExperiment(ExperimentBase):
 
 
 def prepare(exp: GraphLocalExperiment, source: Source):
-    from biosim.rules.forward_gnn import GRAPH_LAYERS
+    from biosim.rules.graph_layers import GRAPH_LAYERS
 
-    (rule, data), resolved = prepare_rule_and_data(exp, source, GRAPH_LAYERS, "graph")
+    rule, data = prepare_rule_and_data(exp, source, GRAPH_LAYERS, "graph")
     if exp.task == "node" and exp.patience is not None and data.val_fraction == 0 \
             and data.registry_name != "karate_club":
         raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
                            ("patience",))
-    return (rule, data), resolved
+    return rule, data
 
 
 def to_torch(graph, use_edges: bool, device: str):
     import torch
 
-    from biosim.networks.graph_nets import TorchGraph
+    from biosim.networks.graph_local.nets import TorchGraph
 
     return TorchGraph(torch.tensor(graph.x, dtype=torch.float32, device=device),
                       torch.tensor(graph.y, dtype=torch.long, device=device),
@@ -196,11 +195,10 @@ def fit_link(rule, exp: GraphLocalExperiment, graph, interrupts=None):
     return net, pairs, history, complete
 
 
-def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
+def _execute_link(rule, data, exp: GraphLocalExperiment, run: Run) -> Outcome:
     graph = data.load(np.random.default_rng(exp.seed))
     start = time.perf_counter()
-    with Interrupts() as interrupts:
-        net, pairs, history, complete = fit_link(rule, exp, graph, interrupts)
+    net, pairs, history, complete = fit_link(rule, exp, graph, run.interrupts)
     seconds = time.perf_counter() - start
     last = len(net.convs) - 1
     per_layer = [_auc(net, pairs["test_pos"], pairs["test_neg"], k) for k in range(last + 1)] if rule.greedy else []
@@ -216,20 +214,18 @@ def _execute_link(rule, data, exp: GraphLocalExperiment, run_dir: Path) -> Outco
                                         if np.isfinite(h).all()}}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
                                "groups": _unit_names(net)})
-    results.save(run_dir)
     return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
 
 
-def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
+def execute(prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
     import torch
 
     rule, data = prepared
     if exp.task == "link":
-        return _execute_link(rule, data, exp, run_dir)
+        return _execute_link(rule, data, exp, run)
     graph = data.load(np.random.default_rng(exp.seed))
     start = time.perf_counter()
-    with Interrupts() as interrupts:
-        net, tg, history, complete = fit(rule, exp, graph, interrupts)
+    net, tg, history, complete = fit(rule, exp, graph, run.interrupts)
     seconds = time.perf_counter() - start
     test = torch.tensor(graph.test, dtype=torch.long, device=exp.device)
     layers = len(net.units()) if rule.greedy else 1
@@ -249,18 +245,24 @@ def execute(prepared, exp: GraphLocalExperiment, run_dir: Path) -> Outcome:
                "test_nodes": len(graph.test), "recorded_epochs": epochs}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
                                "groups": _unit_names(net)})
-    results.save(run_dir)
     return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
 
 
-def _summary(metrics: dict[str, Any]) -> str:
-    if metrics.get("task") == "link":
-        return (f"{metrics['rule']} ({metrics['conv']}): test ROC-AUC {metrics['test_roc_auc']:.3f}, per layer "
-                f"{np.round(metrics['per_layer_test_roc_auc'], 3).tolist()}")
-    return (f"{metrics['rule']} ({metrics['conv']}, edges {metrics['use_edges']}): test accuracy "
-            f"{metrics['test_accuracy']:.3f}, per layer {np.round(metrics['per_layer_test_accuracy'], 3).tolist()}")
+@registry.register("family", "graph_local")
+class GraphLocal(Family):
+    """Node classification and link prediction with graph-layer rules (ForwardGNN) or backprop."""
 
+    schema = GraphLocalExperiment
+    plots = ("learning_curves", "embeddings")
+    prepare = staticmethod(prepare)
 
-registry.register("network", "graph_local")(Family(
-    schema=GraphLocalExperiment, prepare=prepare, execute=execute, load=Results.load,
-    plots=("learning_curves", "embeddings"), summary=_summary))
+    def execute(self, prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
+        with torch_settings(exp.seed, None, exp.device):
+            return execute(prepared, exp, run)
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        if metrics.get("task") == "link":
+            return (f"{metrics['rule']} ({metrics['conv']}): test ROC-AUC {metrics['test_roc_auc']:.3f}, per layer "
+                    f"{np.round(metrics['per_layer_test_roc_auc'], 3).tolist()}")
+        return (f"{metrics['rule']} ({metrics['conv']}, edges {metrics['use_edges']}): test accuracy "
+                f"{metrics['test_accuracy']:.3f}, per layer {np.round(metrics['per_layer_test_accuracy'], 3).tolist()}")

@@ -1,6 +1,6 @@
 """Learning rules for dendritic segments (plug into ``dendritic_segments``: temporal memory, SDR neurons).
 
-Kernel contract (module-level Numba functions; ``st`` is a ``networks.dendritic.Segments`` store):
+Kernel contract (module-level Numba functions; ``st`` is a ``networks.dendritic.segments.Segments`` store):
 
 * ``learn(st, seg, prev_active, winners, n_winners, n_active_potential, p, max_synapses, scratch)``: the
   segment chosen to learn this step (it was active and its column became active, or it matched best
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 from pydantic import Field
 
-from biosim.networks.dendritic import adapt, grow_synapses
+from biosim.networks.dendritic.segments import adapt, grow_synapses
 from biosim.registry import register
 from biosim.rules.base import Rule
 

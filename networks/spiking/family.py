@@ -6,23 +6,92 @@ registry entry it belongs to (neuron model, connector, rule) before anything is 
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from biosim import registry
 from biosim.analysis import population_summary, rate_rhythm
-from biosim.config import Experiment, Source, instantiate
+from biosim.config import ExperimentBase, Source, Spec, Strict, instantiate
 from biosim.engine.network import Network, Normal, Uniform, Value
 from biosim.engine.simulation import Recording, Timing
 from biosim.errors import did_you_mean
-from biosim.family import Family, Outcome
+from biosim.family import Family, Outcome, Run
+from biosim.params import Frequency, Time
 from biosim.rules.base import SPIKING_PROJECTION
 from biosim.units import UnitError, parse_quantity
 
-log = logging.getLogger("biosim")
+
+class DriveConfig(Strict):
+    """Poisson drive: ``n`` independent inputs per neuron at ``rate``, each adding ``weight``."""
+
+    target: str
+    n: int = Field(gt=0)
+    rate: Frequency
+    weight: Any
+
+
+class CurrentStep(Strict):
+    at: Time
+    value: Any
+
+
+class PopulationConfig(Strict):
+    n: int = Field(gt=0)
+    model: str
+    params: dict[str, Any] = {}
+    init: dict[str, Any] = {}
+    drive: DriveConfig | None = None
+    current: list[CurrentStep] = []
+
+
+class ProjectionConfig(Strict):
+    pre: str
+    post: str
+    target: str
+    connector: Spec
+    weight: Any
+    delay: Any = 0.0
+    rule: Spec = "static"
+    modulator: str | None = None
+
+
+class StateMonitorConfig(Strict):
+    population: str
+    variables: list[str] = ["v"]
+    indices: list[int] = [0]
+    every: Time | None = None
+
+
+class WeightMonitorConfig(Strict):
+    projection: str
+    every: Time = 1.0
+    max_synapses: int = Field(10_000, gt=0)
+
+
+class MonitorsConfig(Strict):
+    spikes: list[str] | Literal["all"] = "all"
+    rates: list[str] | Literal["all"] = "all"
+    state: list[StateMonitorConfig] = []
+    weights: list[WeightMonitorConfig] = []
+    max_spikes: int = Field(50_000_000, gt=0, description="per population; 8 bytes each")
+
+
+class SpikingExperiment(ExperimentBase):
+    """A spiking-network experiment (family ``spiking``)."""
+
+    family: str = "spiking"
+    backend: Literal["biosim", "brian2"] = "biosim"
+    dt: Time = 1e-4
+    duration: Time
+    chunk: Time = 0.1
+    populations: dict[str, PopulationConfig]
+    projections: dict[str, ProjectionConfig] = {}
+    monitors: MonitorsConfig = MonitorsConfig()
+    plots: list[str] = ["raster", "rates", "voltage", "isi", "weights"]
+
+
 
 
 def _value(raw: Any, dimension: str, source: Source, loc: tuple) -> Value:
@@ -49,10 +118,9 @@ def _unknown(source: Source, kind: str, name: str, allowed, loc: tuple, context:
     return source.error(f"unknown {kind} {name!r}{context}{guess}; allowed: {', '.join(allowed)}", loc)
 
 
-def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, Any]]:
-    """Return the Network and the fully resolved parameters (SI, defaults filled) for config.yaml."""
+def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
+    """The Network an experiment describes; every value is validated first (errors name file, line, key)."""
     net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes)
-    resolved: dict[str, Any] = {"populations": {}, "projections": {}}
     for name, pop in exp.populations.items():
         loc = ("populations", name)
         model = instantiate({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"),
@@ -63,7 +131,6 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
         init = {var: _value(raw, model.state_vars[var], source, (*loc, "init", var))
                 for var, raw in pop.init.items()}
         net.add_population(name, pop.n, model, init)
-        resolved["populations"][name] = {"model": pop.model, "params": model.model_dump()}
         if pop.drive is not None:
             target = pop.drive.target
             if target not in model.synaptic_targets:
@@ -98,16 +165,12 @@ def build_spiking(exp: Experiment, source: Source) -> tuple[Network, dict[str, A
                         delay=delay, rule=rule, modulator=proj.modulator, name=name)
         except ValueError as err:
             raise source.error(str(err), loc) from None
-        resolved["projections"][name] = {
-            "connector": {"name": connector.registry_name, **connector.model_dump()},
-            "rule": {"name": rule.registry_name, **rule.model_dump()},
-        }
 
     _monitors(exp, net, source)
-    return net, resolved
+    return net
 
 
-def _monitors(exp: Experiment, net: Network, source: Source) -> None:
+def _monitors(exp: SpikingExperiment, net: Network, source: Source) -> None:
     spiking = list(net.populations)
     neurons = [name for name, pop in net.populations.items() if pop.kind == "neuron"]
     for field, default in (("spikes", spiking), ("rates", neurons)):
@@ -144,7 +207,7 @@ def weight_summary(w: np.ndarray, bounds: tuple[float, float] | None) -> dict[st
     return summary
 
 
-def spiking_metrics(exp: Experiment, rec: Recording, timing: Timing, network: Network) -> dict[str, Any]:
+def spiking_metrics(exp: SpikingExperiment, rec: Recording, timing: Timing, network: Network) -> dict[str, Any]:
     """Per population rate_hz, cv_isi, spike_count and rhythm; weight statistics; the wall-time split."""
     populations = {pop: {**population_summary(t, i, rec.sizes[pop], rec.duration), "n": rec.sizes[pop]}
                    for pop, (t, i) in rec.spikes.items()}
@@ -158,7 +221,7 @@ def spiking_metrics(exp: Experiment, rec: Recording, timing: Timing, network: Ne
             "build_s": timing.build_s, "jit_s": timing.jit_s, "sim_s": timing.sim_s}
 
 
-def simulate(exp: Experiment, network: Network) -> tuple[Recording, Timing, dict[str, Any]]:
+def simulate(exp: SpikingExperiment, network: Network, run: Run) -> tuple[Recording, Timing, dict[str, Any]]:
     """Run ``network`` on the experiment's backend; returns the recording, timing and extras."""
     if exp.backend == "brian2":
         from biosim.backends.brian2_backend import run_brian2
@@ -170,30 +233,32 @@ def simulate(exp: Experiment, network: Network) -> tuple[Recording, Timing, dict
     sim = Simulation(network, chunk=exp.chunk)
     memory = sim.memory_bytes()
     synapses = sum(p.n_synapses for p in sim.net.projections.values())
-    log.info("built %d neurons, %d synapses; connectivity %.1f MB; monitor buffers %.1f MB (spikes cost 8 B each, "
-             "at most %d per population)", sum(p.n for p in network.populations.values()), synapses,
-             sum(v for k, v in memory.items() if k.startswith("projection")) / 1e6,
-             memory["monitor_buffers"] / 1e6, network.max_spikes)
-    log.info("build %.2f s, kernel load/JIT %.2f s", sim.timing.build_s, sim.timing.jit_s)
-    rec = sim.run(exp.duration, progress=True)
+    run.log.info("built %d neurons, %d synapses; connectivity %.1f MB; monitor buffers %.1f MB (spikes cost 8 B "
+                 "each, at most %d per population)", sum(p.n for p in network.populations.values()), synapses,
+                 sum(v for k, v in memory.items() if k.startswith("projection")) / 1e6,
+                 memory["monitor_buffers"] / 1e6, network.max_spikes)
+    run.log.info("build %.2f s, kernel load/JIT %.2f s", sim.timing.build_s, sim.timing.jit_s)
+    rec = sim.run(exp.duration, progress=True, interrupts=run.interrupts)
     return rec, sim.timing, {"synapse_count": synapses, "memory_bytes": memory}
 
 
-def execute_spiking(network: Network, exp: Experiment, run_dir: Path) -> Outcome:
-    rec, timing, extra = simulate(exp, network)
-    rec.save(run_dir / "recording.npz")
-    metrics = {**spiking_metrics(exp, rec, timing, network), **extra}
-    if not rec.complete:
-        log.warning("kept %.3f s of %.3f s", rec.duration, exp.duration)
-    return Outcome(metrics, rec, rec.complete, rec.stop_reason)
+@registry.register("family", "spiking")
+class Spiking(Family):
+    """Spiking networks: populations of neuron models, projections with plastic rules, monitors."""
 
+    schema = SpikingExperiment
+    results = Recording
+    plots = ("raster", "rates", "voltage", "isi", "weights")
 
-def _summary(metrics: dict[str, Any]) -> str:
-    return "; ".join(f"{pop}: {v['rate_hz']:.3f} Hz, CV ISI {v['cv_isi']}, {v['spike_count']} spikes"
-                     for pop, v in metrics["populations"].items())
+    def prepare(self, exp: SpikingExperiment, source: Source) -> Network:
+        return build_spiking(exp, source)
 
+    def execute(self, network: Network, exp: SpikingExperiment, run: Run) -> Outcome:
+        rec, timing, extra = simulate(exp, network, run)
+        if not rec.complete:
+            run.log.warning("kept %.3f s of %.3f s", rec.duration, exp.duration)
+        return Outcome({**spiking_metrics(exp, rec, timing, network), **extra}, rec, rec.complete, rec.stop_reason)
 
-SPIKING = registry.register("network", "spiking")(Family(
-    schema=Experiment, prepare=build_spiking, execute=execute_spiking,
-    load=lambda run_dir: Recording.load(Path(run_dir) / "recording.npz"),
-    plots=("raster", "rates", "voltage", "isi", "weights"), summary=_summary))
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return "; ".join(f"{pop}: {v['rate_hz']:.3f} Hz, CV ISI {v['cv_isi']}, {v['spike_count']} spikes"
+                         for pop, v in metrics["populations"].items())

@@ -1,5 +1,5 @@
 """Layer-local objectives for graph neural networks (plug into ``graph_layers``; ForwardGNN, Park et al.
-ICLR 2024). Declarative rules; ``build`` makes the torch network (``networks/graph_nets.py``).
+ICLR 2024). Declarative rules; ``build`` makes the torch network (``networks/graph_local/nets.py``).
 
 * ``single_forward`` (SF): C virtual class nodes with fixed random features join the graph, each training
   node linked to its class node; layer l is trained alone (greedy, its input detached) with the
@@ -39,7 +39,7 @@ class SingleForward(GraphRule):
     reads: ClassVar[str] = "the layer's own node and virtual class-node embeddings"
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import SingleForwardNet
+        from biosim.networks.graph_local.nets import SingleForwardNet
 
         return SingleForwardNet(conv, widths, n_features, n_classes)
 
@@ -52,7 +52,7 @@ class BackpropGNN(GraphRule):
     greedy: ClassVar[bool] = False
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import BackpropGraphNet
+        from biosim.networks.graph_local.nets import BackpropGraphNet
 
         return BackpropGraphNet(conv, widths, n_features, n_classes)
 
@@ -65,7 +65,7 @@ class LinkRule(GraphRule):
     task: ClassVar[str] = "link"
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import LinkNet
+        from biosim.networks.graph_local.nets import LinkNet
 
         return LinkNet(self, conv, widths, n_features)
 
@@ -106,7 +106,7 @@ class ForwardForwardLabelAppending(GraphRule):
     theta: float = Field(2.0, description="goodness threshold")
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import LabelAppendingNet
+        from biosim.networks.graph_local.nets import LabelAppendingNet
 
         return LabelAppendingNet(self, conv, widths, n_features, n_classes)
 
@@ -120,7 +120,7 @@ class ForwardForwardVirtualNodes(GraphRule):
     theta: float = Field(2.0, description="goodness threshold")
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import VirtualNodeNet
+        from biosim.networks.graph_local.nets import VirtualNodeNet
 
         return VirtualNodeNet(self, conv, widths, n_features, n_classes)
 
@@ -138,7 +138,7 @@ class SingleForwardTop2Loss(GraphRule):
     test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import Top2LossNet
+        from biosim.networks.graph_local.nets import Top2LossNet
 
         if len(set(widths)) != 1:
             raise ValueError(f"Top2Loss averages layers, so all widths must be equal; got {widths}")
@@ -157,7 +157,7 @@ class SingleForwardTop2Input(GraphRule):
     test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import Top2InputNet
+        from biosim.networks.graph_local.nets import Top2InputNet
 
         return Top2InputNet(self, conv, widths, n_features, n_classes)
 
@@ -172,6 +172,6 @@ class TopDownLink(LinkRule):
     test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
 
     def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_nets import LinkTop2InputNet
+        from biosim.networks.graph_local.nets import LinkTop2InputNet
 
         return LinkTop2InputNet(self, conv, widths, n_features)

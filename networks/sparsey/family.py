@@ -13,9 +13,7 @@ Studies:
 
 from __future__ import annotations
 
-import logging
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -23,18 +21,16 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_params
-from biosim.family import Family, Outcome, Results
-from biosim.interrupts import Interrupts
-from biosim.networks.sparsey import CSA, MacParams, SingleMac
-from biosim.networks.sparsey_hierarchy import Hierarchy, LevelConfig
-from biosim.rules.sparsey import SPARSEY_MAC
-
-log = logging.getLogger("biosim")
+from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
+from biosim.networks.sparsey.hierarchy import Hierarchy, LevelConfig
+from biosim.networks.sparsey.mac import CSA, MacParams, SingleMac
+from biosim.rules.sparsey_mac import SPARSEY_MAC
 
 
 class SparseyExperiment(ExperimentBase):
     """A Sparsey experiment (family ``sparsey``)."""
 
+    family: str = "sparsey"
     study: Literal["capacity", "similarity", "sequences", "classification"]
     mac: dict[str, Any] = {}
     levels: list[dict[str, Any]] = []
@@ -55,27 +51,23 @@ class SparseyExperiment(ExperimentBase):
 def prepare(exp: SparseyExperiment, source: Source):
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", SPARSEY_MAC))
     csa = validate_params(CSA, exp.csa, source, ("csa",))
-    resolved: dict[str, Any] = {"rule": {"name": rule.registry_name, **rule.model_dump()}, "csa": csa.model_dump()}
     if exp.study == "classification":
         if not exp.levels:
             raise source.error("a classification needs 'levels' (a list of level settings)", ("levels",))
         levels = [validate_params(LevelConfig, level, source, ("levels", k)) for k, level in enumerate(exp.levels)]
         data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
-        resolved |= {"levels": [level.model_dump() for level in levels],
-                     "data": {"name": data.registry_name, **data.model_dump(mode="json")}}
-        return (rule, csa, levels, data), resolved
+        return rule, csa, levels, data
     mac = validate_params(MacParams, exp.mac, source, ("mac",))
     if exp.active > exp.inputs:
         raise source.error(f"active = {exp.active} exceeds inputs = {exp.inputs}", ("active",))
-    resolved["mac"] = mac.model_dump()
-    return (rule, csa, mac), resolved
+    return rule, csa, mac
 
 
 def _random_items(rng: np.random.Generator, n: int, inputs: int, active: int) -> list[np.ndarray]:
     return [np.sort(rng.choice(inputs, active, replace=False)) for _ in range(n)]
 
 
-def _capacity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]:
+def _capacity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     rule, csa, mac_params = prepared
     rows, arrays = [], {"items": np.array(exp.items), "seeds": np.arange(exp.seed, exp.seed + exp.seeds)}
     exact = np.full((len(exp.items), exp.seeds), np.nan)
@@ -90,7 +82,7 @@ def _capacity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]
             exact[a, b] = np.mean(np.all(stored == retrieved, axis=1))
             per_cm[a, b] = np.mean(stored == retrieved)
             g_novel[a, b], g_familiar[a, b] = g_store.mean(), g_retrieve.mean()
-            if interrupts.requested:
+            if run.stop_requested:
                 break
         rows.append({"items": n, "exact_retrieval_rate_mean": float(np.nanmean(exact[a])),
                      "exact_retrieval_rate_min": float(np.nanmin(exact[a])),
@@ -98,9 +90,9 @@ def _capacity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]
                      "per_module_accuracy_min": float(np.nanmin(per_cm[a])),
                      "familiarity_at_storage_mean": float(np.nanmean(g_novel[a])),
                      "familiarity_at_retrieval_mean": float(np.nanmean(g_familiar[a]))})
-        log.info("%d items: exact retrieval %.3f (min %.3f), per-CM %.4f", n, rows[-1]["exact_retrieval_rate_mean"],
+        run.log.info("%d items: exact retrieval %.3f (min %.3f), per-CM %.4f", n, rows[-1]["exact_retrieval_rate_mean"],
                  rows[-1]["exact_retrieval_rate_min"], rows[-1]["per_module_accuracy_mean"])
-        if interrupts.requested:
+        if run.stop_requested:
             break
     timing = _timing(rule, csa, mac_params, exp)
     arrays |= {"exact": exact, "per_module": per_cm, **{f"timing_{k}": np.array(v) for k, v in timing.items()}}
@@ -131,7 +123,7 @@ def _variant(rng: np.random.Generator, item: np.ndarray, keep: int, inputs: int)
     return np.sort(np.concatenate([kept, others]))
 
 
-def _similarity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]:
+def _similarity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     rule, csa, mac_params = prepared
     input_overlap, code_overlap = [], []
     for b in range(exp.seeds):
@@ -144,7 +136,7 @@ def _similarity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dic
             codes, _ = mac.present(variants, learn=False, sample=True)
             input_overlap += [keep / exp.active for keep in range(exp.active + 1)]
             code_overlap += np.mean(codes == stored[i], axis=1).tolist()
-        if interrupts.requested:
+        if run.stop_requested:
             break
     from scipy.stats import spearmanr  # 0.6 s import: only where it is used
 
@@ -152,13 +144,13 @@ def _similarity(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dic
     levels = np.unique(x)
     curve = [float(y[x == level].mean()) for level in levels]
     rho = float(spearmanr(x, y).statistic)
-    log.info("Spearman(input overlap, code overlap) = %.3f", rho)
+    run.log.info("Spearman(input overlap, code overlap) = %.3f", rho)
     return ({"spearman_input_vs_code_overlap": rho,
              "code_overlap_by_input_overlap": dict(zip([f"{v:.4g}" for v in levels], curve, strict=True))},
             {"input_overlap": x, "code_overlap": y})
 
 
-def _sequences(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]:
+def _sequences(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     rule, csa, mac_params = prepared
     level = LevelConfig(**mac_params.model_dump(), grid=(1, 1), rf=None, horizontal=True)
     rng = np.random.default_rng(exp.seed)
@@ -171,7 +163,7 @@ def _sequences(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict
         bits[item] = True
         return bits[None, :]
 
-    def run(seq, learn, sample, recall):
+    def present(seq, learn, sample, recall):
         model.reset()
         out = []
         for t, item in enumerate(seq):
@@ -179,9 +171,9 @@ def _sequences(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict
             out.append(model.frame(frame, learn, sample)[0][0])
         return np.array(out)
 
-    stored = [run(seq, True, True, False) for seq in seqs]
-    recognised = [run(seq, False, False, False) for seq in seqs]
-    recalled = [run(seq, False, False, True) for seq in seqs]
+    stored = [present(seq, True, True, False) for seq in seqs]
+    recognised = [present(seq, False, False, False) for seq in seqs]
+    recalled = [present(seq, False, False, True) for seq in seqs]
     q = mac_params.q
 
     def scores(codes):
@@ -195,13 +187,13 @@ def _sequences(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict
     metrics = {"recognition_exact_rate": float(rec_exact.mean()),
                "recall_exact_rate": float(call_exact[:, 1:].mean()),
                "recall_per_module_accuracy": float(call_overlap[:, 1:].mean())}
-    log.info("recognition %.3f, recall from the first element %.3f exact, %.3f per CM",
+    run.log.info("recognition %.3f, recall from the first element %.3f exact, %.3f per CM",
              *metrics.values())
     return metrics, {"recall_overlap_by_position": call_overlap.mean(axis=0),
                      "recognition_overlap_by_position": rec_overlap.mean(axis=0)}
 
 
-def _classification(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict, dict]:
+def _classification(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     rule, csa, levels, data = prepared
     split = data.load(np.random.default_rng(exp.seed))
     model = Hierarchy(split.shape, levels, rule, csa, seed=exp.seed)
@@ -209,7 +201,7 @@ def _classification(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict,
     g_train = []
     for image in split.train_x:
         g_train.append(np.nanmean(model.frame(image > exp.threshold, learn=True, sample=True)[1][-1]))
-        if interrupts.requested:
+        if run.stop_requested:
             break
     train_s = time.perf_counter() - start
     top = levels[-1].q * levels[-1].k * len(model.macs[-1])
@@ -232,7 +224,7 @@ def _classification(prepared, exp: SparseyExperiment, interrupts) -> tuple[dict,
                "train_items": len(g_train), "test_items": len(split.test_y), "train_s": train_s,
                "train_s_per_item": train_s / max(len(g_train), 1), "test_s": test_s,
                "top_level_familiarity_mean": float(np.nanmean(g_train)), "fraction_of_macs_frozen": frozen}
-    log.info("test accuracy %.3f on %d held-out images (%d stored in one trial each, %.2f s)", accuracy,
+    run.log.info("test accuracy %.3f on %d held-out images (%d stored in one trial each, %.2f s)", accuracy,
              len(split.test_y), len(g_train), train_s)
     return metrics, {"test_labels": split.test_y, "predicted": predicted, "familiarity": np.array(g_train),
                      "split_train_index": split.train_index, "split_test_index": split.test_index}
@@ -242,20 +234,20 @@ STUDIES = {"capacity": _capacity, "similarity": _similarity, "sequences": _seque
            "classification": _classification}
 
 
-def execute(prepared, exp: SparseyExperiment, run_dir: Path) -> Outcome:
-    with Interrupts() as interrupts:
-        metrics, arrays = STUDIES[exp.study](prepared, exp, interrupts)
-        complete = not interrupts.requested
-    results = Results(arrays, {"study": exp.study, "title": exp.description or exp.name})
-    results.save(run_dir)
-    return Outcome({"study": exp.study, **metrics}, results, complete, None if complete else "interrupted")
+@registry.register("family", "sparsey")
+class Sparsey(Family):
+    """Sparsey macrocolumns and hierarchies: capacity, similarity, sequences, classification."""
 
+    schema = SparseyExperiment
+    plots = ("sparsey",)
+    prepare = staticmethod(prepare)
 
-def _summary(metrics: dict[str, Any]) -> str:
-    keys = ("capacity", "spearman_input_vs_code_overlap", "recall_exact_rate", "test_accuracy")
-    return "; ".join(f"{k}: {metrics[k]}" for k in keys if k in metrics)
+    def execute(self, prepared, exp: SparseyExperiment, run: Run) -> Outcome:
+        metrics, arrays = STUDIES[exp.study](prepared, exp, run)
+        complete = not run.stop_requested
+        results = Results(arrays, {"study": exp.study, "title": exp.description or exp.name})
+        return Outcome({"study": exp.study, **metrics}, results, complete, None if complete else INTERRUPTED)
 
-
-registry.register("network", "sparsey")(Family(
-    schema=SparseyExperiment, prepare=prepare, execute=execute, load=Results.load, plots=("sparsey",),
-    summary=_summary))
+    def summary(self, metrics: dict[str, Any]) -> str:
+        keys = ("capacity", "spearman_input_vs_code_overlap", "recall_exact_rate", "test_accuracy")
+        return "; ".join(f"{k}: {metrics[k]}" for k in keys if k in metrics)

@@ -23,12 +23,12 @@ from pydantic import Field
 
 from biosim.engine.codegen import bind_kernels
 from biosim.engine.kernels import seed_numba
-from biosim.networks import dendritic
-from biosim.networks.dendritic import NONE, compute_activity, create_segment
+from biosim.networks.dendritic import segments as dendritic
+from biosim.networks.dendritic.segments import NONE, compute_activity, create_segment
 from biosim.params import Params
-from biosim.rules.dendritic import SegmentRule
-from biosim.rules.dendritic import permanence_learn as rule_learn  # rebound to the configured rule's kernels
-from biosim.rules.dendritic import permanence_punish as rule_punish  # in the generated module
+from biosim.rules.dendritic_segments import SegmentRule
+from biosim.rules.dendritic_segments import permanence_learn as rule_learn  # rebound to the configured rule's kernels
+from biosim.rules.dendritic_segments import permanence_punish as rule_punish  # in the generated module
 
 
 class TemporalMemoryParams(Params):
@@ -220,7 +220,7 @@ def _compile(rule: SegmentRule):
 class TemporalMemory:
     """A temporal memory of ``params.columns`` x ``params.cells_per_column`` dendritic neurons.
 
-    >>> from biosim.rules.dendritic import HTMPermanence
+    >>> from biosim.rules.dendritic_segments import HTMPermanence
     >>> tm = TemporalMemory(TemporalMemoryParams(columns=64, cells_per_column=4), HTMPermanence(), seed=1)
     >>> anomaly, precision = tm.run([np.array([1, 5, 9])] * 3)
     """

@@ -9,8 +9,8 @@ import numpy as np
 from pydantic import Field
 
 from biosim.engine.kernels import seed_numba
-from biosim.networks.sparsey import CSA, Mac, MacParams, _compiled
-from biosim.rules.sparsey import MacRule
+from biosim.networks.sparsey.mac import CSA, Mac, MacParams, _compiled
+from biosim.rules.sparsey_mac import MacRule
 
 
 class LevelConfig(MacParams):

@@ -32,8 +32,8 @@ from pydantic import Field, model_validator
 from biosim.engine.codegen import bind_kernels
 from biosim.engine.kernels import seed_numba
 from biosim.params import Params
-from biosim.rules.sparsey import MacRule
-from biosim.rules.sparsey import binary_hebbian_learn as rule_learn  # rebound to the configured rule
+from biosim.rules.sparsey_mac import MacRule
+from biosim.rules.sparsey_mac import binary_hebbian_learn as rule_learn  # rebound to the configured rule
 
 
 class CSA(Params):

@@ -15,7 +15,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from biosim.registry import register
-from biosim.rules.forward import Activation, LayerRule
+from biosim.rules.torch_layers.forward_forward import Activation, LayerRule
 
 
 @register("rule", "counter_current")
@@ -27,7 +27,7 @@ class CounterCurrent(LayerRule):
     activation: Activation = Field("elu", description="activation of both networks")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import CounterCurrentNet
+        from biosim.networks.layer_local.nets import CounterCurrentNet
 
         return CounterCurrentNet(self, widths, n_inputs, n_classes)
 
@@ -42,7 +42,7 @@ class CounterCurrentAutoencoder(LayerRule):
     pair_losses: bool = Field(True, description="false: only the output layer learns (control)")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import CounterCurrentAutoencoderNet
+        from biosim.networks.layer_local.nets import CounterCurrentAutoencoderNet
 
         return CounterCurrentAutoencoderNet(self, widths, n_inputs)
 
@@ -55,7 +55,7 @@ class BackpropAutoencoder(LayerRule):
     task: ClassVar[str] = "reconstruction"
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import BackpropAutoencoderNet
+        from biosim.networks.layer_local.nets import BackpropAutoencoderNet
 
         return BackpropAutoencoderNet(widths, n_inputs)
 
@@ -70,7 +70,7 @@ class CounterCurrentCNN(LayerRule):
     activation: Activation = Field("elu", description="activation of both networks")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import CounterCurrentCNNNet
+        from biosim.networks.layer_local.nets import CounterCurrentCNNNet
 
         if image_shape is None or len(image_shape) < 2:
             raise ValueError("counter_current_cnn needs image data (height x width [x channels])")

@@ -7,9 +7,7 @@ prediction precision (fraction of predicted columns that became active) are reco
 
 from __future__ import annotations
 
-import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,17 +15,15 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_params
-from biosim.family import Family, Outcome, Results
-from biosim.interrupts import Interrupts
-from biosim.networks.temporal_memory import TemporalMemory, TemporalMemoryParams
-from biosim.rules.dendritic import DENDRITIC_SEGMENTS
-
-log = logging.getLogger("biosim")
+from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
+from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams
+from biosim.rules.dendritic_segments import DENDRITIC_SEGMENTS
 
 
 class TMExperiment(ExperimentBase):
     """Sequence learning with a temporal memory (family ``temporal_memory``)."""
 
+    family: str = "temporal_memory"
     model: dict[str, Any] = {}
     rule: Spec = "htm_permanence"
     data: Spec = "random_sequences"
@@ -44,12 +40,10 @@ def prepare(exp: TMExperiment, source: Source):
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "sdr_sequences"))
     if data.columns != params.columns:
         raise source.error(f"the data has {data.columns} columns but the model {params.columns}", ("data",))
-    resolved = {"model": params.model_dump(), "rule": {"name": rule.registry_name, **rule.model_dump()},
-                "data": {"name": data.registry_name, **data.model_dump()}}
-    return (params, rule, data), resolved
+    return params, rule, data
 
 
-def execute(prepared, exp: TMExperiment, run_dir: Path) -> Outcome:
+def execute(prepared, exp: TMExperiment, run: Run) -> Outcome:
     params, rule, data = prepared
     rng = np.random.default_rng(exp.seed)
     sequences = data.sequences(rng)
@@ -59,25 +53,24 @@ def execute(prepared, exp: TMExperiment, run_dir: Path) -> Outcome:
     anomaly, precision, phase = [], [], []
     per_pass, pass_seconds, complete = [], [], True
     schedule = [(k, True) for k in range(exp.passes)] + ([(exp.passes, False)] if exp.test else [])
-    with Interrupts() as interrupts:
-        for k, learn in schedule:
-            order = rng.permutation(len(sequences)) if exp.shuffle and learn else np.arange(len(sequences))
-            inputs = [sdr for q in order for sdr in sequences[q]]
-            resets = np.zeros(len(inputs), np.bool_)
-            if exp.reset_between_sequences:
-                resets[np.cumsum([0] + [len(sequences[q]) for q in order[:-1]])] = True
-            begin = time.perf_counter()
-            a, p = tm.run(inputs, resets, learn=learn)
-            pass_seconds.append(time.perf_counter() - begin)
-            anomaly.append(a), precision.append(p), phase.append(np.full(a.size, k))
-            per_pass.append({"pass": k, "learn": learn, "mean_anomaly": float(a.mean()),
-                             "prediction_precision": float(np.nanmean(p)) if np.isfinite(p).any() else None,
-                             "seconds": pass_seconds[-1], "segments": tm.n_segments, "synapses": tm.n_synapses})
-            log.info("pass %d (%s): mean anomaly %.4f, %d segments, %d synapses, %.2f s", k,
+    for k, learn in schedule:
+        order = rng.permutation(len(sequences)) if exp.shuffle and learn else np.arange(len(sequences))
+        inputs = [sdr for q in order for sdr in sequences[q]]
+        resets = np.zeros(len(inputs), np.bool_)
+        if exp.reset_between_sequences:
+            resets[np.cumsum([0] + [len(sequences[q]) for q in order[:-1]])] = True
+        begin = time.perf_counter()
+        a, p = tm.run(inputs, resets, learn=learn)
+        pass_seconds.append(time.perf_counter() - begin)
+        anomaly.append(a), precision.append(p), phase.append(np.full(a.size, k))
+        per_pass.append({"pass": k, "learn": learn, "mean_anomaly": float(a.mean()),
+                         "prediction_precision": float(np.nanmean(p)) if np.isfinite(p).any() else None,
+                         "seconds": pass_seconds[-1], "segments": tm.n_segments, "synapses": tm.n_synapses})
+        run.log.info("pass %d (%s): mean anomaly %.4f, %d segments, %d synapses, %.2f s", k,
                      "learning" if learn else "test", a.mean(), tm.n_segments, tm.n_synapses, pass_seconds[-1])
-            if interrupts.requested:
-                complete = False
-                break
+        if run.stop_requested:
+            complete = False
+            break
     steps = sum(a.size for a in anomaly)
     arrays = {"anomaly": np.concatenate(anomaly), "precision": np.concatenate(precision),
               "phase": np.concatenate(phase)}
@@ -88,15 +81,18 @@ def execute(prepared, exp: TMExperiment, run_dir: Path) -> Outcome:
                "run_s": sum(pass_seconds), "steps": steps, "steps_per_s": steps / sum(pass_seconds)}
     results = Results(arrays, {"title": exp.description or exp.name, "passes": exp.passes, "test": exp.test,
                                "sequence_lengths": [len(s) for s in sequences]})
-    results.save(run_dir)
-    return Outcome(metrics, results, complete, None if complete else "interrupted")
+    return Outcome(metrics, results, complete, None if complete else INTERRUPTED)
 
 
-def _summary(metrics: dict[str, Any]) -> str:
-    return (f"test mean anomaly {metrics['test_mean_anomaly']}, precision {metrics['test_prediction_precision']}, "
-            f"{metrics['steps_per_s']:.0f} steps/s")
+@registry.register("family", "temporal_memory")
+class TemporalMemoryFamily(Family):
+    """Sequence learning with a temporal memory on dendritic SDR neurons."""
 
+    schema = TMExperiment
+    plots = ("anomaly",)
+    prepare = staticmethod(prepare)
+    execute = staticmethod(execute)
 
-registry.register("network", "temporal_memory")(Family(
-    schema=TMExperiment, prepare=prepare, execute=execute, load=Results.load, plots=("anomaly",),
-    summary=_summary))
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return (f"test mean anomaly {metrics['test_mean_anomaly']}, precision "
+                f"{metrics['test_prediction_precision']}, {metrics['steps_per_s']:.0f} steps/s")

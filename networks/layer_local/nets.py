@@ -1,4 +1,4 @@
-"""PyTorch implementations of the layer-local rules' networks (``rules/forward.py`` declares the rules).
+"""PyTorch implementations of the layer-local rules' networks (``rules/torch_layers/`` declares the rules).
 
 A ``LocalNet`` splits its parameters into groups, one per local loss; ``local_losses`` returns one loss
 per group that depends on that group's parameters only (every layer's input is detached).
@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
-    from biosim.rules.forward import ForwardForward
+    from biosim.rules.torch_layers.forward_forward import ForwardForward
 
 
 class LocalNet(nn.Module):

@@ -1,7 +1,7 @@
 """Layer-local objectives for PyTorch layer stacks (plug into ``torch_layers``).
 
 A rule is a declarative parameter object (no torch import); ``build`` makes the torch ``LocalNet``
-(``networks/local_nets.py``) for a given stack of hidden widths. A LocalNet splits its parameters into
+(``networks/layer_local/nets.py``) for a given stack of hidden widths. A LocalNet splits its parameters into
 groups, one per local loss, and ``local_losses(x, y)`` returns one loss per group that depends on that
 group's parameters only: every layer's input is detached, so no gradient crosses a layer. The trainer
 keeps one optimiser per group; summing the losses and calling ``backward()`` once therefore trains all
@@ -14,7 +14,7 @@ groups simultaneously and still locally.
 * ``symba`` (Lee & Song 2023): forward-forward with the balanced loss softplus(-alpha (G+ - G-)).
 * ``forward_forward_unsupervised``: hybrid-image negatives (Hinton 2022) and a linear softmax readout.
 * ``backprop``: the same stack trained end to end with cross-entropy (the baseline).
-* ``counter_current`` (Kao & Hariharan 2024): see ``rules/ccl.py``.
+* ``counter_current`` (Kao & Hariharan 2024): see ``rules/torch_layers/ccl.py``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class LayerRule(Rule):
     task: ClassVar[str] = "classification"  # or "reconstruction" (autoencoders)
 
     def build(self, widths: list[int], n_inputs: int, n_classes: int, image_shape: tuple[int, ...] | None = None):
-        """The torch ``LocalNet`` this rule trains (``networks/local_nets.py``; torch is imported here);
+        """The torch ``LocalNet`` this rule trains (``networks/layer_local/nets.py``; torch is imported here);
         ``image_shape`` is the shape of one input before flattening, for rules that need it."""
         raise NotImplementedError
 
@@ -62,7 +62,7 @@ class ForwardForward(LayerRule):
         "mlp", description="dense layers, or conv 3x3 + max-pool blocks (hidden = channels; needs images)")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import ForwardForwardCNNNet, ForwardForwardNet
+        from biosim.networks.layer_local.nets import ForwardForwardCNNNet, ForwardForwardNet
 
         if self.architecture == "mlp":
             return ForwardForwardNet(self, widths, n_inputs, n_classes)
@@ -90,7 +90,7 @@ class ForwardForwardUnsupervised(LayerRule):
     train_layers: bool = Field(True, description="false: the layers stay random, only the readout learns (control)")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import UnsupervisedFFNet
+        from biosim.networks.layer_local.nets import UnsupervisedFFNet
 
         return UnsupervisedFFNet(self, widths, n_inputs, n_classes, image_shape)
 
@@ -106,7 +106,7 @@ class Backprop(LayerRule):
     activation: Activation = Field("relu", description="activation of the hidden layers")
 
     def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.local_nets import BackpropCNNNet, BackpropNet
+        from biosim.networks.layer_local.nets import BackpropCNNNet, BackpropNet
 
         if self.architecture == "mlp":
             return BackpropNet(widths, n_inputs, n_classes, self.activation)

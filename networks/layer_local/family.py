@@ -14,7 +14,6 @@ import copy
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -22,9 +21,8 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Family, Outcome, Results
-from biosim.interrupts import Interrupts
-from biosim.networks.torch_family import pca, prepare_rule_and_data
+from biosim.family import Family, Outcome, Results, Run
+from biosim.torch.common import pca, prepare_rule_and_data, torch_settings
 
 log = logging.getLogger("biosim")
 
@@ -32,6 +30,7 @@ log = logging.getLogger("biosim")
 class LayerLocalExperiment(ExperimentBase):
     """Supervised training of a layer stack with a local rule (family ``layer_local``)."""
 
+    family: str = "layer_local"
     task: Literal["classification", "reconstruction"] = "classification"
     rule: Spec = "forward_forward"
     hidden: list[int] = Field([256, 256], min_length=1, description="hidden layer widths")
@@ -54,10 +53,9 @@ class LayerLocalExperiment(ExperimentBase):
 
 
 def prepare(exp: LayerLocalExperiment, source: Source):
-    from biosim.rules.forward import TORCH_LAYERS
+    from biosim.rules.torch_layers.forward_forward import TORCH_LAYERS
 
-    (rule, data), resolved = prepare_rule_and_data(exp, source, TORCH_LAYERS, "images")
-    return (rule, data), resolved
+    return prepare_rule_and_data(exp, source, TORCH_LAYERS, "images")
 
 
 def _scale(x: np.ndarray, how: str) -> np.ndarray:
@@ -191,13 +189,10 @@ def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(fit), np.sort(val)
 
 
-def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
+def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
     import torch
 
     rule, data = prepared
-    if exp.threads:
-        torch.set_num_threads(exp.threads)
-    torch.manual_seed(exp.seed)
     split = data.load(np.random.default_rng(exp.seed))
     device = torch.device(exp.device)
     fit, val = _hold_out(split.train_y, exp.validation_fraction, exp.seed)
@@ -213,8 +208,7 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
     n_classes = int(max(split.train_y.max(), split.test_y.max())) + 1
     net = rule.build(list(exp.hidden), sets.x.shape[1], n_classes, split.train_x.shape[1:]).to(device)
     start = time.perf_counter()
-    with Interrupts() as interrupts:
-        history, complete, reason = train(net, exp, sets, interrupts)
+    history, complete, reason = train(net, exp, sets, run.interrupts)
     seconds = time.perf_counter() - start
     with torch.no_grad():
         hidden = [h.cpu().numpy() for h in net.hidden(sets.x_test)]
@@ -230,16 +224,22 @@ def execute(prepared, exp: LayerLocalExperiment, run_dir: Path) -> Outcome:
                "test_items": len(split.test_y), "device": exp.device}
     results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
                                "groups": net.group_names()})
-    results.save(run_dir)
     return Outcome(metrics, results, complete, reason)
 
 
-def _summary(metrics: dict[str, Any]) -> str:
-    scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in ("test_accuracy", "train_accuracy",
-                                                                         "test_mse", "train_mse") if k in metrics)
-    return f"{metrics['rule']}: {scores}, {metrics['epochs_per_s'] or 0:.2f} epochs/s"
+@registry.register("family", "layer_local")
+class LayerLocal(Family):
+    """A layer stack trained in PyTorch with a layer-local rule (or backprop)."""
 
+    schema = LayerLocalExperiment
+    plots = ("learning_curves", "embeddings")
+    prepare = staticmethod(prepare)
 
-registry.register("network", "layer_local")(Family(
-    schema=LayerLocalExperiment, prepare=prepare, execute=execute, load=Results.load,
-    plots=("learning_curves", "embeddings"), summary=_summary))
+    def execute(self, prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
+        with torch_settings(exp.seed, exp.threads, exp.device):
+            return execute(prepared, exp, run)
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}"
+                           for k in ("test_accuracy", "train_accuracy", "test_mse", "train_mse") if k in metrics)
+        return f"{metrics['rule']}: {scores}, {metrics['epochs_per_s'] or 0:.2f} epochs/s"

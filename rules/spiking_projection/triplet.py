@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from biosim.params import Time, Weight
 from biosim.registry import register
 from biosim.rules.base import Pairing, SpikingRule, Trace
-from biosim.rules.stdp import clip
+from biosim.rules.spiking_projection.stdp import clip
 
 A2P, A3P, A2M, A3M, W_MIN, W_MAX = range(6)
 

@@ -1,4 +1,4 @@
-"""PyTorch networks of the graph rules (``rules/forward_gnn.py``). A graph net exposes one parameter group
+"""PyTorch networks of the graph rules (``rules/graph_layers.py``). A graph net exposes one parameter group
 per trained unit and ``unit_loss(k, graph)`` / ``scores(graph, upto)``; the family's trainer does the rest."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from biosim.networks.gnn import CONVOLUTIONS, GraphOps
+from biosim.networks.graph_local.convs import CONVOLUTIONS, GraphOps
 
 
 @dataclass

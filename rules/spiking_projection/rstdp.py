@@ -18,7 +18,7 @@ from pydantic import Field
 from biosim.params import Frequency, Time, Weight
 from biosim.registry import register
 from biosim.rules.base import SpikingRule, Trace
-from biosim.rules.stdp import clip
+from biosim.rules.spiking_projection.stdp import clip
 
 A_PLUS, A_MINUS, W_MIN, W_MAX, E_DECAY, ETA_DT = range(6)
 

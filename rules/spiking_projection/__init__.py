@@ -1,0 +1,1 @@
+"""spiking_projection"""
