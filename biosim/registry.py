@@ -113,19 +113,27 @@ def get(namespace: str, name: str, *, key: str = "") -> Any:
         raise unknown_choice(namespace, name, table, key=key) from None
 
 
+def _rule_names(cls: type) -> list[str]:
+    """Registry names along a rule class's hierarchy, the class's own first."""
+    return [vars(c)["registry_name"] for c in cls.__mro__ if vars(c).get("registry_name")]
+
+
 def builder(rule: Any, backend: str) -> Any:
-    """The builder registered for (``rule``'s registry name, ``backend``), looked up along the rule's class
-    hierarchy (a subclass inherits its parent's builder); a ConfigError names the backends that have one."""
-    for cls in type(rule).__mro__:
-        name = getattr(cls, "registry_name", "")
-        if not name:
-            continue
-        key = f"{name}/{backend}"
-        if key in _entries["builder"] or key in _index()["builder"]:
-            return get("builder", key)
-    available = sorted(k.split("/")[1] for k in {*_entries["builder"], *_index()["builder"]}
-                       if k.split("/")[0] == rule.registry_name)
+    """The builder registered as ``"<rule>/<backend>"``, looked up along the rule's class hierarchy (a subclass
+    inherits its parent's builders); a ConfigError names the backends that have one."""
+    keys = {*_entries["builder"], *_index()["builder"]}
+    for name in _rule_names(type(rule)):
+        if f"{name}/{backend}" in keys:
+            return get("builder", f"{name}/{backend}")
     from biosim.errors import ConfigError
 
     raise ConfigError(f"rule {rule.registry_name!r} has no {backend!r} implementation; available: "
-                      f"{', '.join(available) or 'none'}")
+                      f"{', '.join(backends_of(type(rule))) or 'none'}")
+
+
+def backends_of(cls: type) -> list[str]:
+    """The backends with a builder for rule class ``cls`` (its own or inherited)."""
+    _load_plugins()
+    keys = {*_entries["builder"], *_index()["builder"]}
+    names = set(_rule_names(cls))
+    return sorted({key.split("/", 1)[1] for key in keys if key.split("/", 1)[0] in names})

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from biosim.params import Params
+from biosim.targets import Rule
 
 SPIKING_PROJECTION = "spiking_projection"
 
@@ -41,13 +41,6 @@ class Trace:
 
 
 Pairing = Literal["all_to_all", "nearest"]
-
-
-class Rule(Params):
-    """Base of all learning rules; ``plugs_into`` names the kind of target it modifies."""
-
-    plugs_into: ClassVar[str] = ""
-    reads: ClassVar[str] = ""
 
 
 class SpikingRule(Rule):

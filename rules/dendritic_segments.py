@@ -23,7 +23,7 @@ from pydantic import Field
 
 from biosim.networks.dendritic.segments import adapt, grow_synapses
 from biosim.registry import register
-from biosim.rules.base import Rule
+from biosim.targets import Rule
 
 DENDRITIC_SEGMENTS = "dendritic_segments"
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from biosim.registry import register
-from biosim.rules.base import Rule
+from biosim.targets import Rule
 
 GRAPH_LAYERS = "graph_layers"
 

@@ -16,7 +16,7 @@ from numba import njit
 from pydantic import Field
 
 from biosim.registry import register
-from biosim.rules.base import Rule
+from biosim.targets import Rule
 
 SPARSEY_MAC = "sparsey_mac"
 

@@ -19,8 +19,9 @@ import numpy as np
 from biosim.engine.connectors import Connector
 from biosim.engine.sources import PoissonSource, SpikeGenerator
 from biosim.errors import unknown_choice
-from biosim.rules.base import SPIKING_PROJECTION, Rule
+from biosim.rules.base import SPIKING_PROJECTION
 from biosim.rules.spiking_projection.static import Static
+from biosim.targets import Rule
 
 
 @dataclass(frozen=True)

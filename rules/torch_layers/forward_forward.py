@@ -24,7 +24,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from biosim.registry import register
-from biosim.rules.base import Rule
+from biosim.targets import Rule
 
 TORCH_LAYERS = "torch_layers"
 Activation = Literal["relu", "elu", "tanh"]
