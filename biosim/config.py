@@ -291,29 +291,36 @@ def family_of(data: dict, source: Source):
 
 
 def load_plugins(plugins: list[Any], source: Source) -> None:
-    """Import each plug-in: a module name, or a ``.py`` file relative to the file that lists it. Its
-    ``@register`` decorators add its entries (rules, families, plots, ...) to the registry."""
+    """Import each plug-in: a ``.py`` file or a package folder, relative to the experiment file that lists it,
+    or an importable module name. Its ``@register`` decorators add its entries (rules, families, plots, ...)."""
     import importlib
     import importlib.util
     import sys
 
     if not isinstance(plugins, list):
-        raise source.error("plugins is a list of module names or .py files", ("plugins",))
+        raise source.error("plugins is a list of module names, .py files or package folders", ("plugins",))
     folder = Path(source.holder("plugins").file).resolve().parent
+    loaded = []
     for k, plugin in enumerate(plugins):
         text = str(plugin)
+        path = (folder / text).resolve()
         try:
-            if text.endswith(".py"):
-                path = (folder / text).resolve()
-                if not path.exists():
-                    raise source.error(f"plug-in file {str(path)!r} does not exist", ("plugins", k))
+            if text.endswith(".py") or path.is_dir():
+                loaded.append(str(path))
+                init = path / "__init__.py" if path.is_dir() else path
+                if not init.exists():
+                    raise source.error(f"plug-in {str(init)!r} does not exist", ("plugins", k))
                 name = f"biosim_plugin_{path.stem}"
                 if name not in sys.modules:
-                    spec = importlib.util.spec_from_file_location(name, path)
+                    spec = importlib.util.spec_from_file_location(
+                        name, init, submodule_search_locations=[str(path)] if path.is_dir() else None)
                     module = importlib.util.module_from_spec(spec)
                     sys.modules[name] = module
                     spec.loader.exec_module(module)
             else:
+                loaded.append(text)
                 importlib.import_module(text)
         except ImportError as err:
             raise source.error(f"cannot import plug-in {text!r}: {err}", ("plugins", k)) from None
+    if loaded:
+        source.resolved[("plugins",)] = loaded  # absolute, so a saved run finds them from anywhere

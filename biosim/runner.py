@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from biosim import registry
-from biosim.config import load_experiment
+from biosim.config import Source, load_experiment, load_plugins
 from biosim.errors import did_you_mean
 from biosim.family import write_metrics
 
@@ -91,5 +91,6 @@ def replot(run_dir: str | Path) -> list[Path]:
 
     run_dir = Path(run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    load_plugins(config.get("plugins", []), Source(str(run_dir / "config.yaml")))
     family = registry.get("family", config["family"])()
     return draw(family.load(run_dir), run_dir, config.get("plots", []))

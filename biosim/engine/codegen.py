@@ -19,6 +19,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,10 @@ def cache_dir() -> Path:
 
 
 def module_closure(source: str) -> list[Path]:
-    """The files of every biosim module that ``source`` imports, and of every biosim module those import,
-    recursively (``biosim.rules``, ``biosim.networks``, ``biosim.physical`` and plug-in files included): all the
-    code a compiled function built from ``source`` can call."""
+    """The files of every module that ``source`` imports, and of every module those import, recursively: all
+    of biosim (``biosim.rules``, ``biosim.networks``, ``biosim.physical`` included) and the user's plug-in code,
+    not the standard library or installed third-party packages. This is all the code that a compiled function
+    built from ``source`` can call."""
     files: dict[str, Path] = {}
     pending = _imported_modules(ast.parse(source), "")
     while pending:
@@ -51,7 +53,8 @@ def module_closure(source: str) -> list[Path]:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):  # ``from module import function``: not a module
             spec = None
-        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py") \
+                or not (name.startswith("biosim") or _outside_installed_packages(spec.origin)):
             continue
         files[name] = Path(spec.origin)
         package = name if spec.submodule_search_locations else name.rpartition(".")[0]
@@ -59,8 +62,15 @@ def module_closure(source: str) -> list[Path]:
     return [files[name] for name in sorted(files)]
 
 
+def _outside_installed_packages(origin: str) -> bool:
+    """Whether a module file is the user's own code (a plug-in), not the standard library or an installed
+    package such as numpy or numba."""
+    installed = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return not any(Path(origin).is_relative_to(folder) for folder in installed)
+
+
 def _imported_modules(tree: ast.AST, package: str) -> set[str]:
-    """Names of the biosim (or generated/plug-in) modules a module imports, with each parent package."""
+    """Names of the modules (and their parent packages) that a module imports."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -70,12 +80,7 @@ def _imported_modules(tree: ast.AST, package: str) -> set[str]:
                 else node.module or ""
             names.add(base)
             names |= {f"{base}.{alias.name}" for alias in node.names}  # ``from pkg import module``
-    found = set()
-    for name in names:
-        if name.startswith(("biosim", "biosim_plugin_")):
-            parts = name.split(".")
-            found |= {".".join(parts[:k]) for k in range(1, len(parts) + 1)}
-    return found
+    return {".".join(name.split(".")[:k]) for name in names for k in range(1, name.count(".") + 2)}
 
 
 def _sources_digest(source: str) -> str:
