@@ -10,17 +10,24 @@ from biosim.errors import ConfigError
 
 
 def _rules() -> None:
+    """Every registered rule, grouped by the target it plugs into, with its backends and parameters."""
     from biosim import registry
 
-    for name in registry.names("rule"):
-        rule = registry.get("rule", name)
-        print(f"{name}  (plugs into: {rule.plugs_into}; reads: {rule.reads})")
-        doc = (rule.__doc__ or "").strip().splitlines()
-        if doc:
-            print(f"    {doc[0]}")
-        for param, default, description in rule.describe():
-            print(f"    {param:<18} {default:<24} {description}")
+    rules = [registry.get("rule", name) for name in registry.names("rule")]
+    targets = sorted({rule.plugs_into for rule in rules})
+    for target in targets:
+        declared = registry.get("target", target) if target in registry.names("target") else None
+        print(f"== {target}" + (f": {declared.description}" if declared is not None else ""))
         print()
+        for rule in (r for r in rules if r.plugs_into == target):
+            backends = ", ".join(rule.backends()) or "none"
+            print(f"{rule.registry_name}  (plugs into: {target}; reads: {rule.reads}; backends: {backends})")
+            doc = (rule.__doc__ or "").strip().splitlines()
+            if doc:
+                print(f"    {doc[0]}")
+            for param, default, description in rule.describe():
+                print(f"    {param:<18} {default:<24} {description}")
+            print()
 
 
 def main(argv: list[str] | None = None) -> int:
