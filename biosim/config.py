@@ -35,17 +35,26 @@ class ExperimentBase(Strict):
 
 
 # -- YAML with line numbers -------------------------------------------------------------------------
-def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None) -> dict[tuple, int]:
+def _line_map(node: yaml.Node, file: str, path: tuple = (), lines: dict | None = None) -> dict[tuple, int]:
+    """Line of every key; a key written twice in one mapping is an error naming both lines (YAML would
+    silently keep the last value)."""
     lines = {} if lines is None else lines
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
         for key, value in node.value:
             child = (*path, key.value)
-            lines[child] = key.start_mark.line + 1
-            _line_map(value, child, lines)
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                where = f"on line {line}" if seen[key.value] == line else f"on lines {seen[key.value]} and {line}"
+                raise ConfigError(f"key written twice, {where}; keep one",
+                                  key=".".join(str(p) for p in child), file=file, line=line)
+            seen[key.value] = line
+            lines[child] = line
+            _line_map(value, file, child, lines)
     elif isinstance(node, yaml.SequenceNode):
         for k, value in enumerate(node.value):
-            _line_map(value, (*path, k), lines)
+            _line_map(value, file, (*path, k), lines)
     return lines
 
 
@@ -89,7 +98,7 @@ def _read_yaml(path: Path) -> tuple[dict, Source]:
         raise ConfigError(f"not valid YAML: {err}", file=str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError("an experiment file must be a mapping of keys", file=str(path))
-    return data, Source(str(path), _line_map(node) if node is not None else {})
+    return data, Source(str(path), _line_map(node, str(path)) if node is not None else {})
 
 
 # Keys that describe one file and are not inherited by a file that ``extends`` it.

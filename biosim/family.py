@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -112,10 +113,13 @@ class Family:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved_config(exp, source), sort_keys=False))
         with Interrupts() as interrupts:
             outcome = self.execute(prepared, exp, Run(run_dir, log, interrupts))
+        stop_signal = signal.Signals(interrupts.signal).name if interrupts.signal and not outcome.complete else None
+        if stop_signal:
+            outcome.stop_reason = f"{INTERRUPTED} ({stop_signal})"
         outcome.results.save(run_dir)
         metrics = json_safe({"experiment": exp.name, "family": self.registry_name, "seed": exp.seed,
                              "complete": outcome.complete, "stop_reason": outcome.stop_reason,
-                             **outcome.metrics, **(extra_metrics or {})})
+                             "stop_signal": stop_signal, **outcome.metrics, **(extra_metrics or {})})
         write_metrics(run_dir, metrics)
         line = self.summary(metrics)
         if line:

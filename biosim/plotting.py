@@ -4,6 +4,7 @@ draws nothing when its data is absent."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 
@@ -23,9 +24,17 @@ def save(fig, path: Path) -> list[Path]:
     return [path]
 
 
-def draw(results, out: Path, names: list[str]) -> list[Path]:
-    """Draw the named figures from a run's results, one after another in this process (no worker pool,
-    so drawing works inside daemonic workers such as Dask's)."""
+def draw(results, out: Path, names: list[str], log: logging.Logger | None = None) -> list[Path]:
+    """Draw the named figures from a run's results, one after another in this process (no worker pool, so
+    drawing works inside daemonic workers such as Dask's). A figure that cannot be drawn is skipped with a
+    warning; the others are still drawn."""
     from biosim import registry
 
-    return [file for name in names for file in registry.get("plot", name, key="plots")(results, out)]
+    log = log or logging.getLogger("biosim")
+    files = []
+    for name in names:
+        try:
+            files += registry.get("plot", name, key="plots")(results, out)
+        except Exception as err:  # one bad figure must not lose the others (or the run)
+            log.warning("figure %r skipped: %s: %s", name, type(err).__name__, err)
+    return files

@@ -63,14 +63,38 @@ def run_experiment(path: str | Path, overrides: list[str] | None = None, out: st
     run_dir = new_run_dir(Path(out) if out else Path("runs"), exp.name)
     with run_logger(run_dir) as log:
         log.info("experiment %s (%s), family %s, seed %d -> %s", exp.name, path, exp.family, exp.seed, run_dir)
-        outcome, metrics = family.run(prepared, exp, source, run_dir, log)
+        try:
+            outcome, metrics = family.run(prepared, exp, source, run_dir, log, provenance(path, overrides, exp))
+        except Exception as err:  # keep the directory, marked failed, for the traceback the CLI saves
+            write_metrics(run_dir, {"experiment": exp.name, "family": exp.family, "complete": False,
+                                    "stop_reason": f"failed: {type(err).__name__}: {err}"})
+            log.error("run failed: %s: %s", type(err).__name__, err)
+            raise
         from biosim.plotting import draw
 
-        files = draw(outcome.results, run_dir, exp.plots)
+        files = draw(outcome.results, run_dir, exp.plots, log)
         log.info("figures: %s", ", ".join(f.name for f in files))
         metrics["wall_s"] = time.perf_counter() - start
         write_metrics(run_dir, metrics)
     return run_dir
+
+
+def provenance(path: str | Path, overrides: list[str] | None, exp) -> dict[str, object]:
+    """What produced a run: the command line, file, overrides, variant, biosim version and git commit."""
+    import subprocess
+    import sys
+
+    import biosim
+
+    root = Path(biosim.__file__).resolve().parents[1]
+    commit = None
+    if (root / ".git").exists():
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        commit = out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
+    return {"provenance": {"command": sys.argv, "file": str(Path(path).resolve()), "overrides": list(overrides or []),
+                           "variant": exp.variant, "biosim_version": biosim.__version__, "git_commit": commit}}
 
 
 def check_plots(names: list[str], family, source) -> None:

@@ -53,3 +53,102 @@ def test_bad_input_fails_fast_with_exit_code_2(tmp_path):
     assert out.returncode == 2
     assert "unknown neuron 'lif_cubba' (did you mean 'lif_cuba'?)" in out.stderr
     assert not any(tmp_path.iterdir()), "no run directory for an invalid experiment"
+
+
+PLUGIN = '''
+from biosim.config import ExperimentBase
+from biosim.family import Family, Outcome, Results
+from biosim.registry import register
+
+
+class Experiment(ExperimentBase):
+    family: str = "probe"
+    fail: bool = False
+    plots: list[str] = ["broken", "fine"]
+
+
+@register("family", "probe")
+class Probe(Family):
+    schema = Experiment
+    plots = ("broken", "fine")
+
+    def prepare(self, exp, source):
+        return None
+
+    def execute(self, prepared, exp, run):
+        if exp.fail:
+            raise RuntimeError("a bug inside a family")
+        return Outcome({"answer": 42}, Results())
+
+
+@register("plot", "broken")
+def broken(results, out):
+    raise ValueError("Too many bins")
+
+
+@register("plot", "fine")
+def fine(results, out):
+    (out / "fine.txt").write_text("drawn")
+    return [out / "fine.txt"]
+'''
+
+
+def _probe(tmp_path: Path) -> Path:
+    (tmp_path / "probe.py").write_text(PLUGIN)
+    (tmp_path / "probe.yaml").write_text("name: probe\nfamily: probe\nplugins: [probe.py]\n")
+    return tmp_path / "probe.yaml"
+
+
+def test_a_figure_that_cannot_be_drawn_is_skipped_and_the_rest_kept(tmp_path):
+    out = biosim("run", str(_probe(tmp_path)), "--out", "runs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run_dir = tmp_path / out.stdout.strip()
+    assert "figure 'broken' skipped: ValueError: Too many bins" in out.stderr
+    assert (run_dir / "fine.txt").read_text() == "drawn"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["answer"] == 42 and metrics["complete"]
+    provenance = metrics["provenance"]
+    assert provenance["file"] == str(tmp_path / "probe.yaml") and provenance["biosim_version"]
+    assert provenance["overrides"] == [] and provenance["variant"] is None
+    assert "figure 'broken' skipped" in (run_dir / "run.log").read_text()
+
+
+def test_an_internal_error_is_one_line_with_a_saved_traceback_and_the_run_marked_failed(tmp_path):
+    out = biosim("run", str(_probe(tmp_path)), "fail=true", "--out", "runs", cwd=tmp_path)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert "Traceback" not in out.stderr and lines[-1].startswith("error: internal error (RuntimeError: a bug")
+    saved = Path(lines[-1].rsplit(" ", 1)[1])
+    assert "a bug inside a family" in saved.read_text() and "Traceback" in saved.read_text()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["complete"] is False and metrics["stop_reason"] == "failed: RuntimeError: a bug inside a family"
+
+
+def test_version_and_exit_statuses_are_documented(tmp_path):
+    assert biosim("--version", cwd=tmp_path).stdout.startswith("biosim ")
+    text = biosim("run", "--help", cwd=tmp_path).stdout
+    for line in ("0    the run finished", "2    a configuration", "130  stopped by Ctrl-C", "143  stopped by SIGTERM"):
+        assert line in text
+
+
+def test_sigterm_keeps_what_was_recorded_and_exits_143(tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "biosim.cli", "run", str(ROOT / "experiments" / "cuba.yaml"),
+                                "duration=200 s", "--out", "runs"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("runs/*/config.yaml")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3.0)  # into the simulation
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    run_dir = tmp_path / stdout.strip()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["complete"] is False and metrics["stop_signal"] == "SIGTERM"
+    assert metrics["stop_reason"] == "interrupted (SIGTERM)"
+    assert 0 < metrics["duration_s"] < 200
+    assert np.load(run_dir / "recording.npz")["duration"] == metrics["duration_s"]

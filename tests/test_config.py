@@ -157,3 +157,10 @@ def test_bad_extends_is_refused(tmp_path, files, expected):
 def test_unknown_rule_lists_only_the_rules_that_fit_there(tmp_path):
     message = error_for(tmp_path, BASE.replace("rule: {name: stdp, w_max: 2 mV}", "rule: stdpp"))
     assert "unknown rule 'stdpp' (did you mean 'stdp'?); allowed here: rstdp, static, stdp, triplet_stdp" in message
+
+
+def test_a_key_written_twice_names_both_lines(tmp_path):
+    message = error_for(tmp_path, BASE.replace("duration: 10 ms\n", "duration: 10 ms\nseed: 1\nduration: 20 ms\n"))
+    assert "exp.yaml:4: duration: key written twice, on lines 2 and 4" in message
+    nested = BASE.replace("params: {tau_m: 20 ms}", "params: {tau_m: 20 ms, tau_m: 30 ms}")
+    assert "populations.a.params.tau_m: key written twice" in error_for(tmp_path, nested)

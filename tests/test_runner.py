@@ -55,3 +55,15 @@ def test_figures_are_drawn_inside_a_daemonic_worker(tmp_path):
     _replot_in_daemon(run_dir, queue)
     assert sorted(queue.get(timeout=120)) == figures
     assert queue.get(timeout=60) == 0
+
+
+def test_a_torch_run_sets_threads_and_seed_for_itself_and_restores_the_callers(tmp_path):
+    import torch
+
+    torch.manual_seed(123)
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    wanted = 1 if threads > 1 else 2
+    run_experiment(ROOT / "experiments" / "ff_digits.yaml", ["epochs=1", "hidden=[16]", f"threads={wanted}"],
+                   out=tmp_path)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.random.get_rng_state(), state)
