@@ -32,7 +32,7 @@ def test_subpackages_install_under_biosim(tmp_path):
 def test_third_party_rule_via_entry_point(tmp_path):
     (tmp_path / "my_rules.py").write_text(textwrap.dedent("""
         from biosim.registry import register
-        from biosim.rules.base import SpikingRule
+        from biosim.engine.plasticity import SpikingRule
 
         @register("rule", "my_rule")
         class MyRule(SpikingRule):

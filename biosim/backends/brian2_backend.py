@@ -2,7 +2,8 @@
 
 Connectivity, weights, delays and initial values come from biosim's own builder with the same
 seed, so both backends simulate the same network instance; only the integration differs (and the
-random streams of Poisson inputs). Each neuron model and rule supplies its Brian2 description.
+random streams of Poisson inputs). Neuron models give their Brian2 model from their one description
+(``NeuronModel.brian2``); rules give their statements through their ``<rule>/brian2`` builder.
 Plastic projections get two pathways, as in biosim: transmission delayed by the synaptic delay,
 plasticity at the presynaptic spike time.
 """
@@ -17,11 +18,8 @@ import numpy as np
 
 from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.network import Network
+from biosim.engine.neurons import BRIAN2_UNITS as UNITS
 from biosim.engine.simulation import Recording, Timing
-from biosim.errors import ConfigError
-
-UNITS = {"voltage": "volt", "dimensionless": "1", "current": "amp", "conductance": "siemens", "time": "second",
-         "frequency": "hertz"}
 
 
 def _unit(b2, name: str):
@@ -59,11 +57,8 @@ def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
         unit = UNITS[post_model.state_vars[proj.spec.target]]
         target = f"{proj.spec.target}_post += w_syn"
         rule = proj.spec.rule
-        if rule.plastic:
-            if not hasattr(rule, "brian2"):
-                raise ConfigError(f"rule {rule.registry_name!r} has no Brian2 description; use backend: biosim",
-                                  key=f"projections.{name}.rule")
-            model, on_pre, on_post, namespace = rule.brian2(unit)
+        if rule.plastic:  # a rule without a brian2 builder is refused by the spiking family's prepare
+            model, on_pre, on_post, namespace = rule.implementation("brian2", unit=unit)
             syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=model,
                               on_pre={"pre": target, "plasticity": on_pre}, on_post=on_post,
                               namespace=_namespace(b2, namespace), name=name)

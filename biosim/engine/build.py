@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from biosim.engine.kernels import seed_numba
-from biosim.engine.network import Network, Population, Projection, realize
+from biosim.engine.network import Network, Normal, Population, Projection, Uniform, check_delay, realize
 from biosim.engine.neurons import FLAG_BLOCK, NEVER
+from biosim.engine.plasticity import SpikingPlasticity
+from biosim.streams import stream
 
 
 @dataclass
@@ -26,8 +27,10 @@ class BuiltPopulation:
     S: np.ndarray | None = None  # float64[n_vars, n]
     last: np.ndarray | None = None
     flags: np.ndarray | None = None  # uint8 spike-flag scratch of the update kernel
-    P: np.ndarray | None = None
+    P: tuple | None = None  # the model's parameter record
+    has_input: np.ndarray | None = None  # uint8[1]: 0 when no neuron has external input in the coming chunk
     prob: float = 0.0  # poisson: spike probability per step
+    rng: np.random.Generator | None = None  # poisson: the population's own stream
     perm: np.ndarray | None = None
     gen_steps: np.ndarray | None = None
     gen_idx: np.ndarray | None = None
@@ -62,7 +65,8 @@ class BuiltProjection:
     delays: np.ndarray | None  # None: every synapse has delay ``delay_const`` steps
     delay_const: int
     ring: str | None = None  # key of the ring buffer of delayed input, if any delay > 0
-    plasticity: dict[str, Any] = field(default_factory=dict)
+    rule: SpikingPlasticity | None = None  # the rule's Numba implementation, for plastic projections
+    plasticity: dict[str, Any] = field(default_factory=dict)  # its arrays
 
     @property
     def n_synapses(self) -> int:
@@ -83,6 +87,7 @@ class BuiltNetwork:
     populations: dict[str, BuiltPopulation]
     projections: dict[str, BuiltProjection]
     rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64[D, n])
+    drive_rngs: list[np.random.Generator]  # one stream per Poisson drive, in network.drives order
 
     @property
     def dt(self) -> float:
@@ -101,33 +106,27 @@ def aligned_zeros(shape: int | tuple[int, ...], dtype=np.float64, align: int = 6
     return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
-def seed_streams(seed: int) -> dict[str, int]:
-    """Independent child seeds for each random stream, all fixed by the experiment seed."""
-    children = np.random.SeedSequence(seed).spawn(4)
-    names = ("connect", "simulate", "init", "synapses")
-    return {name: int(child.generate_state(1)[0]) for name, child in zip(names, children, strict=True)}
-
-
-def _build_population(index: int, spec: Population, dt: float, rng: np.random.Generator) -> BuiltPopulation:
+def _build_population(index: int, spec: Population, dt: float, seed: int) -> BuiltPopulation:
     model = spec.model
     pop = BuiltPopulation(index, spec, spk=np.zeros(spec.n, np.int32))
     if spec.kind == "neuron":
         defaults = model.default_state()
+        rng = stream(seed, f"init/{spec.name}")
         pop.S = aligned_zeros((len(model.state_vars), spec.n))
         for k, var in enumerate(model.state_vars):
             pop.S[k] = realize(spec.init.get(var, defaults[var]), rng, spec.n)
         pop.last = aligned_zeros(spec.n, np.int32)
         pop.last[:] = NEVER
         pop.flags = aligned_zeros(-(-spec.n // FLAG_BLOCK) * FLAG_BLOCK, np.uint8)
-        pop.P = model.pack(dt).astype(np.float64)
+        pop.P = model.params(dt)
+        pop.has_input = np.ones(1, np.uint8)
         steps = spec.current_steps
         pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)
         pop.cur_values = np.array([v for _, v in steps], np.float64)
         pop.cur_cursor = np.zeros(1, np.int64)
     elif spec.kind == "poisson":
-        pop.prob = model.rate * dt
-        if not 0.0 <= pop.prob <= 1.0:
-            raise ValueError(f"population {spec.name!r}: rate x dt = {pop.prob:g} must lie in [0, 1]")
+        pop.prob = model.rate * dt  # in [0, 1): checked by Network.add_population
+        pop.rng = stream(seed, f"poisson/{spec.name}")
         pop.perm = np.arange(spec.n, dtype=np.int32)
     else:
         pop.gen_steps, pop.gen_idx = model.schedule(dt, spec.n)
@@ -142,10 +141,12 @@ def _delay_array(steps: np.ndarray) -> np.ndarray:
 
 
 def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulation], dt: float,
-                      rng: np.random.Generator) -> BuiltProjection:
+                      seed: int) -> BuiltProjection:
     pre, post = pops[spec.pre], pops[spec.post]
-    indptr, indices, order = spec.connector.connect(pre.n, post.n, spec.pre == spec.post)
+    indptr, indices, order = spec.connector.connect(pre.n, post.n, spec.pre == spec.post,
+                                                    stream(seed, f"connect/{spec.name}"))
     n_syn = indices.shape[0]
+    rng = stream(seed, f"synapses/{spec.name}")
     rule = spec.rule
     plastic = rule.plastic
 
@@ -163,9 +164,10 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     elif not scalar_weight:
         weights = per_synapse(spec.weight).astype(np.float32)
 
-    delay_steps = np.rint(per_synapse(spec.delay) / dt).astype(np.int64)
-    if delay_steps.size and delay_steps.min() < 0:
-        raise ValueError(f"projection {spec.name!r}: delays must be >= 0")
+    delay = per_synapse(spec.delay)
+    if isinstance(spec.delay, Uniform | Normal):  # known values were checked by Network.connect
+        check_delay(delay, dt, f"projections.{spec.name}.delay")
+    delay_steps = np.rint(delay / dt).astype(np.int64)
     uniform = delay_steps.size == 0 or delay_steps.min() == delay_steps.max()
     delays = None if uniform else _delay_array(delay_steps)
     delay_const = int(delay_steps[0]) if uniform and delay_steps.size else 0
@@ -173,11 +175,12 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     built = BuiltProjection(index, spec, pre, post, post.row(spec.target), indptr, indices, weights,
                             weight_const, delays, delay_const)
     if plastic:
-        built.plasticity = _plasticity_arrays(rule, pre, post, indptr, indices, dt)
+        built.rule = rule.implementation("numba", dt=dt)
+        built.plasticity = _plasticity_arrays(built.rule, pre, post, indptr, indices, dt)
     return built
 
 
-def _plasticity_arrays(rule: Any, pre: BuiltPopulation, post: BuiltPopulation, indptr: np.ndarray,
+def _plasticity_arrays(rule: SpikingPlasticity, pre: BuiltPopulation, post: BuiltPopulation, indptr: np.ndarray,
                        indices: np.ndarray, dt: float) -> dict[str, Any]:
     n_syn = indices.shape[0]
     pre_ids = np.repeat(np.arange(pre.n, dtype=np.int32), np.diff(indptr))
@@ -185,32 +188,31 @@ def _plasticity_arrays(rule: Any, pre: BuiltPopulation, post: BuiltPopulation, i
     col_ptr = np.zeros(post.n + 1, np.int64)
     col_ptr[1:] = np.cumsum(np.bincount(indices, minlength=post.n))
     arrays: dict[str, Any] = {
-        "params": rule.pack(dt).astype(np.float64),
+        "params": rule.params,
         "syn": np.zeros((len(rule.synapse_vars), n_syn)),
         "col_ptr": col_ptr,
         "col_syn": col_syn,
         "col_pre": pre_ids[col_syn],
     }
-    for side, traces, n in (("pre", rule.pre_traces(), pre.n), ("post", rule.post_traces(), post.n)):
+    for side, traces, n in (("pre", rule.pre_traces, pre.n), ("post", rule.post_traces, post.n)):
         arrays[f"{side}_tr"] = aligned_zeros((len(traces), n))
         arrays[f"{side}_decay"] = np.array([np.exp(-dt / tr.tau) for tr in traces], np.float64)
         arrays[f"{side}_nearest"] = np.array([tr.nearest for tr in traces], np.bool_)
-    if rule.needs_modulator:
+    if rule.modulator is not None:
         arrays["mod_level"] = np.zeros(1)
-        arrays["mod_decay"] = float(np.exp(-dt / rule.modulator_tau()))
-        arrays["mod_jump"] = float(rule.modulator_jump())
+        arrays["mod_decay"] = float(np.exp(-dt / rule.modulator.tau))
+        arrays["mod_jump"] = float(rule.modulator.jump)
     return arrays
 
 
 def build(network: Network) -> BuiltNetwork:
-    """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed."""
-    seeds = seed_streams(network.seed)
-    init_rng = np.random.default_rng(seeds["init"])
-    syn_rng = np.random.default_rng(seeds["synapses"])
-    pops = {name: _build_population(k, spec, network.dt, init_rng)
+    """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed: every random
+    consumer has its own stream (``biosim.streams``) named after it: ``init/<population>``,
+    ``poisson/<population>``, ``connect/<projection>``, ``synapses/<projection>``, ``drive/<k>``."""
+    seed = network.seed
+    pops = {name: _build_population(k, spec, network.dt, seed)
             for k, (name, spec) in enumerate(network.populations.items())}
-    seed_numba(seeds["connect"])
-    projections = {name: _build_projection(k, spec, pops, network.dt, syn_rng)
+    projections = {name: _build_projection(k, spec, pops, network.dt, seed)
                    for k, (name, spec) in enumerate(network.projections.items())}
     rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]] = {}
     for proj in projections.values():
@@ -219,4 +221,5 @@ def build(network: Network) -> BuiltNetwork:
             depth = max(proj.max_delay + 1, rings[key][2].shape[0] if key in rings else 0)
             rings[key] = (proj.post, proj.target_row, aligned_zeros((depth, proj.post.n)))
             proj.ring = key
-    return BuiltNetwork(network, pops, projections, rings)
+    drive_rngs = [stream(seed, f"drive/{k}") for k in range(len(network.drives))]
+    return BuiltNetwork(network, pops, projections, rings, drive_rngs)

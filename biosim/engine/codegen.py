@@ -3,8 +3,9 @@
 The kernel advances the whole network by many steps in one compiled call. Its source is produced
 from per-operation templates (Brian2's approach), written to a cache directory under a name that
 hashes the source and every module it can call (recursively), and compiled with ``@njit(cache=True)``: a second
-process with the same network structure loads machine code instead of compiling. Parameters,
-weights and sizes are runtime arguments, so sweeps never recompile.
+process with the same network structure loads machine code instead of compiling. Parameters (typed
+NamedTuple records, compiled per type, not per value), weights, sizes and the random generators (one
+``np.random.Generator`` per Poisson population and per drive) are runtime arguments, so sweeps never recompile.
 
 Per step (Brian2's schedule): record state (start) -> step currents -> neuron update + threshold ->
 spike propagation (direct, or into a delay ring buffer) -> delivery of due delayed input ->
@@ -177,18 +178,18 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         spk = plan.arg(f"spk{k}", pop.spk)
         if pop.spec.kind == "neuron":
             plan.arg(f"S{k}", pop.S), plan.arg(f"last{k}", pop.last), plan.arg(f"P{k}", pop.P)
-            plan.arg(f"flags{k}", pop.flags)
+            plan.arg(f"flags{k}", pop.flags), plan.arg(f"inp{k}", pop.has_input)
             if pop.cur_steps.size:
                 fn = plan.use(kernels.apply_current_steps, "apply_current_steps")
                 for name in ("cur_steps", "cur_values", "cur_cursor"):
                     plan.arg(f"{name}{k}", getattr(pop, name))
                 plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], cur_steps{k}, cur_values{k}, cur_cursor{k}, t)")
             update = plan.use(pop.spec.model.update, f"update_{pop.spec.model.registry_name}")
-            plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, t, flags{k}, {spk})")
+            plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk})")
         elif pop.spec.kind == "poisson":
             fn = plan.use(sources.poisson_step, "poisson_step")
-            plan.arg(f"prob{k}", float(pop.prob)), plan.arg(f"perm{k}", pop.perm)
-            plan.emit(f"n{k} = {fn}(prob{k}, perm{k}, {spk})")
+            plan.arg(f"rng{k}", pop.rng), plan.arg(f"prob{k}", float(pop.prob)), plan.arg(f"perm{k}", pop.perm)
+            plan.emit(f"n{k} = {fn}(rng{k}, prob{k}, perm{k}, {spk})")
         else:
             fn = plan.use(sources.generator_step, "generator_step")
             for name in ("gen_steps", "gen_idx", "gen_cursor"):
@@ -209,9 +210,9 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
         plan.arg(f"drive{d}_cdf", kernels.binomial_cdf(int(drive.n), drive.rate * net.dt))
-        plan.arg(f"drive{d}_w", float(drive.weight))
+        plan.arg(f"drive{d}_w", float(drive.weight)), plan.arg(f"drive{d}_rng", net.drive_rngs[d])
         row = pop.row(drive.target)
-        plan.emit(f"{fn}(S{pop.index}[{row}], drive{d}_cdf, drive{d}_w, last{pop.index}, t, "
+        plan.emit(f"{fn}(drive{d}_rng, S{pop.index}[{row}], drive{d}_cdf, drive{d}_w, last{pop.index}, t, "
                   f"{_refractory_gate(pop, row)})")
     for proj in net.projections.values():
         if proj.plasticity:
@@ -242,7 +243,7 @@ def _refractory_gate(pop, row: int) -> int:
     """Refractory period (steps) during which writes to state row ``row`` are discarded, else 0."""
     model = pop.spec.model
     clamped = list(model.state_vars)[row] in model.clamped_during_refractory
-    return int(pop.P[0]) if clamped else 0
+    return int(pop.P.ref) if clamped else 0
 
 
 def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
@@ -276,7 +277,7 @@ def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
 
 def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork) -> None:
     r, a, b = proj.index, proj.pre.index, proj.post.index
-    arrays, rule = proj.plasticity, proj.spec.rule
+    arrays, rule, name = proj.plasticity, proj.rule, proj.spec.rule.registry_name
     for name, value in arrays.items():
         plan.arg(f"{name}{r}", value)
     common = f"w{r}, syn{r}, pre_tr{r}, post_tr{r}, params{r}"
@@ -285,21 +286,21 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
         if arrays[f"{side}_tr"].shape[0]:
             plan.emit(f"{decay}({side}_tr{r}, {side}_decay{r})")
     if rule.on_pre is not None:
-        fn = plan.use(rule.on_pre, f"on_pre_{rule.registry_name}")
+        fn = plan.use(rule.on_pre, f"on_pre_{name}")
         plan.emit(f"for q in range(n{a}):")
         plan.emit(f"i = spk{a}[q]", 3)
         plan.emit(f"{fn}(i, indptr{r}[i], indptr{r}[i + 1], idx{r}, {common})", 3)
     if arrays["pre_tr"].shape[0]:
         plan.emit(f"{bump}(pre_tr{r}, pre_nearest{r}, spk{a}, n{a})")
     if rule.on_post is not None:
-        fn = plan.use(rule.on_post, f"on_post_{rule.registry_name}")
+        fn = plan.use(rule.on_post, f"on_post_{name}")
         plan.emit(f"for q in range(n{b}):")
         plan.emit(f"j = spk{b}[q]", 3)
         plan.emit(f"{fn}(j, col_ptr{r}[j], col_ptr{r}[j + 1], col_syn{r}, col_pre{r}, {common})", 3)
     if arrays["post_tr"].shape[0]:
         plan.emit(f"{bump}(post_tr{r}, post_nearest{r}, spk{b}, n{b})")
     if rule.on_step is not None:
-        fn = plan.use(rule.on_step, f"on_step_{rule.registry_name}")
+        fn = plan.use(rule.on_step, f"on_step_{name}")
         m = net.populations[proj.spec.modulator].index
         plan.emit(f"mod_level{r}[0] = mod_level{r}[0] * mod_decay{r} + mod_jump{r} * n{m}")
         plan.emit(f"{fn}(w{r}, syn{r}, params{r}, mod_level{r}[0])")

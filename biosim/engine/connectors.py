@@ -1,10 +1,11 @@
 """Connectors build the CSR connectivity of a projection, sorted by presynaptic neuron.
 
-``connect(n_pre, n_post, same)`` returns ``(indptr int64[n_pre + 1], indices int32[n_syn], order)``:
+``connect(n_pre, n_post, same, rng)`` returns ``(indptr int64[n_pre + 1], indices int32[n_syn], order)``:
 the targets of pre neuron ``i`` are ``indices[indptr[i]:indptr[i + 1]]`` in increasing order, and
 ``order`` (or None) maps each CSR synapse to the position of its pair in user-given arrays.
-Random connectors draw from Numba's generator, which the builder seeds from the experiment seed.
+Random connectors draw from ``rng`` (the network's ``connect`` stream, ``biosim.streams``).
 ``same`` tells whether pre and post are one population (then ``autapses`` decides i -> i).
+``check(n_pre, n_post, same)`` refuses sizes the connector cannot meet, before anything is drawn.
 """
 
 from __future__ import annotations
@@ -15,61 +16,65 @@ from pydantic import Field, model_validator
 
 from biosim.params import Params
 from biosim.registry import register
+from biosim.streams import partial_shuffle
 
 CSR = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
 class Connector(Params):
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
+        """Raise ValueError when the connector cannot connect these sizes (nothing to check by default)."""
+
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         raise NotImplementedError
 
 
 @njit(cache=True)
-def _sample_sorted(k, size, skip, perm, out, lo):
-    """Write k distinct values of range(size) without ``skip`` (-1: none), sorted, to out[lo:lo+k]."""
+def _sample_sorted(rng, k, size, skip, perm, out, lo):
+    """Write k distinct values of range(size) without ``skip`` (-1: none), sorted, to out[lo:lo+k]; ``perm``
+    holds a permutation of range(size) and keeps one of its first ``pool`` entries (range(pool)) there."""
     pool = size - 1 if skip >= 0 else size
+    partial_shuffle(rng, perm[:pool], k)
     for m in range(k):
-        j = m + np.random.randint(0, pool - m)
-        perm[m], perm[j] = perm[j], perm[m]
         value = perm[m]
         out[lo + m] = value + 1 if (skip >= 0 and value >= skip) else value
     out[lo:lo + k].sort()
 
 
 @njit(cache=True)
-def _fixed_probability(n_pre, n_post, p, autapses, same):
+def _fixed_probability(rng, n_pre, n_post, p, autapses, same):
     counts = np.empty(n_pre, np.int64)
     for i in range(n_pre):
         pool = n_post - 1 if (same and not autapses) else n_post
-        counts[i] = np.random.binomial(pool, p)
+        counts[i] = rng.binomial(pool, p)
     indptr = np.zeros(n_pre + 1, np.int64)
     indptr[1:] = np.cumsum(counts)
     indices = np.empty(indptr[-1], np.int32)
     perm = np.arange(n_post).astype(np.int32)
     for i in range(n_pre):
         skip = i if (same and not autapses) else -1
-        _sample_sorted(counts[i], n_post, skip, perm, indices, indptr[i])
+        _sample_sorted(rng, counts[i], n_post, skip, perm, indices, indptr[i])
     return indptr, indices
 
 
 @njit(cache=True)
-def _fixed_outdegree(n_pre, n_post, k, autapses, same):
+def _fixed_outdegree(rng, n_pre, n_post, k, autapses, same):
     indptr = np.arange(n_pre + 1).astype(np.int64) * k
     indices = np.empty(n_pre * k, np.int32)
     perm = np.arange(n_post).astype(np.int32)
     for i in range(n_pre):
         skip = i if (same and not autapses) else -1
-        _sample_sorted(k, n_post, skip, perm, indices, indptr[i])
+        _sample_sorted(rng, k, n_post, skip, perm, indices, indptr[i])
     return indptr, indices
 
 
 @njit(cache=True)
-def _fixed_indegree(n_pre, n_post, k, autapses, same):
+def _fixed_indegree(rng, n_pre, n_post, k, autapses, same):
     sources = np.empty(n_post * k, np.int32)
     perm = np.arange(n_pre).astype(np.int32)
     for j in range(n_post):
         skip = j if (same and not autapses) else -1
-        _sample_sorted(k, n_pre, skip, perm, sources, j * k)
+        _sample_sorted(rng, k, n_pre, skip, perm, sources, j * k)
     counts = np.zeros(n_pre + 1, np.int64)
     for s in range(sources.shape[0]):
         counts[sources[s] + 1] += 1
@@ -95,7 +100,7 @@ class AllToAll(Connector):
 
     autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
 
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         grid = np.tile(np.arange(n_post, dtype=np.int32), (n_pre, 1))
         if same and not self.autapses:
             keep = ~np.eye(n_pre, n_post, dtype=bool)
@@ -107,9 +112,11 @@ class AllToAll(Connector):
 class OneToOne(Connector):
     """Pre neuron i to post neuron i (populations of equal size)."""
 
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
         if n_pre != n_post:
             raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
+
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         return np.arange(n_pre + 1, dtype=np.int64), np.arange(n_post, dtype=np.int32), None
 
 
@@ -120,8 +127,8 @@ class FixedProbability(Connector):
     p: float = Field(..., ge=0.0, le=1.0, description="connection probability")
     autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
 
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
-        return (*_fixed_probability(n_pre, n_post, self.p, self.autapses, same), None)
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
+        return (*_fixed_probability(rng, n_pre, n_post, self.p, self.autapses, same), None)
 
 
 @register("connector", "fixed_indegree")
@@ -131,9 +138,11 @@ class FixedIndegree(Connector):
     k: int = Field(..., ge=0, description="in-degree")
     autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
 
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
         _check_pool(self.k, n_pre, same, self.autapses, "in-degree")
-        return (*_fixed_indegree(n_pre, n_post, self.k, self.autapses, same), None)
+
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
+        return (*_fixed_indegree(rng, n_pre, n_post, self.k, self.autapses, same), None)
 
 
 @register("connector", "fixed_outdegree")
@@ -143,9 +152,11 @@ class FixedOutdegree(Connector):
     k: int = Field(..., ge=0, description="out-degree")
     autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
 
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
         _check_pool(self.k, n_post, same, self.autapses, "out-degree")
-        return (*_fixed_outdegree(n_pre, n_post, self.k, self.autapses, same), None)
+
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
+        return (*_fixed_outdegree(rng, n_pre, n_post, self.k, self.autapses, same), None)
 
 
 @register("connector", "from_arrays")
@@ -161,11 +172,14 @@ class FromArrays(Connector):
             raise ValueError(f"pre ({len(self.pre)}) and post ({len(self.post)}) differ in length")
         return self
 
-    def connect(self, n_pre: int, n_post: int, same: bool) -> CSR:
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
+        pre, post = self.pre, self.post
+        if pre and (min(pre) < 0 or max(pre) >= n_pre or min(post) < 0 or max(post) >= n_post):
+            raise ValueError(f"from_arrays index out of range for {n_pre} -> {n_post} neurons")
+
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         pre = np.asarray(self.pre, dtype=np.int64)
         post = np.asarray(self.post, dtype=np.int32)
-        if pre.size and (pre.min() < 0 or pre.max() >= n_pre or post.min() < 0 or post.max() >= n_post):
-            raise ValueError(f"from_arrays index out of range for {n_pre} -> {n_post} neurons")
         order = np.lexsort((post, pre))
         indptr = np.zeros(n_pre + 1, np.int64)
         np.add.at(indptr, pre + 1, 1)

@@ -7,12 +7,6 @@ from numba import njit
 
 
 @njit(cache=True)
-def seed_numba(seed):
-    """Seed Numba's generator (one per process), used by connectors and the fused loop."""
-    np.random.seed(seed)
-
-
-@njit(cache=True)
 def apply_current_steps(i_ext, steps, values, cursor, t):
     """Step currents: from step ``steps[k]`` on, every neuron's ``i_ext`` is ``values[k]``."""
     k = cursor[0]
@@ -24,9 +18,8 @@ def apply_current_steps(i_ext, steps, values, cursor, t):
 
 def binomial_cdf(n: int, p: float, tail: float = 1e-17) -> np.ndarray:
     """Cumulative probabilities of Binomial(n, p), cut where the terms past the mean fall below
-    ``tail``; the last entry is set to 1, so inversion sampling is exact up to ~1e-16 in probability."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"a Poisson drive needs rate x dt in [0, 1), got {p:g}")
+    ``tail``; the last entry is set to 1, so inversion sampling is exact up to ~1e-16 in probability.
+    ``p`` (rate x dt) must lie in [0, 1): ``Network.add_poisson_drive`` checks it."""
     pmf = [(1.0 - p) ** n]
     for k in range(n):
         term = pmf[-1] * (n - k) / (k + 1) * p / (1.0 - p)
@@ -39,11 +32,11 @@ def binomial_cdf(n: int, p: float, tail: float = 1e-17) -> np.ndarray:
 
 
 @njit(cache=True)
-def poisson_drive(target, cdf, weight, last, t, ref):
-    """Add ``weight`` x (a Binomial count drawn by inversion of ``cdf``) to every element of ``target``
-    whose neuron is not refractory (``t - last[i] >= ref``; ``ref = 0`` accepts all)."""
+def poisson_drive(rng, target, cdf, weight, last, t, ref):
+    """Add ``weight`` x (a Binomial count drawn from ``rng`` by inversion of ``cdf``) to every element of
+    ``target`` whose neuron is not refractory (``t - last[i] >= ref``; ``ref = 0`` accepts all)."""
     for i in range(target.shape[0]):
-        u = np.random.random()
+        u = rng.random()
         count = 0
         while u > cdf[count]:
             count += 1

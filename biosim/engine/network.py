@@ -1,6 +1,8 @@
 """The model description: populations, projections, drives and monitors (no execution here).
 
-Everything is in SI units. A YAML experiment and a Python script build the same objects:
+Everything is in SI units. A YAML experiment and a Python script build the same objects, and every
+check that needs no compute happens here, as the description is assembled (sizes a connector cannot meet,
+rate x dt outside [0, 1), delays past the engine's delay storage), as a ConfigError naming the key:
 
     net = Network(dt=1e-4, seed=1)
     net.add_population("exc", 3200, LIFCuba(), init={"v": Uniform(-60e-3, -50e-3)})
@@ -17,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from biosim.engine.connectors import Connector
+from biosim.engine.neurons import MAX_STEPS
+from biosim.engine.plasticity import SPIKING_PROJECTION
 from biosim.engine.sources import PoissonSource, SpikeGenerator
-from biosim.errors import unknown_choice
-from biosim.rules.base import SPIKING_PROJECTION
+from biosim.errors import ConfigError, unknown_choice
 from biosim.rules.spiking_projection.static import Static
 from biosim.targets import Rule
 
@@ -61,6 +64,35 @@ def realize(value: Value, rng: np.random.Generator, n: int) -> np.ndarray:
     if array.shape != (n,):
         raise ValueError(f"expected {n} values, got an array of shape {array.shape}")
     return array
+
+
+def _check_probability(p: float, key: str) -> None:
+    """A Poisson spike probability per step (rate x dt) must lie in [0, 1)."""
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(f"rate x dt = {p:g} must lie in [0, 1); lower the rate or dt", key=key)
+
+
+def check_run_length(steps: int, dt: float, key: str = "duration") -> None:
+    """A run (total steps so far plus the requested ones) must fit the engine's int32 step counter."""
+    if steps > MAX_STEPS:
+        raise ConfigError(f"a run is limited to {MAX_STEPS} steps ({MAX_STEPS * dt / 3600:.1f} h at dt = {dt:g} s); "
+                          f"got {steps}", key=key)
+
+
+def check_delay(delay: Value, dt: float, key: str) -> None:
+    """Delays known before sampling (constants, arrays, distribution bounds) must be >= 0 and fit the int32
+    delay storage; a sampled delay is checked again after drawing, by the builder."""
+    if isinstance(delay, Uniform):
+        bounds = [delay.low, delay.high]
+    elif isinstance(delay, Normal):
+        bounds = [b for b in (delay.low, delay.high) if np.isfinite(b)]
+    else:
+        bounds = np.ravel(np.asarray(delay, dtype=np.float64)).tolist()
+    if bounds and min(bounds) < 0:
+        raise ConfigError(f"delays must be >= 0, got {min(bounds):g} s", key=key)
+    if bounds and max(bounds) / dt > MAX_STEPS:
+        raise ConfigError(f"delays are limited to {MAX_STEPS} steps ({MAX_STEPS * dt:g} s at dt = {dt:g} s); "
+                          f"got {max(bounds):g} s", key=key)
 
 
 @dataclass
@@ -139,6 +171,8 @@ class Network:
         for var in init:
             if var not in model.state_vars:
                 raise unknown_choice("state variable", var, model.state_vars, key=f"populations.{name}.init")
+        if model.kind == "poisson":
+            _check_probability(model.rate * self.dt, f"populations.{name}.params.rate")
         self.populations[name] = Population(name, n, model, init)
         return name
 
@@ -155,6 +189,11 @@ class Network:
         if target not in post_model.synaptic_targets:
             raise unknown_choice(f"synaptic target of {post_model.registry_name!r}", target,
                                  post_model.synaptic_targets, key=f"projections.{name}.target")
+        try:
+            connector.check(self.populations[pre].n, self.populations[post].n, pre == post)
+        except ValueError as err:
+            raise ConfigError(str(err), key=f"projections.{name}.connector") from None
+        check_delay(delay, self.dt, f"projections.{name}.delay")
         rule = rule or Static()
         if rule.plugs_into != SPIKING_PROJECTION:
             raise ValueError(f"projections.{name}.rule: rule {rule.registry_name!r} plugs into "
@@ -170,6 +209,7 @@ class Network:
         if target not in model.synaptic_targets:
             raise unknown_choice("synaptic target", target, model.synaptic_targets,
                                  key=f"populations.{population}.drive.target")
+        _check_probability(rate * self.dt, f"populations.{population}.drive.rate")
         self.drives.append(PoissonDrive(population, target, n, rate, weight))
 
     def add_current_steps(self, population: str, steps: list[tuple[float, float]]) -> None:

@@ -1,20 +1,25 @@
-"""Neuron models: parameter objects plus module-level Numba kernels with one fixed signature.
+"""Neuron models: one declarative description per model, hand-written Numba kernels that read it by name.
+
+Each model is described once (:class:`ModelDescription`): state variables with their dimensions, the
+equations in Brian2 syntax, threshold, reset, integration scheme, synaptic targets and the variables clamped
+during refractoriness; its parameters (with units) are the pydantic fields. From that description come the
+kernel's parameter record (a NamedTuple type per model, :meth:`NeuronModel.params`) and the Brian2 equations
+and namespace (:meth:`NeuronModel.brian2`), so the two backends cannot drift apart.
 
 Kernel contract (one call per time step, over the whole population):
 
-* ``update(S, last, P, t, flags, spk) -> n``: integrate every neuron over one step (``S[k]`` is
+* ``update(S, last, P, has_input, t, flags, spk) -> n``: integrate every neuron over one step (``S[k]`` is
   state variable ``k`` in SI units), then threshold; write the indices of spiking neurons into
-  ``spk``, set ``last[i] = t`` for them and return how many spiked. ``flags`` is a zeroed uint8
-  scratch of n bytes padded to a multiple of ``FLAG_BLOCK``, for vectorised kernels that write
-  0/1 flags and hand them to ``collect_spikes``. Refractory neurons (``t - last[i] <
-  P[0]`` steps) keep their voltage and cannot spike; their other variables keep evolving.
-  ``P[INPUT_FLAG]`` is 0 when no neuron has external input (``i_ext``) during the coming chunk, so
+  ``spk``, set ``last[i] = t`` for them and return how many spiked. ``P`` is the model's parameter record,
+  read by name. ``flags`` is a zeroed uint8 scratch of n bytes padded to a multiple of ``FLAG_BLOCK``, for
+  vectorised kernels that write 0/1 flags and hand them to ``collect_spikes``. Refractory neurons
+  (``t - last[i] < P.ref`` steps) keep their voltage and cannot spike; their other variables keep evolving.
+  ``has_input[0]`` is 0 when no neuron has external input (``i_ext``) during the coming chunk, so
   kernels may skip reading it.
 * ``reset(S, P, spk, n)``: apply the after-spike reset to the ``n`` neurons in ``spk``.
 
-Variables in ``clamped_during_refractory`` are frozen while a neuron is refractory, including
-against synaptic input: input arriving then is discarded (Brian2's ``unless refractory``
-semantics, also NEST's ``iaf_psc_delta``).
+Variables in ``clamped`` are frozen while a neuron is refractory, including against synaptic input: input
+arriving then is discarded (Brian2's ``unless refractory`` semantics, also NEST's ``iaf_psc_delta``).
 
 The schedule follows Brian2: state update, threshold, synaptic propagation, reset.
 """
@@ -22,18 +27,52 @@ The schedule follows Brian2: state update, threshold, synaptic propagation, rese
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numba import njit
 
-from biosim.params import Capacitance, Conductance, Current, Frequency, Params, Time, Voltage
+from biosim.params import Capacitance, Conductance, Current, Frequency, Params, Time, Unit, Voltage
 from biosim.registry import register
 
 NEVER = -(2**30)  # "last spike" step (int32) of a neuron that has not spiked
 MAX_STEPS = 2**31 - 1  # steps are int32 in monitors and spike times: about 59 h at dt = 0.1 ms
-INPUT_FLAG = 1  # P[INPUT_FLAG] != 0 when some neuron of the population has external input (i_ext)
+BRIAN2_UNITS = {"voltage": "volt", "dimensionless": "1", "current": "amp", "conductance": "siemens",
+                "capacitance": "farad", "time": "second", "frequency": "hertz"}
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """A neuron model written once; the kernel record and the Brian2 model are generated from it.
+
+    ``state``: variable -> dimension, in kernel row order. ``equations``: variable -> right-hand side of
+    dx/dt in Brian2 syntax (a state variable without one is set from outside, as ``i_ext``).
+    ``subexpressions``: name -> (expression, dimension). ``constants``: names of the per-step constants the
+    kernel reads besides the parameters, computed by :meth:`NeuronModel.constants`. ``method``: the
+    integration scheme (Brian2's name) the hand-written kernel implements."""
+
+    state: dict[str, str]
+    equations: dict[str, str]
+    threshold: str
+    reset: str
+    method: str
+    synaptic_targets: tuple[str, ...]
+    clamped: tuple[str, ...] = ("v",)
+    subexpressions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    constants: tuple[str, ...] = ()
+
+    def brian2_equations(self) -> str:
+        """The equations as Brian2 reads them, units and ``(unless refractory)`` flags from the state."""
+        lines = []
+        for var, dimension in self.state.items():
+            flag = " (unless refractory)" if var in self.clamped else ""
+            rhs = self.equations.get(var)
+            unit = BRIAN2_UNITS[dimension]
+            lines.append(f"d{var}/dt = {rhs} : {unit}{flag}" if rhs else f"{var} : {unit}")
+        lines += [f"{name} = {expr} : {BRIAN2_UNITS[dim]}" for name, (expr, dim) in self.subexpressions.items()]
+        return "\n".join(lines)
 
 
 @dataclass
@@ -47,34 +86,60 @@ class Brian2Model:
     namespace: dict[str, tuple[float, str]] = field(default_factory=dict)  # name -> (SI value, unit)
 
 
+def _dimension(field_info: Any) -> str:
+    unit = next((m for m in field_info.metadata if isinstance(m, Unit)), None)
+    return unit.dimension if unit else "dimensionless"
+
+
 class NeuronModel(Params):
-    """Base of spiking neuron models. Subclasses declare their state and kernels."""
+    """Base of spiking neuron models. Subclasses give a ``description`` and their kernels."""
 
     kind: ClassVar[str] = "neuron"
-    state_vars: ClassVar[dict[str, str]] = {}  # name -> dimension, in kernel order
+    description: ClassVar[ModelDescription]
+    state_vars: ClassVar[dict[str, str]] = {}  # name -> dimension, in kernel order (from the description)
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
-    clamped_during_refractory: ClassVar[tuple[str, ...]] = ("v",)
+    clamped_during_refractory: ClassVar[tuple[str, ...]] = ()
+    Record: ClassVar[type]  # the kernel's parameter record: ref (steps), every field (SI), the constants
     update: ClassVar[Any]
     reset: ClassVar[Any]
     t_ref: Time = 0.0
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        desc = cls.__dict__.get("description")
+        if desc is None:
+            return
+        cls.state_vars, cls.synaptic_targets, cls.clamped_during_refractory = \
+            desc.state, desc.synaptic_targets, desc.clamped
+        fields = [("ref", int)] + [(name, float) for name in cls.model_fields] + [(c, float) for c in desc.constants]
+        record = NamedTuple(f"{cls.__name__}Params", fields)
+        record.__module__ = cls.__module__  # importable by name: Numba's cache index pickles the type
+        setattr(sys.modules[cls.__module__], record.__name__, record)
+        cls.Record = record
+
     def ref_steps(self, dt: float) -> int:
         return int(round(self.t_ref / dt))
 
-    def pack(self, dt: float) -> np.ndarray:
-        """Parameters as the float64 array the kernels read: P[0] refractory period (steps), P[INPUT_FLAG]
-        whether any neuron has external input (set by the builder; 1 until then), then ``constants``."""
-        return np.array([self.ref_steps(dt), 1.0, *self.constants(dt)], np.float64)
+    def params(self, dt: float) -> tuple:
+        """The kernel's parameter record for time step ``dt`` (s)."""
+        values = {name: float(getattr(self, name)) for name in type(self).model_fields}
+        return self.Record(self.ref_steps(dt), **values, **self.constants(dt))
 
-    def constants(self, dt: float) -> list[float]:
-        """The model's per-step constants, in the order its kernels read them from P[2] on."""
-        raise NotImplementedError
+    def constants(self, dt: float) -> dict[str, float]:
+        """The per-step constants named in ``description.constants``."""
+        return {}
 
     def default_state(self) -> dict[str, float]:
         raise NotImplementedError
 
     def brian2(self) -> Brian2Model:
-        raise NotImplementedError
+        """The Brian2 model: equations, threshold, reset and method from the description; namespace = the
+        parameters in SI with the Brian2 unit of their dimension."""
+        desc = self.description
+        namespace = {name: (float(getattr(self, name)), BRIAN2_UNITS[_dimension(info)])
+                     for name, info in type(self).model_fields.items() if name != "t_ref"}
+        return Brian2Model(desc.brian2_equations(), desc.threshold, desc.reset, desc.method, namespace)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,8 +151,11 @@ class LIFCuba(NeuronModel):
     Integrated exactly over each step (i_ext held constant within a step).
     """
 
-    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "ge": "voltage", "gi": "voltage", "i_ext": "voltage"}
-    synaptic_targets: ClassVar[tuple[str, ...]] = ("ge", "gi", "v")
+    description: ClassVar[ModelDescription] = ModelDescription(
+        state={"v": "voltage", "ge": "voltage", "gi": "voltage", "i_ext": "voltage"},
+        equations={"v": "(ge + gi + i_ext - (v - e_l)) / tau_m", "ge": "-ge / tau_e", "gi": "-gi / tau_i"},
+        threshold="v > v_th", reset="v = v_reset", method="exact", synaptic_targets=("ge", "gi", "v"),
+        constants=("dm", "de", "di", "ce", "ci", "cx"))
     tau_m: Time = 20e-3
     tau_e: Time = 5e-3
     tau_i: Time = 10e-3
@@ -95,7 +163,8 @@ class LIFCuba(NeuronModel):
     v_reset: Voltage = -60e-3
     e_l: Voltage = -49e-3
 
-    def constants(self, dt: float) -> list[float]:
+    def constants(self, dt: float) -> dict[str, float]:
+        """Exact propagators over one step: decays dm, de, di; couplings ce, ci of ge, gi into v; cx of i_ext."""
         dm = math.exp(-dt / self.tau_m)
 
         def coupling(tau: float) -> float:
@@ -104,20 +173,11 @@ class LIFCuba(NeuronModel):
                 return dt / self.tau_m * dm
             return tau / (tau - self.tau_m) * (ds - dm)
 
-        return [self.v_th, self.e_l, dm, math.exp(-dt / self.tau_e), math.exp(-dt / self.tau_i),
-                coupling(self.tau_e), coupling(self.tau_i), 1.0 - dm, self.v_reset]
+        return {"dm": dm, "de": math.exp(-dt / self.tau_e), "di": math.exp(-dt / self.tau_i),
+                "ce": coupling(self.tau_e), "ci": coupling(self.tau_i), "cx": 1.0 - dm}
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
-
-    def brian2(self) -> Brian2Model:
-        return Brian2Model(
-            "dv/dt = (ge + gi + i_ext - (v - e_l)) / tau_m : volt (unless refractory)\n"
-            "dge/dt = -ge / tau_e : volt\ndgi/dt = -gi / tau_i : volt\ni_ext : volt",
-            "v > v_th", "v = v_reset", "exact",
-            {"tau_m": (self.tau_m, "second"), "tau_e": (self.tau_e, "second"), "tau_i": (self.tau_i, "second"),
-             "v_th": (self.v_th, "volt"), "v_reset": (self.v_reset, "volt"), "e_l": (self.e_l, "volt")},
-        )
 
 
 FLAG_BLOCK = 64  # spike-flag buffers are padded to a multiple of this many bytes
@@ -156,10 +216,10 @@ def _lif_cuba_neuron(i, drive, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de
 
 
 @njit(cache=True)
-def lif_cuba_update(S, last, P, t, flags, spk):
-    ref, v_th, e_l, dm, de, di, ce, ci, cx = int(P[0]), P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9]
+def lif_cuba_update(S, last, P, has_input, t, flags, spk):
+    ref, v_th, e_l, dm, de, di, ce, ci, cx = P.ref, P.v_th, P.e_l, P.dm, P.de, P.di, P.ce, P.ci, P.cx
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    if P[INPUT_FLAG]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
+    if has_input[0]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
         for i in range(v.shape[0]):
             _lif_cuba_neuron(i, i_ext[i] * cx, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de, di, ce, ci)
     else:
@@ -170,8 +230,8 @@ def lif_cuba_update(S, last, P, t, flags, spk):
 
 @njit(cache=True)
 def reset_v(S, P, spk, n):
-    """v <- v_reset; models using it store v_reset as their last parameter."""
-    v_reset = P[P.shape[0] - 1]
+    """v <- v_reset."""
+    v_reset = P.v_reset
     for k in range(n):
         S[0, spk[k]] = v_reset
 
@@ -189,9 +249,12 @@ class LIFCoba(NeuronModel):
     conductance (dimensionless), decaying with tau_e, tau_i. Exponential Euler for v, exact for ge, gi.
     """
 
-    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "ge": "dimensionless", "gi": "dimensionless",
-                                            "i_ext": "voltage"}
-    synaptic_targets: ClassVar[tuple[str, ...]] = ("ge", "gi")
+    description: ClassVar[ModelDescription] = ModelDescription(
+        state={"v": "voltage", "ge": "dimensionless", "gi": "dimensionless", "i_ext": "voltage"},
+        equations={"v": "(ge * (e_e - v) + gi * (e_i - v) + i_ext - (v - e_l)) / tau_m", "ge": "-ge / tau_e",
+                   "gi": "-gi / tau_i"},
+        threshold="v > v_th", reset="v = v_reset", method="exponential_euler", synaptic_targets=("ge", "gi"),
+        constants=("dt_tau", "de", "di"))
     tau_m: Time = 20e-3
     tau_e: Time = 5e-3
     tau_i: Time = 10e-3
@@ -201,27 +264,17 @@ class LIFCoba(NeuronModel):
     e_e: Voltage = 0.0
     e_i: Voltage = -80e-3
 
-    def constants(self, dt: float) -> list[float]:
-        return [self.v_th, self.e_l, self.e_e, self.e_i, dt / self.tau_m, math.exp(-dt / self.tau_e),
-                math.exp(-dt / self.tau_i), self.v_reset]
+    def constants(self, dt: float) -> dict[str, float]:
+        """dt / tau_m and the conductance decays de, di over one step."""
+        return {"dt_tau": dt / self.tau_m, "de": math.exp(-dt / self.tau_e), "di": math.exp(-dt / self.tau_i)}
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
 
-    def brian2(self) -> Brian2Model:
-        return Brian2Model(
-            "dv/dt = (ge * (e_e - v) + gi * (e_i - v) + i_ext - (v - e_l)) / tau_m : volt (unless refractory)\n"
-            "dge/dt = -ge / tau_e : 1\ndgi/dt = -gi / tau_i : 1\ni_ext : volt",
-            "v > v_th", "v = v_reset", "exponential_euler",
-            {"tau_m": (self.tau_m, "second"), "tau_e": (self.tau_e, "second"), "tau_i": (self.tau_i, "second"),
-             "v_th": (self.v_th, "volt"), "v_reset": (self.v_reset, "volt"), "e_l": (self.e_l, "volt"),
-             "e_e": (self.e_e, "volt"), "e_i": (self.e_i, "volt")},
-        )
-
 
 @njit(cache=True)
-def lif_coba_update(S, last, P, t, flags, spk):
-    ref, v_th, e_l, e_e, e_i, dt_tau, de, di = int(P[0]), P[2], P[3], P[4], P[5], P[6], P[7], P[8]
+def lif_coba_update(S, last, P, has_input, t, flags, spk):
+    ref, v_th, e_l, e_e, e_i, dt_tau, de, di = P.ref, P.v_th, P.e_l, P.e_e, P.e_i, P.dt_tau, P.de, P.di
     v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
     for i in range(v.shape[0]):
         free = t - last[i] >= ref
@@ -244,26 +297,20 @@ LIFCoba.reset = reset_v
 class LIFDelta(NeuronModel):
     """LIF with delta synapses (Brunel 2000): dv/dt = (e_l + i_ext - v)/tau; a spike adds J to v."""
 
-    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "i_ext": "voltage"}
-    synaptic_targets: ClassVar[tuple[str, ...]] = ("v",)
+    description: ClassVar[ModelDescription] = ModelDescription(
+        state={"v": "voltage", "i_ext": "voltage"}, equations={"v": "(e_l + i_ext - v) / tau_m"},
+        threshold="v > v_th", reset="v = v_reset", method="exact", synaptic_targets=("v",), constants=("dm",))
     tau_m: Time = 20e-3
     v_th: Voltage = 20e-3
     v_reset: Voltage = 10e-3
     e_l: Voltage = 0.0
 
-    def constants(self, dt: float) -> list[float]:
-        return [self.v_th, self.e_l, math.exp(-dt / self.tau_m), self.v_reset]
+    def constants(self, dt: float) -> dict[str, float]:
+        """The membrane decay over one step."""
+        return {"dm": math.exp(-dt / self.tau_m)}
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "i_ext": 0.0}
-
-    def brian2(self) -> Brian2Model:
-        return Brian2Model(
-            "dv/dt = (e_l + i_ext - v) / tau_m : volt (unless refractory)\ni_ext : volt",
-            "v > v_th", "v = v_reset", "exact",
-            {"tau_m": (self.tau_m, "second"), "v_th": (self.v_th, "volt"), "v_reset": (self.v_reset, "volt"),
-             "e_l": (self.e_l, "volt")},
-        )
 
 
 @njit(cache=True, inline="always")
@@ -277,10 +324,10 @@ def _lif_delta_neuron(i, drive, v, last, flags, t, ref, v_th, e_l, dm):
 
 
 @njit(cache=True)
-def lif_delta_update(S, last, P, t, flags, spk):
-    ref, v_th, e_l, dm = int(P[0]), P[2], P[3], P[4]
+def lif_delta_update(S, last, P, has_input, t, flags, spk):
+    ref, v_th, e_l, dm = P.ref, P.v_th, P.e_l, P.dm
     v, i_ext = S[0], S[1]
-    if P[INPUT_FLAG]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
+    if has_input[0]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
         for i in range(v.shape[0]):
             _lif_delta_neuron(i, i_ext[i], v, last, flags, t, ref, v_th, e_l, dm)
     else:
@@ -294,6 +341,19 @@ LIFDelta.reset = reset_v
 
 
 # ---------------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def rk4_step(rates, x, y, z, c, P, free, h):
+    """One classic Runge-Kutta 4 step of h over (x, y, z) with ``rates(x, y, z, c, P, free)`` (as Brian2's rk4);
+    ``c`` (the external input) is held constant over the step."""
+    k1 = rates(x, y, z, c, P, free)
+    k2 = rates(x + 0.5 * h * k1[0], y + 0.5 * h * k1[1], z + 0.5 * h * k1[2], c, P, free)
+    k3 = rates(x + 0.5 * h * k2[0], y + 0.5 * h * k2[1], z + 0.5 * h * k2[2], c, P, free)
+    k4 = rates(x + h * k3[0], y + h * k3[1], z + h * k3[2], c, P, free)
+    return (x + h / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0]),
+            y + h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1]),
+            z + h / 6.0 * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2]))
+
+
 @register("neuron", "izhikevich")
 class Izhikevich(NeuronModel):
     """Izhikevich (2003): v' = 0.04 v^2 + 5 v + 140 - u + I, u' = a (b v - u) (mV, ms inside).
@@ -302,9 +362,12 @@ class Izhikevich(NeuronModel):
     (v, u, i_syn) per step; spike when v >= v_peak, then v <- c, u <- u + d.
     """
 
-    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "u": "voltage", "i_syn": "voltage",
-                                            "i_ext": "voltage"}
-    synaptic_targets: ClassVar[tuple[str, ...]] = ("i_syn", "v")
+    description: ClassVar[ModelDescription] = ModelDescription(
+        state={"v": "voltage", "u": "voltage", "i_syn": "voltage", "i_ext": "voltage"},
+        equations={"v": "(0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_syn + i_ext) / ms", "u": "a * (b * v - u)",
+                   "i_syn": "-i_syn / tau_syn"},
+        threshold="v >= v_peak", reset="v = c\nu += d", method="rk4", synaptic_targets=("i_syn", "v"),
+        constants=("v_peak_mv", "a_ms", "tau_syn_ms", "h_ms"))
     a: Frequency = 20.0
     b: float = 0.2
     c: Voltage = -65e-3
@@ -312,43 +375,30 @@ class Izhikevich(NeuronModel):
     v_peak: Voltage = 30e-3
     tau_syn: Time = 5e-3
 
-    def constants(self, dt: float) -> list[float]:
-        return [self.v_peak * 1e3, self.a * 1e-3, self.b, self.c * 1e3, self.d * 1e3, self.tau_syn * 1e3, dt * 1e3]
+    def constants(self, dt: float) -> dict[str, float]:
+        """v_peak in mV, a per ms, tau_syn and the step h in ms: the kernel integrates in mV and ms."""
+        return {"v_peak_mv": self.v_peak * 1e3, "a_ms": self.a * 1e-3, "tau_syn_ms": self.tau_syn * 1e3,
+                "h_ms": dt * 1e3}
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.c, "u": self.b * self.c, "i_syn": 0.0, "i_ext": 0.0}
 
-    def brian2(self) -> Brian2Model:
-        return Brian2Model(
-            "dv/dt = (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_syn + i_ext) / ms : volt (unless refractory)\n"
-            "du/dt = a * (b * v - u) : volt\ndi_syn/dt = -i_syn / tau_syn : volt\ni_ext : volt",
-            "v >= v_peak", "v = c\nu += d", "rk4",
-            {"a": (self.a, "hertz"), "b": (self.b, "1"), "c": (self.c, "volt"), "d": (self.d, "volt"),
-             "v_peak": (self.v_peak, "volt"), "tau_syn": (self.tau_syn, "second")},
-        )
-
 
 @njit(cache=True)
-def _izh_rates(v, u, i_syn, i_ext, a, b, tau_syn, free):
+def _izh_rates(v, u, i_syn, i_ext, P, free):
     """Derivatives (mV/ms) of v, u, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
-    return free * (0.04 * v * v + 5.0 * v + 140.0 - u + i_syn + i_ext), a * (b * v - u), -i_syn / tau_syn
+    return (free * (0.04 * v * v + 5.0 * v + 140.0 - u + i_syn + i_ext), P.a_ms * (P.b * v - u),
+            -i_syn / P.tau_syn_ms)
 
 
 @njit(cache=True)
-def izhikevich_update(S, last, P, t, flags, spk):
-    ref, v_peak, a, b, tau_syn, h = int(P[0]), P[2], P[3], P[4], P[7], P[8]
+def izhikevich_update(S, last, P, has_input, t, flags, spk):
+    ref, v_peak, h = P.ref, P.v_peak_mv, P.h_ms
     v, u, i_syn, i_ext = S[0], S[1], S[2], S[3]
     n = 0
-    for i in range(v.shape[0]):  # classic RK4 over (v, u, i_syn) in mV and ms, as Brian2's rk4
+    for i in range(v.shape[0]):  # in mV and ms
         free = 1.0 if t - last[i] >= ref else 0.0
-        x, y, z, c = v[i] * 1e3, u[i] * 1e3, i_syn[i] * 1e3, i_ext[i] * 1e3
-        k1 = _izh_rates(x, y, z, c, a, b, tau_syn, free)
-        k2 = _izh_rates(x + 0.5 * h * k1[0], y + 0.5 * h * k1[1], z + 0.5 * h * k1[2], c, a, b, tau_syn, free)
-        k3 = _izh_rates(x + 0.5 * h * k2[0], y + 0.5 * h * k2[1], z + 0.5 * h * k2[2], c, a, b, tau_syn, free)
-        k4 = _izh_rates(x + h * k3[0], y + h * k3[1], z + h * k3[2], c, a, b, tau_syn, free)
-        x += h / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
-        y += h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
-        z += h / 6.0 * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
+        x, y, z = rk4_step(_izh_rates, v[i] * 1e3, u[i] * 1e3, i_syn[i] * 1e3, i_ext[i] * 1e3, P, free, h)
         if free and not x < v_peak:  # also catches an overflow to inf/nan at the spike upstroke
             spk[n] = i
             n += 1
@@ -359,10 +409,9 @@ def izhikevich_update(S, last, P, t, flags, spk):
 
 @njit(cache=True)
 def izhikevich_reset(S, P, spk, n):
-    c, d = P[5] * 1e-3, P[6] * 1e-3
     for k in range(n):
-        S[0, spk[k]] = c
-        S[1, spk[k]] += d
+        S[0, spk[k]] = P.c
+        S[1, spk[k]] += P.d
 
 
 Izhikevich.update = izhikevich_update
@@ -380,9 +429,13 @@ class AdEx(NeuronModel):
     min(v, v_peak), so Runge-Kutta stages that overshoot during the upstroke cannot blow up w.
     """
 
-    state_vars: ClassVar[dict[str, str]] = {"v": "voltage", "w": "current", "i_syn": "current",
-                                            "i_ext": "current"}
-    synaptic_targets: ClassVar[tuple[str, ...]] = ("i_syn",)
+    description: ClassVar[ModelDescription] = ModelDescription(
+        state={"v": "voltage", "w": "current", "i_syn": "current", "i_ext": "current"},
+        equations={"v": "(-g_l * (v_eff - e_l) + g_l * delta_t * exp((v_eff - v_t) / delta_t) - w + i_syn + i_ext)"
+                        " / c_m", "w": "(a * (v_eff - e_l) - w) / tau_w", "i_syn": "-i_syn / tau_syn"},
+        subexpressions={"v_eff": ("clip(v, -1 * volt, v_peak)", "voltage")},
+        threshold="v > v_peak", reset="v = v_reset\nw += b", method="rk4", synaptic_targets=("i_syn",),
+        constants=("dt",))
     c_m: Capacitance = 281e-12
     g_l: Conductance = 30e-9
     e_l: Voltage = -70.6e-3
@@ -395,52 +448,31 @@ class AdEx(NeuronModel):
     v_peak: Voltage = 0.0
     tau_syn: Time = 5e-3
 
-    def constants(self, dt: float) -> list[float]:
-        return [self.v_peak, self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t, self.tau_w, self.a, self.b,
-                self.tau_syn, dt, self.v_reset]
+    def constants(self, dt: float) -> dict[str, float]:
+        """The RK4 step (s)."""
+        return {"dt": dt}
 
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "w": 0.0, "i_syn": 0.0, "i_ext": 0.0}
-
-    def brian2(self) -> Brian2Model:
-        return Brian2Model(
-            "dv/dt = (-g_l * (v_eff - e_l) + g_l * delta_t * exp((v_eff - v_t) / delta_t) - w"
-            " + i_syn + i_ext) / c_m : volt (unless refractory)\n"
-            "dw/dt = (a * (v_eff - e_l) - w) / tau_w : amp\ndi_syn/dt = -i_syn / tau_syn : amp\ni_ext : amp\n"
-            "v_eff = clip(v, -1 * volt, v_peak) : volt",
-            "v > v_peak", "v = v_reset\nw += b", "rk4",
-            {"c_m": (self.c_m, "farad"), "g_l": (self.g_l, "siemens"), "e_l": (self.e_l, "volt"),
-             "v_t": (self.v_t, "volt"), "delta_t": (self.delta_t, "volt"), "tau_w": (self.tau_w, "second"),
-             "a": (self.a, "siemens"), "b": (self.b, "amp"), "v_reset": (self.v_reset, "volt"),
-             "v_peak": (self.v_peak, "volt"), "tau_syn": (self.tau_syn, "second")},
-        )
 
 
 @njit(cache=True)
 def _adex_rates(v, w, i_syn, i_ext, P, free):
     """Derivatives (SI) of v, w, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
-    v_peak, c_m, g_l, e_l, v_t, delta_t, tau_w, a, tau_syn = P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9], P[11]
-    v = min(v, v_peak)  # as NEST's aeif models: RK stages overshooting the spike must not feed w
-    spike_current = g_l * delta_t * math.exp((v - v_t) / delta_t)
-    dv = free * (-g_l * (v - e_l) + spike_current - w + i_syn + i_ext) / c_m
-    return dv, (a * (v - e_l) - w) / tau_w, -i_syn / tau_syn
+    v = min(v, P.v_peak)  # as NEST's aeif models: RK stages overshooting the spike must not feed w
+    spike_current = P.g_l * P.delta_t * math.exp((v - P.v_t) / P.delta_t)
+    dv = free * (-P.g_l * (v - P.e_l) + spike_current - w + i_syn + i_ext) / P.c_m
+    return dv, (P.a * (v - P.e_l) - w) / P.tau_w, -i_syn / P.tau_syn
 
 
 @njit(cache=True)
-def adex_update(S, last, P, t, flags, spk):
-    ref, v_peak, h = int(P[0]), P[2], P[12]
+def adex_update(S, last, P, has_input, t, flags, spk):
+    ref, v_peak, h = P.ref, P.v_peak, P.dt
     v, w, i_syn, i_ext = S[0], S[1], S[2], S[3]
     n = 0
-    for i in range(v.shape[0]):  # classic RK4 over (v, w, i_syn), as Brian2's rk4
+    for i in range(v.shape[0]):
         free = 1.0 if t - last[i] >= ref else 0.0
-        x, y, z, c = v[i], w[i], i_syn[i], i_ext[i]
-        k1 = _adex_rates(x, y, z, c, P, free)
-        k2 = _adex_rates(x + 0.5 * h * k1[0], y + 0.5 * h * k1[1], z + 0.5 * h * k1[2], c, P, free)
-        k3 = _adex_rates(x + 0.5 * h * k2[0], y + 0.5 * h * k2[1], z + 0.5 * h * k2[2], c, P, free)
-        k4 = _adex_rates(x + h * k3[0], y + h * k3[1], z + h * k3[2], c, P, free)
-        x += h / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
-        y += h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
-        z += h / 6.0 * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
+        x, y, z = rk4_step(_adex_rates, v[i], w[i], i_syn[i], i_ext[i], P, free, h)
         if free and not x <= v_peak:
             spk[n] = i
             n += 1
@@ -451,10 +483,9 @@ def adex_update(S, last, P, t, flags, spk):
 
 @njit(cache=True)
 def adex_reset(S, P, spk, n):
-    b, v_reset = P[10], P[13]
     for k in range(n):
-        S[0, spk[k]] = v_reset
-        S[1, spk[k]] += b
+        S[0, spk[k]] = P.v_reset
+        S[1, spk[k]] += P.b
 
 
 AdEx.update = adex_update

@@ -15,12 +15,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from biosim.engine.build import BuiltNetwork, build, seed_streams
+from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
-from biosim.engine.kernels import seed_numba
-from biosim.engine.network import Network
-from biosim.engine.neurons import INPUT_FLAG, MAX_STEPS
+from biosim.engine.network import Network, check_run_length
 from biosim.interrupts import Interrupts
+from biosim.streams import stream
 
 
 @dataclass
@@ -102,7 +101,6 @@ class Simulation:
         self._clock = plan.args["clock"]
         self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
         self.timing.jit_s = time.perf_counter() - start
-        seed_numba(seed_streams(network.seed)["simulate"])
         self.step = 0
         self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()})
         self._pieces: dict[str, list] = {}
@@ -116,9 +114,7 @@ class Simulation:
         """Advance by ``duration`` seconds. ``callback(step)`` runs after every chunk. Ctrl-C stops at the
         next chunk boundary (through ``interrupts`` when the caller already holds the handler)."""
         total = self.step + round(duration / self.network.dt)
-        if total > MAX_STEPS:
-            raise ValueError(f"a run is limited to {MAX_STEPS} steps ({MAX_STEPS * self.network.dt / 3600:.1f} h at "
-                             f"dt = {self.network.dt:g} s); got {total}")
+        check_run_length(total, self.network.dt)
         bar = _progress_bar(total - self.step, self.network.dt, progress)
         start = time.perf_counter()
         with (nullcontext(interrupts) if interrupts is not None else Interrupts()) as interrupts:
@@ -150,7 +146,7 @@ class Simulation:
         for pop in self.net.populations.values():
             if pop.S is not None and "i_ext" in pop.spec.model.state_vars:
                 pending = pop.cur_cursor[0] < pop.cur_steps.size
-                pop.P[INPUT_FLAG] = float(pending or np.any(pop.S[pop.row("i_ext")]))
+                pop.has_input[0] = pending or np.any(pop.S[pop.row("i_ext")])
 
     def _stop(self, reason: str) -> None:
         self.recording.complete = False
@@ -184,7 +180,8 @@ class Simulation:
         n = self.net.projections[projection].n_synapses
         if n <= max_synapses:
             return np.arange(n)
-        return np.sort(np.random.default_rng(0).choice(n, max_synapses, replace=False))
+        rng = stream(self.network.seed, f"weight_monitor/{projection}")
+        return np.sort(rng.choice(n, max_synapses, replace=False))
 
     def _steps_to_next_snapshot(self) -> int:
         gaps = [self._snapshot_every(rec) - self.step % self._snapshot_every(rec)

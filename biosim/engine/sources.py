@@ -10,6 +10,7 @@ from pydantic import model_validator
 
 from biosim.params import Frequency, Params, Time
 from biosim.registry import register
+from biosim.streams import partial_shuffle
 
 
 @register("neuron", "poisson")
@@ -54,15 +55,12 @@ class SpikeGenerator(Params):
 
 
 @njit(cache=True)
-def poisson_step(p, perm, spk):
-    """Draw this step's spikes of N sources with probability p each, in O(spikes): the count is
-    binomial and the spiking subset a partial Fisher-Yates shuffle of the persistent ``perm``."""
-    size = perm.shape[0]
-    k = np.random.binomial(size, p)
-    for m in range(k):
-        j = m + np.random.randint(0, size - m)
-        perm[m], perm[j] = perm[j], perm[m]
-        spk[m] = perm[m]
+def poisson_step(rng, p, perm, spk):
+    """Draw this step's spikes of N sources with probability p each from ``rng``, in O(spikes): the count
+    is binomial and the spiking subset a partial Fisher-Yates shuffle of the persistent ``perm``."""
+    k = rng.binomial(perm.shape[0], p)
+    partial_shuffle(rng, perm, k)
+    spk[:k] = perm[:k]
     return k
 
 

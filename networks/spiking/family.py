@@ -6,6 +6,8 @@ registry entry it belongs to (neuron model, connector, rule) before anything is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
@@ -14,12 +16,12 @@ from pydantic import Field
 from biosim import registry
 from biosim.analysis import population_summary, rate_rhythm
 from biosim.config import ExperimentBase, Source, Spec, Strict, instantiate
-from biosim.engine.network import Network, Normal, Uniform, Value
+from biosim.engine.network import Network, Normal, Uniform, Value, check_run_length
+from biosim.engine.plasticity import BACKENDS, SPIKING_PROJECTION
 from biosim.engine.simulation import Recording, Timing
-from biosim.errors import did_you_mean
+from biosim.errors import ConfigError, did_you_mean
 from biosim.family import Family, Outcome, Run
 from biosim.params import Frequency, Time
-from biosim.rules.base import SPIKING_PROJECTION
 from biosim.units import UnitError, parse_quantity
 
 
@@ -118,8 +120,25 @@ def _unknown(source: Source, kind: str, name: str, allowed, loc: tuple, context:
     return source.error(f"unknown {kind} {name!r}{context}{guess}; allowed: {', '.join(allowed)}", loc)
 
 
+@contextmanager
+def _located(source: Source, loc: tuple) -> Iterator[None]:
+    """Report a ConfigError of the Network API at its own key, any other ValueError at ``loc``, with file and
+    line."""
+    try:
+        yield
+    except ConfigError as err:
+        key = tuple(err.key.split(".")) if err.key else loc
+        raise source.error(str(err).removeprefix(f"{err.key}: "), key) from None
+    except ValueError as err:
+        raise source.error(str(err), loc) from None
+
+
 def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
-    """The Network an experiment describes; every value is validated first (errors name file, line, key)."""
+    """The Network an experiment describes; every value is validated first (errors name file, line, key):
+    besides the schema, sizes a connector cannot meet, rate x dt outside [0, 1), delays and run lengths
+    past the engine's limits, and whether each plastic rule has an implementation on the chosen backend."""
+    with _located(source, ("duration",)):
+        check_run_length(round(exp.duration / exp.dt), exp.dt)
     net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes)
     for name, pop in exp.populations.items():
         loc = ("populations", name)
@@ -130,13 +149,15 @@ def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
                 raise _unknown(source, "state variable", var, model.state_vars, (*loc, "init", var))
         init = {var: _value(raw, model.state_vars[var], source, (*loc, "init", var))
                 for var, raw in pop.init.items()}
-        net.add_population(name, pop.n, model, init)
+        with _located(source, loc):
+            net.add_population(name, pop.n, model, init)
         if pop.drive is not None:
             target = pop.drive.target
             if target not in model.synaptic_targets:
                 raise _unknown(source, "target", target, model.synaptic_targets, (*loc, "drive", "target"))
             weight = _value(pop.drive.weight, model.state_vars[target], source, (*loc, "drive", "weight"))
-            net.add_poisson_drive(name, target, pop.drive.n, pop.drive.rate, weight)
+            with _located(source, (*loc, "drive")):
+                net.add_poisson_drive(name, target, pop.drive.n, pop.drive.rate, weight)
         if pop.current:
             if "i_ext" not in model.state_vars:
                 raise source.error(f"model {pop.model!r} takes no current", (*loc, "current"))
@@ -158,13 +179,15 @@ def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
         connector = instantiate(proj.connector, "connector", source, (*loc, "connector"))
         rule = instantiate(proj.rule, "rule", source, (*loc, "rule"), {"weight_dimension": dimension},
                            kind=("plugs_into", SPIKING_PROJECTION))
+        if rule.plastic and BACKENDS[exp.backend] not in rule.backends():
+            runs_on = [backend for backend, builder in BACKENDS.items() if builder in rule.backends()]
+            raise source.error(f"rule {rule.registry_name!r} has no implementation on backend {exp.backend!r}; "
+                               f"it runs on: {', '.join(runs_on) or 'none'}", (*loc, "rule"))
         weight = _value(proj.weight, dimension, source, (*loc, "weight"))
         delay = _value(proj.delay, "time", source, (*loc, "delay"))
-        try:
+        with _located(source, loc):
             net.connect(proj.pre, proj.post, target=proj.target, connector=connector, weight=weight,
                         delay=delay, rule=rule, modulator=proj.modulator, name=name)
-        except ValueError as err:
-            raise source.error(str(err), loc) from None
 
     _monitors(exp, net, source)
     return net

@@ -9,40 +9,49 @@ w += eta * d * e * dt, clipped to [w_min, w_max].
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
-import numpy as np
 from numba import njit
 from pydantic import Field
 
+from biosim.engine.plasticity import Modulator, SpikingPlasticity, SpikingRule, Trace
 from biosim.params import Frequency, Time, Weight
 from biosim.registry import register
-from biosim.rules.base import SpikingRule, Trace
 from biosim.rules.spiking_projection.stdp import clip
 
-A_PLUS, A_MINUS, W_MIN, W_MAX, E_DECAY, ETA_DT = range(6)
+
+class RewardSTDPParams(NamedTuple):
+    """Kernel parameters: amplitudes in weight units, bounds, eligibility decay per step, eta x dt."""
+
+    a_plus_w: float
+    a_minus_w: float
+    w_min: float
+    w_max: float
+    e_decay: float
+    eta_dt: float
+
 
 
 @njit(cache=True)
 def rstdp_on_pre(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p):
     for s in range(lo, hi):
-        syn[0, s] -= p[A_MINUS] * post_tr[0, post_idx[s]]
+        syn[0, s] -= p.a_minus_w * post_tr[0, post_idx[s]]
 
 
 @njit(cache=True)
 def rstdp_on_post(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p):
     for k in range(lo, hi):
-        syn[0, col_syn[k]] += p[A_PLUS] * pre_tr[0, col_pre[k]]
+        syn[0, col_syn[k]] += p.a_plus_w * pre_tr[0, col_pre[k]]
 
 
 @njit(cache=True)
 def rstdp_on_step(w, syn, p, modulator):
-    gain = p[ETA_DT] * modulator
+    gain = p.eta_dt * modulator
     e = syn[0]
     for s in range(w.shape[0]):
-        e[s] *= p[E_DECAY]
+        e[s] *= p.e_decay
         if gain != 0.0:
-            w[s] = clip(w[s] + gain * e[s], p[W_MIN], p[W_MAX])
+            w[s] = clip(w[s] + gain * e[s], p.w_min, p.w_max)
 
 
 @register("rule", "rstdp")
@@ -50,7 +59,6 @@ class RewardSTDP(SpikingRule):
     """Reward-modulated STDP: STDP to an eligibility trace, weights follow modulator x eligibility."""
 
     reads: ClassVar[str] = "pre/post spike traces and a modulator population"
-    synapse_vars: ClassVar[tuple[str, ...]] = ("eligibility",)
     needs_modulator: ClassVar[bool] = True
     tau_plus: Time = Field(20e-3, description="decay of the presynaptic trace")
     tau_minus: Time = Field(20e-3, description="decay of the postsynaptic trace")
@@ -63,25 +71,14 @@ class RewardSTDP(SpikingRule):
     w_min: Weight = Field(0.0, description="lower weight bound")
     w_max: Weight = Field(..., gt=0, description="upper weight bound")
 
-    on_pre = rstdp_on_pre
-    on_post = rstdp_on_post
-    on_step = rstdp_on_step
-
-    def pre_traces(self) -> list[Trace]:
-        return [Trace(self.tau_plus)]
-
-    def post_traces(self) -> list[Trace]:
-        return [Trace(self.tau_minus)]
-
-    def modulator_tau(self) -> float:
-        return self.tau_d
-
-    def modulator_jump(self) -> float:
-        return self.dopamine
-
-    def pack(self, dt: float) -> np.ndarray:
-        return np.array([self.a_plus * self.w_max, self.a_minus * self.w_max, self.w_min, self.w_max,
-                         math.exp(-dt / self.tau_e), self.eta * dt])
-
     def weight_bounds(self) -> tuple[float, float]:
         return self.w_min, self.w_max
+
+
+@register("builder", "rstdp/numba")
+def rstdp_numba(rule: RewardSTDP, dt: float) -> SpikingPlasticity:
+    """Kernels, one eligibility variable per synapse, the modulator, and the parameter record for ``dt`` (s)."""
+    params = RewardSTDPParams(rule.a_plus * rule.w_max, rule.a_minus * rule.w_max, rule.w_min, rule.w_max,
+                              math.exp(-dt / rule.tau_e), rule.eta * dt)
+    return SpikingPlasticity(rstdp_on_pre, rstdp_on_post, rstdp_on_step, (Trace(rule.tau_plus),),
+                             (Trace(rule.tau_minus),), ("eligibility",), params, Modulator(rule.tau_d, rule.dopamine))

@@ -1,9 +1,9 @@
-"""The rule that learns nothing: fixed weights."""
+"""The rule that learns nothing: fixed weights (no builder: the engine stores no plasticity state)."""
 
 from __future__ import annotations
 
+from biosim.engine.plasticity import SpikingRule
 from biosim.registry import register
-from biosim.rules.base import SpikingRule
 
 
 @register("rule", "static")

@@ -7,17 +7,24 @@ weights clipped to [w_min, w_max]. Amplitudes are fractions of w_max, as in Song
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
-import numpy as np
 from numba import njit
 from pydantic import Field
 
+from biosim.engine.plasticity import Brian2Synapses, Pairing, SpikingPlasticity, SpikingRule, Trace
 from biosim.params import Time, Weight
 from biosim.registry import register
-from biosim.rules.base import Pairing, SpikingRule, Trace
 
-A_PLUS, A_MINUS, W_MIN, W_MAX, MU = range(5)
+
+class STDPParams(NamedTuple):
+    """Kernel parameters: amplitudes in weight units, bounds, soft-bound exponent (0: additive)."""
+
+    a_plus_w: float
+    a_minus_w: float
+    w_min: float
+    w_max: float
+    mu: float
 
 
 @njit(cache=True, inline="always")
@@ -34,16 +41,16 @@ def soft_bound(distance, w_max, mu):
 @njit(cache=True)
 def stdp_on_pre(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p):
     for s in range(lo, hi):
-        dw = -p[A_MINUS] * soft_bound(w[s], p[W_MAX], p[MU]) * post_tr[0, post_idx[s]]
-        w[s] = clip(w[s] + dw, p[W_MIN], p[W_MAX])
+        dw = -p.a_minus_w * soft_bound(w[s], p.w_max, p.mu) * post_tr[0, post_idx[s]]
+        w[s] = clip(w[s] + dw, p.w_min, p.w_max)
 
 
 @njit(cache=True)
 def stdp_on_post(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p):
     for k in range(lo, hi):
         s = col_syn[k]
-        dw = p[A_PLUS] * soft_bound(p[W_MAX] - w[s], p[W_MAX], p[MU]) * pre_tr[0, col_pre[k]]
-        w[s] = clip(w[s] + dw, p[W_MIN], p[W_MAX])
+        dw = p.a_plus_w * soft_bound(p.w_max - w[s], p.w_max, p.mu) * pre_tr[0, col_pre[k]]
+        w[s] = clip(w[s] + dw, p.w_min, p.w_max)
 
 
 @register("rule", "stdp")
@@ -61,33 +68,32 @@ class STDP(SpikingRule):
     mu: float = Field(1.0, ge=0, description="exponent of the multiplicative weight dependence")
     pairing: Pairing = Field("all_to_all", description="which spike pairs interact")
 
-    on_pre = stdp_on_pre
-    on_post = stdp_on_post
-
-    def pre_traces(self) -> list[Trace]:
-        return [Trace(self.tau_plus, self.pairing == "nearest")]
-
-    def post_traces(self) -> list[Trace]:
-        return [Trace(self.tau_minus, self.pairing == "nearest")]
-
-    def pack(self, dt: float) -> np.ndarray:
-        mu = 0.0 if self.weight_dependence == "additive" else self.mu
-        return np.array([self.a_plus * self.w_max, self.a_minus * self.w_max, self.w_min, self.w_max, mu])
-
     def weight_bounds(self) -> tuple[float, float]:
         return self.w_min, self.w_max
 
-    def brian2(self, unit: str) -> tuple[str, str, str, dict[str, tuple[float, str]]]:
-        """(synapse model, on_pre plasticity, on_post, namespace) for the Brian2 backend."""
-        bump = "= 1" if self.pairing == "nearest" else "+= 1"
-        additive = self.weight_dependence == "additive"
-        f_minus = "1" if additive else "(w_syn / w_max)**mu"
-        f_plus = "1" if additive else "((w_max - w_syn) / w_max)**mu"
-        model = (f"w_syn : {unit}\ndapre/dt = -apre / tau_plus : 1 (event-driven)\n"
-                 "dapost/dt = -apost / tau_minus : 1 (event-driven)")
-        on_pre = f"w_syn = clip(w_syn - a_minus_w * {f_minus} * apost, w_min, w_max)\napre {bump}"
-        on_post = f"w_syn = clip(w_syn + a_plus_w * {f_plus} * apre, w_min, w_max)\napost {bump}"
-        namespace = {"tau_plus": (self.tau_plus, "second"), "tau_minus": (self.tau_minus, "second"),
-                     "a_plus_w": (self.a_plus * self.w_max, unit), "a_minus_w": (self.a_minus * self.w_max, unit),
-                     "w_min": (self.w_min, unit), "w_max": (self.w_max, unit), "mu": (self.mu, "1")}
-        return model, on_pre, on_post, namespace
+
+@register("builder", "stdp/numba")
+def stdp_numba(rule: STDP, dt: float) -> SpikingPlasticity:
+    """Kernels, one pre and one post trace, and the parameter record (``dt`` plays no role)."""
+    mu = 0.0 if rule.weight_dependence == "additive" else rule.mu
+    nearest = rule.pairing == "nearest"
+    params = STDPParams(rule.a_plus * rule.w_max, rule.a_minus * rule.w_max, rule.w_min, rule.w_max, mu)
+    return SpikingPlasticity(stdp_on_pre, stdp_on_post, None, (Trace(rule.tau_plus, nearest),),
+                             (Trace(rule.tau_minus, nearest),), (), params)
+
+
+@register("builder", "stdp/brian2")
+def stdp_brian2(rule: STDP, unit: str) -> Brian2Synapses:
+    """The same rule as Brian2 statements; ``unit`` is the Brian2 unit of the weight."""
+    bump = "= 1" if rule.pairing == "nearest" else "+= 1"
+    additive = rule.weight_dependence == "additive"
+    f_minus = "1" if additive else "(w_syn / w_max)**mu"
+    f_plus = "1" if additive else "((w_max - w_syn) / w_max)**mu"
+    model = (f"w_syn : {unit}\ndapre/dt = -apre / tau_plus : 1 (event-driven)\n"
+             "dapost/dt = -apost / tau_minus : 1 (event-driven)")
+    on_pre = f"w_syn = clip(w_syn - a_minus_w * {f_minus} * apost, w_min, w_max)\napre {bump}"
+    on_post = f"w_syn = clip(w_syn + a_plus_w * {f_plus} * apre, w_min, w_max)\napost {bump}"
+    namespace = {"tau_plus": (rule.tau_plus, "second"), "tau_minus": (rule.tau_minus, "second"),
+                 "a_plus_w": (rule.a_plus * rule.w_max, unit), "a_minus_w": (rule.a_minus * rule.w_max, unit),
+                 "w_min": (rule.w_min, unit), "w_max": (rule.w_max, unit), "mu": (rule.mu, "1")}
+    return Brian2Synapses(model, on_pre, on_post, namespace)

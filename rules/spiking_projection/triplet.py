@@ -13,18 +13,27 @@ Where the minimal model has no use for tau_x (a3_minus = 0) the full model's val
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
-import numpy as np
 from numba import njit
 from pydantic import Field, model_validator
 
+from biosim.engine.plasticity import Brian2Synapses, Pairing, SpikingPlasticity, SpikingRule, Trace
 from biosim.params import Time, Weight
 from biosim.registry import register
-from biosim.rules.base import Pairing, SpikingRule, Trace
 from biosim.rules.spiking_projection.stdp import clip
 
-A2P, A3P, A2M, A3M, W_MIN, W_MAX = range(6)
+
+class TripletParams(NamedTuple):
+    """Kernel parameters: the four amplitudes (fractions of w_max) and the weight bounds."""
+
+    a2_plus: float
+    a3_plus: float
+    a2_minus: float
+    a3_minus: float
+    w_min: float
+    w_max: float
+
 
 # (pairing, tau_x ms, tau_y ms, a2_plus, a3_plus, a2_minus, a3_minus). Provenance: the visual-cortex rows
 # all-to-all full, all-to-all minimal (tau_y = 114 ms), nearest minimal, the nearest-full time constants and
@@ -44,17 +53,17 @@ PRESETS: dict[str, tuple[str, float, float, float, float, float, float]] = {
 
 @njit(cache=True)
 def triplet_on_pre(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p):
-    depression = p[W_MAX] * (p[A2M] + p[A3M] * pre_tr[1, i])
+    depression = p.w_max * (p.a2_minus + p.a3_minus * pre_tr[1, i])
     for s in range(lo, hi):
-        w[s] = clip(w[s] - depression * post_tr[0, post_idx[s]], p[W_MIN], p[W_MAX])
+        w[s] = clip(w[s] - depression * post_tr[0, post_idx[s]], p.w_min, p.w_max)
 
 
 @njit(cache=True)
 def triplet_on_post(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p):
-    potentiation = p[W_MAX] * (p[A2P] + p[A3P] * post_tr[1, j])
+    potentiation = p.w_max * (p.a2_plus + p.a3_plus * post_tr[1, j])
     for k in range(lo, hi):
         s = col_syn[k]
-        w[s] = clip(w[s] + potentiation * pre_tr[0, col_pre[k]], p[W_MIN], p[W_MAX])
+        w[s] = clip(w[s] + potentiation * pre_tr[0, col_pre[k]], p.w_min, p.w_max)
 
 
 @register("rule", "triplet_stdp")
@@ -75,9 +84,6 @@ class TripletSTDP(SpikingRule):
     w_max: Weight = Field(..., gt=0, description="upper weight bound")
     pairing: Pairing = Field("all_to_all", description="which spike pairs interact")
 
-    on_pre = triplet_on_pre
-    on_post = triplet_on_post
-
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
@@ -93,29 +99,30 @@ class TripletSTDP(SpikingRule):
                   "a3_plus": a3p, "a2_minus": a2m, "a3_minus": a3m}
         return {**preset, **data}
 
-    def pre_traces(self) -> list[Trace]:
-        nearest = self.pairing == "nearest"
-        return [Trace(self.tau_plus, nearest), Trace(self.tau_x, nearest)]
-
-    def post_traces(self) -> list[Trace]:
-        nearest = self.pairing == "nearest"
-        return [Trace(self.tau_minus, nearest), Trace(self.tau_y, nearest)]
-
-    def pack(self, dt: float) -> np.ndarray:
-        return np.array([self.a2_plus, self.a3_plus, self.a2_minus, self.a3_minus, self.w_min, self.w_max])
-
     def weight_bounds(self) -> tuple[float, float]:
         return self.w_min, self.w_max
 
-    def brian2(self, unit: str) -> tuple[str, str, str, dict[str, tuple[float, str]]]:
-        """(synapse model, on_pre plasticity, on_post, namespace) for the Brian2 backend."""
-        bump = "= 1" if self.pairing == "nearest" else "+= 1"
-        traces = {"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"}
-        model = "\n".join([f"w_syn : {unit}"]
-                          + [f"d{x}/dt = -{x} / {tau} : 1 (event-driven)" for x, tau in traces.items()])
-        on_pre = f"w_syn = clip(w_syn - w_max * o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 {bump}\nr2 {bump}"
-        on_post = f"w_syn = clip(w_syn + w_max * r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 {bump}\no2 {bump}"
-        namespace = {tau: (getattr(self, tau), "second") for tau in traces.values()}
-        namespace |= {a: (getattr(self, a), "1") for a in ("a2_plus", "a3_plus", "a2_minus", "a3_minus")}
-        namespace |= {"w_min": (self.w_min, unit), "w_max": (self.w_max, unit)}
-        return model, on_pre, on_post, namespace
+
+@register("builder", "triplet_stdp/numba")
+def triplet_numba(rule: TripletSTDP, dt: float) -> SpikingPlasticity:
+    """Kernels, traces (r1, r2) and (o1, o2), and the parameter record (``dt`` plays no role)."""
+    nearest = rule.pairing == "nearest"
+    params = TripletParams(rule.a2_plus, rule.a3_plus, rule.a2_minus, rule.a3_minus, rule.w_min, rule.w_max)
+    return SpikingPlasticity(triplet_on_pre, triplet_on_post, None,
+                             (Trace(rule.tau_plus, nearest), Trace(rule.tau_x, nearest)),
+                             (Trace(rule.tau_minus, nearest), Trace(rule.tau_y, nearest)), (), params)
+
+
+@register("builder", "triplet_stdp/brian2")
+def triplet_brian2(rule: TripletSTDP, unit: str) -> Brian2Synapses:
+    """The same rule as Brian2 statements; ``unit`` is the Brian2 unit of the weight."""
+    bump = "= 1" if rule.pairing == "nearest" else "+= 1"
+    traces = {"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"}
+    model = "\n".join([f"w_syn : {unit}"]
+                      + [f"d{x}/dt = -{x} / {tau} : 1 (event-driven)" for x, tau in traces.items()])
+    on_pre = f"w_syn = clip(w_syn - w_max * o1 * (a2_minus + a3_minus * r2), w_min, w_max)\nr1 {bump}\nr2 {bump}"
+    on_post = f"w_syn = clip(w_syn + w_max * r1 * (a2_plus + a3_plus * o2), w_min, w_max)\no1 {bump}\no2 {bump}"
+    namespace = {tau: (getattr(rule, tau), "second") for tau in traces.values()}
+    namespace |= {a: (getattr(rule, a), "1") for a in ("a2_plus", "a3_plus", "a2_minus", "a3_minus")}
+    namespace |= {"w_min": (rule.w_min, unit), "w_max": (rule.w_max, unit)}
+    return Brian2Synapses(model, on_pre, on_post, namespace)

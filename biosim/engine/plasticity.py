@@ -1,0 +1,93 @@
+"""The ``spiking_projection`` target: what a rule on the synapses of a spiking projection provides.
+
+A rule (:class:`SpikingRule`) is a validated parameter object. Its builder ``<rule>/numba`` turns it, for a time
+step ``dt``, into a :class:`SpikingPlasticity` record; its builder ``<rule>/brian2`` into
+:class:`Brian2Synapses` statements. The engine never asks which rule it runs: it decays and bumps the declared
+traces and calls the kernels with the record's typed parameters.
+
+Kernel signatures (``w``: float64 weights in CSR order, ``syn``: float64[n_vars, n_syn],
+``pre_tr``/``post_tr``: float64[n_traces, n_neurons], ``p``: the rule's parameter NamedTuple, read by name):
+
+* ``on_pre(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p)`` for a spike of pre neuron ``i``;
+  its synapses are ``lo:hi`` with targets ``post_idx[lo:hi]``;
+* ``on_post(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p)`` for a spike of post neuron
+  ``j``; its synapses are ``col_syn[lo:hi]`` from pre neurons ``col_pre[lo:hi]``;
+* ``on_step(w, syn, p, modulator)`` once per step (rules with per-step dynamics only).
+
+Schedule within a step: all ``on_pre`` calls, then pre traces are bumped, then all ``on_post``
+calls, then post traces are bumped (so a simultaneous pre/post pair counts as pre-before-post,
+as in Brian2), then ``on_step``. Traces see spikes at somatic spike times: a synaptic delay
+postpones the postsynaptic effect of a spike, not the plasticity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, NamedTuple
+
+from biosim.registry import register
+from biosim.targets import Rule, Target
+
+SPIKING_PROJECTION = "spiking_projection"
+BACKENDS = {"biosim": "numba", "brian2": "brian2"}  # experiment backend -> builder backend
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A spike trace: decays with ``tau`` (s); a spike adds 1, or resets it to 1 when ``nearest``."""
+
+    tau: float
+    nearest: bool = False
+
+
+Pairing = Literal["all_to_all", "nearest"]
+
+
+class Modulator(NamedTuple):
+    """The modulator level fed to ``on_step``: decays with ``tau`` (s), rises by ``jump`` per modulator spike."""
+
+    tau: float
+    jump: float
+
+
+class SpikingPlasticity(NamedTuple):
+    """What the Numba engine runs for a plastic rule on a spiking projection (built for one ``dt``)."""
+
+    on_pre: Any  # @njit kernel or None
+    on_post: Any
+    on_step: Any
+    pre_traces: tuple[Trace, ...]
+    post_traces: tuple[Trace, ...]
+    synapse_vars: tuple[str, ...]  # per-synapse variables, rows of ``syn``
+    params: tuple  # the rule's typed parameter record (a NamedTuple of floats)
+    modulator: Modulator | None = None
+
+
+class Brian2Synapses(NamedTuple):
+    """What the Brian2 backend needs for a plastic rule: the synapse model (with ``w_syn`` in the target's unit),
+    the plasticity statements at pre and post spikes, and the namespace (name -> (SI value, Brian2 unit))."""
+
+    model: str
+    on_pre: str
+    on_post: str
+    namespace: dict[str, tuple[float, str]]
+
+
+register("target", "spiking_projection")(Target(
+    "the weights (and per-synapse variables) of a spiking projection, from pre/post spike traces",
+    SpikingPlasticity, ("numba", "brian2")))
+
+
+class SpikingRule(Rule):
+    """A rule on the synapses of a spiking projection; plastic when it has a builder for some backend."""
+
+    plugs_into: ClassVar[str] = SPIKING_PROJECTION
+    needs_modulator: ClassVar[bool] = False
+
+    @property
+    def plastic(self) -> bool:
+        return bool(self.backends())
+
+    def weight_bounds(self) -> tuple[float, float] | None:
+        """(w_min, w_max) the weights are clipped to, or None when unbounded."""
+        return None
