@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -48,3 +50,37 @@ def test_a_family_from_outside_the_repository(tmp_path):
     out = biosim("plot", str(run_dir), cwd=elsewhere)  # the saved config finds the plug-in again
     assert out.returncode == 0, out.stderr
     assert (run_dir / "ou_traces.png").exists()
+
+
+def causal_hebb_reference(pre_steps, pre_ids, post_steps, w, dt, tau, a_plus, a_minus, w_max):
+    """The README's rule by hand: each pre spike takes a_minus, each post spike adds a_plus times the sum of
+    exp(-lag / tau) over earlier (or same-step) spikes of each synapse's presynaptic neuron."""
+    w = w.copy()
+    events = sorted([(t, 0, i) for t, i in zip(pre_steps, pre_ids, strict=True)] + [(t, 1, -1) for t in post_steps])
+    for t, kind, i in events:
+        if kind == 0:
+            w[i] = max(w[i] - a_minus, 0.0)
+            continue
+        for k in range(w.size):
+            lags = t - pre_steps[(pre_ids == k) & (pre_steps <= t)]
+            w[k] = min(w[k] + a_plus * np.exp(-lags * dt / tau).sum(), w_max)
+    return w
+
+
+def test_a_rule_from_outside_the_repository_runs_as_its_reference(tmp_path):
+    assert {"causal_hebb.py", "causal_hebb.yaml"} <= set(write_examples(tmp_path))
+    out = biosim("run", "causal_hebb.yaml", "--out", "runs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = np.load(tmp_path / out.stdout.strip() / "recording.npz")
+    dt = float(data["dt"])
+    pre_steps = np.rint(data["spikes/inputs/t"] / dt).astype(int)
+    post_steps = np.rint(data["spikes/cell/t"] / dt).astype(int)
+    w = data["weights/inputs_cell/w"]
+    assert post_steps.size > 20 and pre_steps.size > 500
+    expected = causal_hebb_reference(pre_steps, data["spikes/inputs/i"], post_steps, w[0], dt, 20e-3, 5e-4, 5e-4,
+                                     0.05)
+    assert np.max(np.abs(w[-1] - expected)) <= 1e-12 * 0.05
+    assert np.max(np.abs(w[-1] - w[0])) > 1e-3  # the weights really moved
+    without_potentiation = causal_hebb_reference(pre_steps, data["spikes/inputs/i"], post_steps, w[0], dt, 20e-3,
+                                                 0.0, 5e-4, 0.05)
+    assert np.max(np.abs(w[-1] - without_potentiation)) > 1e-3  # both terms of the rule act
