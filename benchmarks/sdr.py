@@ -18,6 +18,7 @@ from harness import RESULTS, run_snippet
 
 MONTE_CARLO = """
 from biosim.networks.dendritic import montecarlo as mc
+from biosim.streams import stream
 cases = {{"false_match n=500 a=128 s=24 theta=12": (mc.false_match_trials, (500, 128, 24, 12), 1),
          "false_negative a=128 s=30 theta=12 v=64": (mc.false_negative_trials, (6000, 128, 30, 12, 64), 1),
          "union input n=1000 a=30 s=20 theta=10 M=10": (mc.union_trials, (1000, 30, 20, 10, 10, mc.FORM_INPUT), 1),
@@ -25,10 +26,10 @@ cases = {{"false_match n=500 a=128 s=24 theta=12": (mc.false_match_trials, (500,
 out = {{}}
 for name, (kernel, args, segments) in cases.items():
     trials = {trials} // segments * 20 if segments > 1 else {trials}
-    mc.seed(1)
-    kernel(*args, 10)
+    rng = stream(1, "montecarlo " + name)
+    kernel(rng, *args, 10)
     start = time.perf_counter()
-    kernel(*args, trials)
+    kernel(rng, *args, trials)
     seconds = time.perf_counter() - start
     out[name] = {{"trials": trials, "seconds": seconds, "segments_per_s": trials * segments / seconds}}
 print(json.dumps(out))
@@ -38,13 +39,14 @@ TEMPORAL_MEMORY = """
 import numpy as np
 from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams
 from biosim.rules.dendritic_segments import HTMPermanence
+from biosim.streams import stream
 rng = np.random.default_rng(42)
 seqs = [[np.sort(rng.choice(2048, 50, replace=False)) for _ in range(50)] for _ in range(20)]
 inputs = [x for s in seqs for x in s]
 resets = np.zeros(len(inputs), bool)
 resets[::50] = True
 start = time.perf_counter()
-tm = TemporalMemory(TemporalMemoryParams(), HTMPermanence(), seed=1)
+tm = TemporalMemory(TemporalMemoryParams(), HTMPermanence(), stream(1, "temporal_memory"))
 setup = time.perf_counter() - start
 passes = []
 for k in range(6):
@@ -65,9 +67,10 @@ SPARSEY = """
 import numpy as np
 from biosim.networks.sparsey.mac import MacParams, SingleMac
 from biosim.rules.sparsey_mac import BinaryHebbian
+from biosim.streams import stream
 rng = np.random.default_rng(1)
 items = lambda n: [np.sort(rng.choice(256, 16, replace=False)) for _ in range(n)]
-mac = SingleMac(MacParams(q=24, k=8), 256, BinaryHebbian(freeze_at=1.0), seed=1)
+mac = SingleMac(MacParams(q=24, k=8), 256, BinaryHebbian(freeze_at=1.0), stream(1, "mac"))
 mac.retrieve(items(2))
 rows, stored, batch = [], 0, 10
 for target in list(range(10, 100, 10)) + list(range(100, 1001, 100)):

@@ -7,9 +7,10 @@ seeds a process-global generator, so two simulations advanced alternately, or in
 each draws alone.
 
 The Numba helpers below are the project's only hand-written sampling: ``randint`` because Numba's
-``Generator.integers`` costs ~60 ns a draw against ~7 ns for this, and ``partial_shuffle`` (a partial
-Fisher-Yates shuffle) because every family draws k-subsets in O(k) inside compiled loops. Both are tested
-against NumPy's own samplers.
+``Generator.integers`` costs ~60 ns a draw, and ``partial_shuffle`` (a partial Fisher-Yates shuffle) because every
+family draws k-subsets in O(k) inside compiled loops. Both use Lemire's (2019) multiply-shift with rejection on
+32-bit halves of the generator's raw 64-bit output: exactly uniform, ~4.5 ns an index. Both are tested against
+NumPy's own samplers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import zlib
 
 import numpy as np
 from numba import njit
+from numba.np.random.generator_core import next_uint64
+
+_LOW = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
+_SPAN = np.uint64(2**32)
 
 
 def stream_seed(seed: int, name: str) -> np.random.SeedSequence:
@@ -36,16 +42,35 @@ def stream(seed: int, name: str) -> np.random.Generator:
 
 
 @njit(cache=True, inline="always")
+def _bounded(bits, x, n):
+    """An integer uniform on [0, n) (n < 2**32) from the 32-bit draw ``x``: Lemire's multiply-shift, with the
+    rare biased draws (probability below n / 2**32) rejected and redrawn."""
+    n = np.uint64(n)
+    product = x * n
+    if (product & _LOW) < n:
+        threshold = (_SPAN - n) % n
+        while (product & _LOW) < threshold:
+            product = (next_uint64(bits) >> _SHIFT) * n
+    return np.int64(product >> _SHIFT)
+
+
+@njit(cache=True, inline="always")
 def randint(rng, n):
-    """An integer uniform on [0, n) from one 53-bit double (relative bias below n / 2**53)."""
-    return min(np.int64(rng.random() * n), n - 1)
+    """An integer uniform on [0, n), for 0 < n < 2**32."""
+    return _bounded(rng.bit_generator, next_uint64(rng.bit_generator) >> _SHIFT, n)
 
 
 @njit(cache=True)
 def partial_shuffle(rng, perm, k):
     """Move a uniform random k-subset of ``perm`` (in uniform random order) into ``perm[:k]``, in O(k): a partial
-    Fisher-Yates shuffle. ``perm`` may start in any order and is left a permutation of its entries."""
+    Fisher-Yates shuffle, two indices from each 64-bit draw. ``perm`` (fewer than 2**32 entries) may start in any
+    order and is left a permutation of its entries."""
+    bits = rng.bit_generator
     n = perm.shape[0]
-    for m in range(k):
-        j = m + randint(rng, n - m)
+    for m in range(0, k, 2):
+        raw = next_uint64(bits)
+        j = m + _bounded(bits, raw & _LOW, n - m)
         perm[m], perm[j] = perm[j], perm[m]
+        if m + 1 < k:
+            j = m + 1 + _bounded(bits, raw >> _SHIFT, n - m - 1)
+            perm[m + 1], perm[j] = perm[j], perm[m + 1]

@@ -1,29 +1,23 @@
 """Learning rules for dendritic segments (plug into ``dendritic_segments``: temporal memory, SDR neurons).
 
-Kernel contract (module-level Numba functions; ``st`` is a ``networks.dendritic.segments.Segments`` store):
-
-* ``learn(st, seg, prev_active, winners, n_winners, n_active_potential, p, max_synapses, scratch)``: the
-  segment chosen to learn this step (it was active and its column became active, or it matched best
-  in a bursting column, or it was just created with ``n_active_potential = 0``); ``prev_active`` is a
-  0/1 mask of the previously active cells, ``winners[:n_winners]`` the previous winner cells (the
-  cells new synapses may come from), ``scratch`` a zeroed uint8 mask the kernel leaves zeroed.
-* ``punish(st, seg, prev_active, p)``: a matching segment whose cell was predicted but whose column
-  stayed inactive.
-
-``p`` is the rule's packed float64 parameters; every rule reads its own layout.
+The rules are declarative parameter objects; what the Numba engine runs for each is made by its builder
+(``@register("builder", "<rule>/numba")``): a ``SegmentRuleKernels`` record (declared with the target in
+``biosim.networks.dendritic.target``, which states the kernel contract) holding the rule's kernels, which live
+with the segment store they edit (``biosim.networks.dendritic.learning``), and its typed parameter record below.
+Builders import that engine code when called, so a rule imports no network code.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
-import numpy as np
-from numba import njit
 from pydantic import Field
 
-from biosim.networks.dendritic.segments import adapt, grow_synapses
 from biosim.registry import register
 from biosim.targets import Rule
+
+if TYPE_CHECKING:
+    from biosim.networks.dendritic.target import SegmentRuleKernels
 
 DENDRITIC_SEGMENTS = "dendritic_segments"
 
@@ -32,13 +26,8 @@ class SegmentRule(Rule):
     """A rule on the permanences of dendritic segments."""
 
     plugs_into: ClassVar[str] = DENDRITIC_SEGMENTS
-    learn: ClassVar[Any]
-    punish: ClassVar[Any]
 
     max_new_synapses: int = Field(20, ge=0, description="synapses a learning segment grows up to, per step")
-
-    def pack(self) -> np.ndarray:
-        raise NotImplementedError
 
     def max_growth(self) -> int:
         """The most synapses one segment can gain in one step (the store keeps room for them)."""
@@ -46,18 +35,14 @@ class SegmentRule(Rule):
 
 
 # -- htm.core's permanence rule ----------------------------------------------------------------------
-@njit(cache=True)
-def permanence_learn(st, seg, prev_active, winners, n_winners, n_active_potential, p, max_synapses, scratch):
-    initial, increment, decrement, max_new = p[0], p[1], p[2], int(p[4])
-    adapt(st, seg, prev_active, increment, decrement, 0.0)
-    if max_new > n_active_potential:
-        grow_synapses(st, seg, winners, n_winners, max_new - n_active_potential, initial, max_synapses, scratch)
+class PermanenceParams(NamedTuple):
+    """``htm_permanence`` as its kernels read it (permanences in [0, 1])."""
 
-
-@njit(cache=True)
-def permanence_punish(st, seg, prev_active, p):
-    if p[3] > 0.0:
-        adapt(st, seg, prev_active, -p[3], 0.0, 0.0)
+    initial: float
+    increment: float
+    decrement: float
+    predicted_decrement: float
+    max_new: int
 
 
 @register("rule", "htm_permanence")
@@ -73,25 +58,24 @@ class HTMPermanence(SegmentRule):
     decrement: float = Field(0.10, ge=0, le=1, description="loss of a synapse from an inactive cell")
     predicted_segment_decrement: float = Field(0.0, ge=0, le=1, description="loss on wrongly predicting segments")
 
-    learn = permanence_learn
-    punish = permanence_punish
 
-    def pack(self) -> np.ndarray:
-        return np.array([self.initial_permanence, self.increment, self.decrement, self.predicted_segment_decrement,
-                         self.max_new_synapses], np.float64)
+@register("builder", "htm_permanence/numba")
+def htm_permanence_numba(rule: HTMPermanence) -> SegmentRuleKernels:
+    """Adapt (reinforce, punish, prune at 0) then grow; wrongly predicting segments lose their decrement."""
+    from biosim.networks.dendritic import learning
+    from biosim.networks.dendritic.target import SegmentRuleKernels
+
+    params = PermanenceParams(float(rule.initial_permanence), float(rule.increment), float(rule.decrement),
+                              float(rule.predicted_segment_decrement), int(rule.max_new_synapses))
+    return SegmentRuleKernels(learning.permanence_learn, learning.permanence_punish, params)
 
 
 # -- one-shot growth -------------------------------------------------------------------------------------
-@njit(cache=True)
-def one_shot_learn(st, seg, prev_active, winners, n_winners, n_active_potential, p, max_synapses, scratch):
-    max_new = int(p[1])
-    if max_new > n_active_potential:
-        grow_synapses(st, seg, winners, n_winners, max_new - n_active_potential, p[0], max_synapses, scratch)
+class OneShotParams(NamedTuple):
+    """``one_shot_segments`` as its kernels read it."""
 
-
-@njit(cache=True)
-def one_shot_punish(st, seg, prev_active, p):
-    pass
+    permanence: float
+    max_new: int
 
 
 @register("rule", "one_shot_segments")
@@ -104,8 +88,12 @@ class OneShotSegments(SegmentRule):
     reads: ClassVar[str] = "previous winner cells"
     permanence: float = Field(1.0, ge=0, le=1, description="permanence of a new synapse")
 
-    learn = one_shot_learn
-    punish = one_shot_punish
 
-    def pack(self) -> np.ndarray:
-        return np.array([self.permanence, self.max_new_synapses], np.float64)
+@register("builder", "one_shot_segments/numba")
+def one_shot_segments_numba(rule: OneShotSegments) -> SegmentRuleKernels:
+    """Grow only; nothing is punished."""
+    from biosim.networks.dendritic import learning
+    from biosim.networks.dendritic.target import SegmentRuleKernels
+
+    params = OneShotParams(float(rule.permanence), int(rule.max_new_synapses))
+    return SegmentRuleKernels(learning.one_shot_learn, learning.no_punish, params)

@@ -53,3 +53,12 @@ def test_partial_shuffle_draws_uniform_subsets_like_numpy_choice():
     assert set(ours) == set(theirs) and len(ours) == 10
     assert chisquare(list(ours.values())).pvalue > 1e-3
     assert chisquare(list(theirs.values())).pvalue > 1e-3
+
+
+def test_randint_rejects_the_biased_draws_of_multiply_shift():
+    """For n = 3 * 2**30, plain multiply-shift gives every third value two of the 2**32 inputs (probability
+    1/2 for the residue class, not 1/3); the rejection step must make the residues uniform."""
+    draws = _draw_ints(stream(3, "t"), 3 * 2**30, 60_000)
+    assert draws.min() >= 0 and draws.max() < 3 * 2**30
+    residues = np.bincount(draws % 3, minlength=3)
+    assert chisquare(residues).pvalue > 1e-3

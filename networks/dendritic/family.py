@@ -2,9 +2,10 @@
 
 An experiment picks a ``study`` (E1 false_match, E2 false_negative, E3 union, E4 classifier, E5
 threshold), the parameter on the x axis and its ``values``, and one or more ``curves`` that fix the
-other parameters. Every point gets the exact probability (``sdr_theory``); points whose expected
+other parameters. Every point gets the exact probability (``theory``); points whose expected
 number of Monte-Carlo hits reaches ``montecarlo.min_expected_hits`` are also simulated
-(``sdr_montecarlo``) and compared with the exact value (z-score, relative error).
+(``montecarlo``, each point with its own random stream of the run's seed) and compared with the exact value
+(z-score, relative error).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from biosim.errors import did_you_mean
 from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
 from biosim.networks.dendritic import montecarlo as mc
 from biosim.networks.dendritic import theory
+from biosim.streams import stream
 
 
 class _Point(BaseModel):
@@ -35,7 +37,8 @@ class _Point(BaseModel):
     def exact(self) -> theory.Fraction:
         raise NotImplementedError
 
-    def simulate(self, trials: int) -> int:
+    def simulate(self, trials: int, rng: np.random.Generator) -> int:
+        """Matches (or misses) in ``trials`` Monte-Carlo trials drawn from ``rng``."""
         raise NotImplementedError
 
     def segments_per_trial(self) -> int:
@@ -60,8 +63,8 @@ class FalseMatch(_Point):
     def exact(self):
         return theory.false_match(self.n, self.a, self.s, self.theta)
 
-    def simulate(self, trials):
-        return mc.false_match_trials(self.n, self.a, self.s, self.theta, trials)
+    def simulate(self, trials, rng):
+        return mc.false_match_trials(rng, self.n, self.a, self.s, self.theta, trials)
 
 
 class FalseNegative(_Point):
@@ -84,8 +87,8 @@ class FalseNegative(_Point):
     def exact(self):
         return theory.false_negative(self.a, self.s, self.theta, self.v)
 
-    def simulate(self, trials):
-        return mc.false_negative_trials(self.n, self.a, self.s, self.theta, self.v, trials)
+    def simulate(self, trials, rng):
+        return mc.false_negative_trials(rng, self.n, self.a, self.s, self.theta, self.v, trials)
 
 
 class Union(_Point):
@@ -113,9 +116,9 @@ class Union(_Point):
     def approximate(self) -> theory.Fraction:
         return theory.union_false_match(self.n, self.a, self.s, self.theta, self.m, form=self.form, method="approx")
 
-    def simulate(self, trials):
+    def simulate(self, trials, rng):
         form = mc.FORM_SEGMENT if self.form == "segment" else mc.FORM_INPUT
-        return mc.union_trials(self.n, self.a, self.s, self.theta, self.m, form, trials)
+        return mc.union_trials(rng, self.n, self.a, self.s, self.theta, self.m, form, trials)
 
 
 class Classifier(_Point):
@@ -133,8 +136,8 @@ class Classifier(_Point):
     def bound(self) -> theory.Fraction:
         return theory.classifier_false_match(self.n, self.w, self.theta, self.m)[0]
 
-    def simulate(self, trials):
-        return mc.classifier_trials(self.n, self.w, self.theta, self.m, trials)
+    def simulate(self, trials, rng):
+        return mc.classifier_trials(rng, self.n, self.w, self.theta, self.m, trials)
 
     def segments_per_trial(self):
         return self.m
@@ -240,7 +243,6 @@ def execute(prepared, exp: SegmentsExperiment, run: Run) -> Outcome:
     xs = np.array(_xs(exp))
     if exp.study == "threshold":
         return _execute_threshold(prepared, exp)
-    mc.seed(exp.seed)
     arrays: dict[str, np.ndarray] = {"x": xs}
     curves_meta, points_meta = [], []
     complete, mc_seconds, segments = True, 0.0, 0
@@ -258,7 +260,7 @@ def execute(prepared, exp: SegmentsExperiment, run: Run) -> Outcome:
             if run.stop_requested or trials == 0 or trials * float(e) < exp.montecarlo.min_expected_hits:
                 continue
             start = time.perf_counter()
-            hits[k] = p.simulate(trials)
+            hits[k] = p.simulate(trials, stream(exp.seed, f"montecarlo curve {c} point {k}"))
             mc_seconds += time.perf_counter() - start
             segments += trials * p.segments_per_trial()
             points_meta.append(_compare(c, p, float(e), int(hits[k]), trials, exp.x))

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from biosim.streams import partial_shuffle
+
 NONE = -1
 FREE_SEG, FREE_SYN, N_FREE_SEG, N_FREE_SYN, CLOCK, POOL_TOP, LONGEST = range(7)
 MIN_BLOCK = 4
@@ -289,9 +291,9 @@ def adapt(st, seg, prev_active, increment, decrement, prune_below):
 
 
 @njit(cache=True)
-def grow_synapses(st, seg, candidates, n_candidates, n_new, perm, max_per_segment, scratch):
-    """Connect ``seg`` to up to ``n_new`` random cells of ``candidates[:n_candidates]`` that it has no
-    synapse from yet, at permanence ``perm``; the weakest synapses make room beyond
+def grow_synapses(st, seg, candidates, n_candidates, n_new, perm, max_per_segment, scratch, rng):
+    """Connect ``seg`` to up to ``n_new`` random cells (drawn with ``rng``) of ``candidates[:n_candidates]``
+    that it has no synapse from yet, at permanence ``perm``; the weakest synapses make room beyond
     ``max_per_segment``. ``scratch`` is a zeroed uint8 mask over presynaptic cells, left zeroed."""
     syn = st.seg_head[seg]
     while syn != NONE:
@@ -311,8 +313,8 @@ def grow_synapses(st, seg, candidates, n_candidates, n_new, perm, max_per_segmen
     overflow = st.seg_count[seg] + n_new - max_per_segment
     if overflow > 0:
         destroy_weakest(st, seg, overflow)
-    for m in range(n_new):  # partial Fisher-Yates over the pool
-        j = m + np.random.randint(0, size - m)
-        pool[m], pool[j] = pool[j], pool[m]
-        create_synapse(st, seg, pool[m], perm)
+    chosen = pool[:size]
+    partial_shuffle(rng, chosen, n_new)
+    for m in range(n_new):
+        create_synapse(st, seg, chosen[m], perm)
     return n_new

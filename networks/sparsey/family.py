@@ -25,6 +25,7 @@ from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
 from biosim.networks.sparsey.hierarchy import Hierarchy, LevelConfig
 from biosim.networks.sparsey.mac import CSA, MacParams, SingleMac
 from biosim.rules.sparsey_mac import SPARSEY_MAC
+from biosim.streams import streams
 
 
 class SparseyExperiment(ExperimentBase):
@@ -75,8 +76,9 @@ def _capacity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     for a, n in enumerate(exp.items):
         for b in range(exp.seeds):
             seed = exp.seed + b
-            items = _random_items(np.random.default_rng(seed), n, exp.inputs, exp.active)
-            mac = SingleMac(mac_params, exp.inputs, rule, csa, seed=seed)
+            rngs = streams(seed, "items", "mac")
+            items = _random_items(rngs["items"], n, exp.inputs, exp.active)
+            mac = SingleMac(mac_params, exp.inputs, rule, rngs["mac"], csa)
             stored, g_store = mac.store(items)
             retrieved, g_retrieve = mac.retrieve(items)
             exact[a, b] = np.mean(np.all(stored == retrieved, axis=1))
@@ -101,8 +103,8 @@ def _capacity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
 
 def _timing(rule, csa, mac_params, exp: SparseyExperiment, batch: int = 50, total: int = 1000) -> dict[str, list]:
     """Seconds per stored / retrieved item, in batches of ``batch``, as the mac fills up to ``total``."""
-    rng = np.random.default_rng(exp.seed)
-    mac = SingleMac(mac_params, exp.inputs, rule, csa, seed=exp.seed)
+    rngs = streams(exp.seed, "timing items", "timing mac")
+    rng, mac = rngs["timing items"], SingleMac(mac_params, exp.inputs, rule, rngs["timing mac"], csa)
     mac.store(_random_items(rng, 2, exp.inputs, exp.active))  # compile / load before timing
     stored, store_s, retrieve_s = [], [], []
     for filled in range(0, total, batch):
@@ -127,9 +129,10 @@ def _similarity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]
     rule, csa, mac_params = prepared
     input_overlap, code_overlap = [], []
     for b in range(exp.seeds):
-        rng = np.random.default_rng(exp.seed + b)
+        rngs = streams(exp.seed + b, "items", "mac")
+        rng = rngs["items"]  # the items, then their variants
         items = _random_items(rng, exp.items[0], exp.inputs, exp.active)
-        mac = SingleMac(mac_params, exp.inputs, rule, csa, seed=exp.seed + b)
+        mac = SingleMac(mac_params, exp.inputs, rule, rngs["mac"], csa)
         stored, _ = mac.store(items)
         for i, item in enumerate(items):
             variants = [_variant(rng, item, keep, exp.inputs) for keep in range(exp.active + 1)]
@@ -153,9 +156,9 @@ def _similarity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]
 def _sequences(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     rule, csa, mac_params = prepared
     level = LevelConfig(**mac_params.model_dump(), grid=(1, 1), rf=None, horizontal=True)
-    rng = np.random.default_rng(exp.seed)
-    model = Hierarchy((1, exp.inputs), [level], rule, csa, seed=exp.seed)
-    seqs = [[_random_items(rng, 1, exp.inputs, exp.active)[0] for _ in range(exp.length)]
+    rngs = streams(exp.seed, "items", "hierarchy")
+    model = Hierarchy((1, exp.inputs), [level], rule, rngs["hierarchy"], csa)
+    seqs = [[_random_items(rngs["items"], 1, exp.inputs, exp.active)[0] for _ in range(exp.length)]
             for _ in range(exp.sequences)]
 
     def image(item):
@@ -195,8 +198,9 @@ def _sequences(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
 
 def _classification(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
     rule, csa, levels, data = prepared
-    split = data.load(np.random.default_rng(exp.seed))
-    model = Hierarchy(split.shape, levels, rule, csa, seed=exp.seed)
+    rngs = streams(exp.seed, "data", "hierarchy")
+    split = data.load(rngs["data"])
+    model = Hierarchy(split.shape, levels, rule, rngs["hierarchy"], csa)
     start = time.perf_counter()
     g_train = []
     for image in split.train_x:

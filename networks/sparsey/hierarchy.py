@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from biosim.engine.kernels import seed_numba
-from biosim.networks.sparsey.mac import CSA, Mac, MacParams, _compiled
+from biosim.networks.sparsey.mac import CSA, Mac, MacParams, _compiled, mac_context
 from biosim.rules.sparsey_mac import MacRule
 
 
@@ -31,13 +30,15 @@ def _centres(grid: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
 
 
 class Hierarchy:
-    """Levels of macs over a binary image of ``input_shape``; ``frame`` codes one image."""
+    """Levels of macs over a binary image of ``input_shape``; ``frame`` codes one image. Every mac draws
+    from the hierarchy's own generator ``rng`` (e.g. ``biosim.streams.stream(seed, "hierarchy")``)."""
 
-    def __init__(self, input_shape: tuple[int, int], levels: list[LevelConfig], rule: MacRule, csa: CSA | None = None,
-                 seed: int = 0):
-        self.rule, self.csa, self.levels = rule, csa or CSA(), levels
-        self._module = _compiled(rule)
-        self._csa, self._rule_p = self.csa.pack(), rule.pack()
+    def __init__(self, input_shape: tuple[int, int], levels: list[LevelConfig], rule: MacRule,
+                 rng: np.random.Generator, csa: CSA | None = None):
+        self.rule, self.csa, self.levels, self.rng = rule, csa or CSA(), levels, rng
+        kernels = rule.implementation("numba")
+        self._module = _compiled(kernels)
+        self._context = mac_context(rng, self.csa.constants(), kernels.params)
         below_pos = np.array([(r, c) for r in range(input_shape[0]) for c in range(input_shape[1])], float)
         below_shape, below_units = input_shape, np.ones(len(below_pos), np.int64)  # afferent bits per unit below
         self.u_rf: list[list[np.ndarray]] = []  # per mac: indices into the level below's bit vector
@@ -70,7 +71,6 @@ class Hierarchy:
         self.macs = [[Mac(level, len(u), len(h), len(d)) for u, h, d in zip(us, hs, ds, strict=True)]
                      for level, us, hs, ds in zip(levels, self.u_rf, self.h_rf, self.d_rf, strict=True)]
         self.previous = [np.zeros(len(m) * lv.q * lv.k, np.uint8) for m, lv in zip(self.macs, levels, strict=True)]
-        seed_numba(seed)
 
     def _top_down(self, lv: int) -> list[np.ndarray]:
         """Per mac of level ``lv``: the cells of the level-above macs whose U RF includes it."""
@@ -109,8 +109,8 @@ class Hierarchy:
                     continue
                 code = np.zeros(level.q, np.int64)
                 learning = learn and mac.set_weights[0] < self.rule.freeze_at * mac.n_weights
-                gs[m], new = self._module.mac_step(mac.Wu, u, mac.Wh, h, mac.Wd, d, self._csa, level.q, level.k,
-                                                   learning, sample, self._rule_p, code)
+                gs[m], new = self._module.mac_step(mac.Wu, u, mac.Wh, h, mac.Wd, d, self._context, level.q, level.k,
+                                                   learning, sample, code)
                 mac.set_weights[0] += new
                 bits[m * cells + code] = 1
             outputs.append(bits)

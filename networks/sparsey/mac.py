@@ -14,7 +14,8 @@ cells, coding each input by one winner per CM, chosen by the Code Selection Algo
 7. single-trial learning of the afferent weights onto the winners: a plug-in ``sparsey_mac`` rule.
 
 Storage and retrieval cost a fixed number of operations per item (active afferents x Q K), however
-many items are stored. The CSA variant is explicit configuration (``CSA``); its defaults are pinned to
+many items are stored. Code sampling and any random learning draw from the mac's own
+``np.random.Generator``. The CSA variant is explicit configuration (``CSA``); its defaults are pinned to
 the reference simulation of the spec (sdr.md 2.6), because capacity and similarity preservation
 depend strongly on them.
 """
@@ -23,17 +24,36 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.experimental import structref
 from pydantic import Field, model_validator
 
 from biosim.engine.codegen import bind_kernels
-from biosim.engine.kernels import seed_numba
+from biosim.networks.sparsey.target import MacRuleKernels
 from biosim.params import Params
 from biosim.rules.sparsey_mac import MacRule
 from biosim.rules.sparsey_mac import binary_hebbian_learn as rule_learn  # rebound to the configured rule
+
+
+class CSAConstants(NamedTuple):
+    """``CSA`` as ``select_code`` reads it."""
+
+    u_exponent: float
+    h_exponent: float
+    d_exponent: float
+    g_minus: float
+    gamma: float
+    chi: float
+    s1: float
+    s2: float
+    s3: float
+    s4: float
+    core: bool  # the sparsey_core sigmoid (else sparsey_alt)
+    nonlin: float
+    inflection: float
 
 
 class CSA(Params):
@@ -52,10 +72,11 @@ class CSA(Params):
     nonlin: float = Field(4.0, gt=0, description="sparsey_core steepness")
     inflection: float = Field(0.5, description="sparsey_core inflection point")
 
-    def pack(self) -> np.ndarray:
-        form = 0.0 if self.sigmoid == "sparsey_alt" else 1.0
-        return np.array([self.u_exponent, self.h_exponent, self.d_exponent, self.g_minus, self.gamma, self.chi,
-                         *self.sigma, form, self.nonlin, self.inflection], np.float64)
+    def constants(self) -> CSAConstants:
+        """The record ``select_code`` reads."""
+        return CSAConstants(float(self.u_exponent), float(self.h_exponent), float(self.d_exponent),
+                            float(self.g_minus), float(self.gamma), float(self.chi), *map(float, self.sigma),
+                            self.sigmoid == "sparsey_core", float(self.nonlin), float(self.inflection))
 
 
 class MacParams(Params):
@@ -85,23 +106,23 @@ def _support(W, active, V, exponent):
 
 
 @njit(cache=True)
-def select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code):
-    """The CSA: write one winner per CM into ``code`` (cell indices); return the familiarity G."""
+def select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code, rng):
+    """The CSA (``csa``: a ``CSAConstants``): write one winner per CM into ``code`` (cell indices), sampled
+    with ``rng`` when ``sample``; return the familiarity G."""
     V = np.ones(q * k)
     if u.shape[0]:
-        _support(Wu, u, V, csa[0])
+        _support(Wu, u, V, csa.u_exponent)
     if h.shape[0]:
-        _support(Wh, h, V, csa[1])
+        _support(Wh, h, V, csa.h_exponent)
     if d.shape[0]:
-        _support(Wd, d, V, csa[2])
+        _support(Wd, d, V, csa.d_exponent)
     g = 0.0
     for m in range(q):
         g += V[m * k:(m + 1) * k].max()
     g /= q
-    g_minus, gamma, chi = csa[3], csa[4], csa[5]
-    eta = 1.0 + max(0.0, (g - g_minus) / (1.0 - g_minus)) ** gamma * chi * k
-    s1, s2, s3, s4 = csa[6], csa[7], csa[8], csa[9]
-    core, nonlin, inflection = csa[10] != 0.0, csa[11], csa[12]
+    eta = 1.0 + max(0.0, (g - csa.g_minus) / (1.0 - csa.g_minus)) ** csa.gamma * csa.chi * k
+    s1, s2, s3, s4 = csa.s1, csa.s2, csa.s3, csa.s4
+    core, nonlin, inflection = csa.core, csa.nonlin, csa.inflection
     mu = np.empty(k)
     for m in range(q):
         cells = V[m * k:(m + 1) * k]
@@ -113,7 +134,7 @@ def select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code):
                 mu[c] = max(eta / (1.0 + math.exp(-nonlin * (cells[c] - inflection))), 1.0)
             else:
                 mu[c] = (eta - 1.0) / (1.0 + (s1 * math.exp(-s2 * (cells[c] - s3))) ** s4) + 1.0
-        r = np.random.random() * mu.sum()
+        r = rng.random() * mu.sum()
         c = 0
         while c < k - 1 and r >= mu[c]:
             r -= mu[c]
@@ -122,34 +143,57 @@ def select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code):
     return g
 
 
-def mac_step(Wu, u, Wh, h, Wd, d, csa, q, k, learn, sample, rule_p, code):
+@structref.register
+class MacContextType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class MacContext(structref.StructRefProxy):
+    """What every compiled call of a mac reads, unboxed once: its generator ``rng``, the ``CSAConstants``
+    ``csa`` and the rule's parameter record ``rule_p`` (a ``np.random.Generator`` argument costs ~40 us to
+    unbox on every call from Python, this record ~4 us)."""
+
+
+structref.define_proxy(MacContext, MacContextType, ["rng", "csa", "rule_p"])
+
+
+@njit(cache=True)
+def mac_context(rng, csa, rule_p):
+    """A ``MacContext`` holding (a reference to) ``rng``: draws advance the Python generator too."""
+    return MacContext(rng, csa, rule_p)
+
+
+def mac_step(Wu, u, Wh, h, Wd, d, ctx, q, k, learn, sample, code):
     """One mac, one frame: choose the code and, when learning, store it on every present signal's
-    weights. Returns (G, weights newly set)."""
-    g = select_code(Wu, u, Wh, h, Wd, d, csa, q, k, sample, code)
+    weights (``ctx``: the mac's ``MacContext``). Returns (G, weights newly set)."""
+    rng, rule_p = ctx.rng, ctx.rule_p
+    g = select_code(Wu, u, Wh, h, Wd, d, ctx.csa, q, k, sample, code, rng)
     new = 0
     if learn:
-        new += rule_learn(Wu, u, code, rule_p)
+        new += rule_learn(Wu, u, code, rule_p, rng)
         if h.shape[0]:
-            new += rule_learn(Wh, h, code, rule_p)
+            new += rule_learn(Wh, h, code, rule_p, rng)
         if d.shape[0]:
-            new += rule_learn(Wd, d, code, rule_p)
+            new += rule_learn(Wd, d, code, rule_p, rng)
     return g, new
 
 
-def mac_items(Wu, flat, offsets, csa, q, k, learn, sample, rule_p, freeze_weights, set_weights, codes, g):
+def mac_items(Wu, flat, offsets, ctx, q, k, learn, sample, freeze_weights, set_weights, codes, g):
     """Present items ``flat[offsets[i]:offsets[i+1]]`` (active U afferents) to a U-only mac, in one
     compiled loop; the mac stops learning once ``set_weights[0]`` reaches ``freeze_weights``. Writes
     the codes and the familiarity G of every item."""
     empty = np.zeros(0, np.int64)
     for i in range(offsets.shape[0] - 1):
         learning = learn and set_weights[0] < freeze_weights
-        g[i], new = mac_step(Wu, flat[offsets[i]:offsets[i + 1]], Wu, empty, Wu, empty, csa, q, k, learning, sample,
-                             rule_p, codes[i])
+        g[i], new = mac_step(Wu, flat[offsets[i]:offsets[i + 1]], Wu, empty, Wu, empty, ctx, q, k, learning, sample,
+                             codes[i])
         set_weights[0] += new
 
 
-def _compiled(rule: MacRule):
-    return bind_kernels([mac_step, mac_items], {"rule_learn": rule.learn}, "sparsey")
+def _compiled(kernels: MacRuleKernels):
+    """``mac_step`` and ``mac_items`` compiled with a rule's ``learn`` kernel in place of ``rule_learn``."""
+    return bind_kernels([mac_step, mac_items], {"rule_learn": kernels.learn}, "sparsey")
 
 
 # -- Python side -----------------------------------------------------------------------------------------
@@ -188,13 +232,15 @@ class Mac:
 
 
 class SingleMac:
-    """A U-only macrocolumn with fused storage and retrieval of many items (capacity, similarity)."""
+    """A U-only macrocolumn with fused storage and retrieval of many items (capacity, similarity), drawing
+    from its own generator ``rng`` (e.g. ``biosim.streams.stream(seed, "mac")``)."""
 
-    def __init__(self, params: MacParams, n_inputs: int, rule: MacRule, csa: CSA | None = None, seed: int = 0):
-        self.mac, self.rule, self.csa = Mac(params, n_inputs), rule, csa or CSA()
-        self._module = _compiled(rule)
-        self._csa, self._rule_p = self.csa.pack(), rule.pack()
-        seed_numba(seed)
+    def __init__(self, params: MacParams, n_inputs: int, rule: MacRule, rng: np.random.Generator,
+                 csa: CSA | None = None):
+        self.mac, self.rule, self.csa, self.rng = Mac(params, n_inputs), rule, csa or CSA(), rng
+        kernels = rule.implementation("numba")
+        self._module = _compiled(kernels)
+        self._context = mac_context(rng, self.csa.constants(), kernels.params)
 
     def present(self, items: list[np.ndarray], learn: bool, sample: bool) -> tuple[np.ndarray, np.ndarray]:
         """Codes (items x Q cell indices) and familiarity G per item."""
@@ -205,7 +251,7 @@ class SingleMac:
         codes = np.zeros((len(items), p.q), np.int64)
         g = np.zeros(len(items))
         freeze = self.rule.freeze_at * self.mac.n_weights
-        self._module.mac_items(self.mac.Wu, flat, offsets, self._csa, p.q, p.k, learn, sample, self._rule_p, freeze,
+        self._module.mac_items(self.mac.Wu, flat, offsets, self._context, p.q, p.k, learn, sample, freeze,
                                self.mac.set_weights, codes, g)
         return codes, g
 

@@ -18,6 +18,7 @@ from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_pa
 from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
 from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams
 from biosim.rules.dendritic_segments import DENDRITIC_SEGMENTS
+from biosim.streams import streams
 
 
 class TMExperiment(ExperimentBase):
@@ -45,16 +46,16 @@ def prepare(exp: TMExperiment, source: Source):
 
 def execute(prepared, exp: TMExperiment, run: Run) -> Outcome:
     params, rule, data = prepared
-    rng = np.random.default_rng(exp.seed)
-    sequences = data.sequences(rng)
+    rngs = streams(exp.seed, "data", "order", "temporal_memory")
+    sequences = data.sequences(rngs["data"])
     start = time.perf_counter()
-    tm = TemporalMemory(params, rule, seed=exp.seed)
+    tm = TemporalMemory(params, rule, rngs["temporal_memory"])
     build_s = time.perf_counter() - start
     anomaly, precision, phase = [], [], []
     per_pass, pass_seconds, complete = [], [], True
     schedule = [(k, True) for k in range(exp.passes)] + ([(exp.passes, False)] if exp.test else [])
     for k, learn in schedule:
-        order = rng.permutation(len(sequences)) if exp.shuffle and learn else np.arange(len(sequences))
+        order = rngs["order"].permutation(len(sequences)) if exp.shuffle and learn else np.arange(len(sequences))
         inputs = [sdr for q in order for sdr in sequences[q]]
         resets = np.zeros(len(inputs), np.bool_)
         if exp.reset_between_sequences:

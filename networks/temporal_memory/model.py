@@ -9,7 +9,8 @@ cells, which gives the predictions for the next step. The anomaly of a step is t
 active columns that were not predicted.
 
 All steps of a run go through one compiled call (``tm_steps``), generated with the configured rule's
-kernels bound in, and cached; Python only grows the segment store between calls.
+kernels (``rule.implementation("numba")``) bound in, and cached; Python only grows the segment store between
+calls. Every random draw (tie-breaks, synapse sampling) comes from the memory's own ``np.random.Generator``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from numba import njit
 from pydantic import Field
 
 from biosim.engine.codegen import bind_kernels
-from biosim.engine.kernels import seed_numba
 from biosim.networks.dendritic import segments as dendritic
+from biosim.networks.dendritic.learning import permanence_learn as rule_learn  # rebound to the configured rule's
+from biosim.networks.dendritic.learning import permanence_punish as rule_punish  # kernels in the generated module
 from biosim.networks.dendritic.segments import NONE, compute_activity, create_segment
+from biosim.networks.dendritic.target import SegmentRuleKernels
 from biosim.params import Params
 from biosim.rules.dendritic_segments import SegmentRule
-from biosim.rules.dendritic_segments import permanence_learn as rule_learn  # rebound to the configured rule's kernels
-from biosim.rules.dendritic_segments import permanence_punish as rule_punish  # in the generated module
+from biosim.streams import randint
 
 
 class TemporalMemoryParams(Params):
@@ -41,6 +43,18 @@ class TemporalMemoryParams(Params):
     connected_permanence: float = Field(0.5, gt=0, le=1, description="permanence from which a synapse conducts")
     max_segments_per_cell: int = Field(255, gt=0, description="least recently used segments give way beyond")
     max_synapses_per_segment: int = Field(255, gt=0, description="weakest synapses give way beyond")
+
+
+class TMConstants(NamedTuple):
+    """``TemporalMemoryParams`` as ``tm_steps`` reads them, with the rule's growth per step."""
+
+    cells_per_column: int
+    activation_threshold: int
+    min_threshold: int
+    connected: float
+    max_segments: int
+    max_synapses: int
+    max_growth: int  # the most synapses one segment gains in one step (room kept in the store)
 
 
 # counters in TMState.counts
@@ -91,8 +105,8 @@ def reset_state(tm):
 
 
 @njit(cache=True)
-def least_used_cell(st, column, cpc):
-    """The cell of ``column`` with the fewest segments; ties broken uniformly at random."""
+def least_used_cell(st, column, cpc, rng):
+    """The cell of ``column`` with the fewest segments; ties broken uniformly at random (``rng``)."""
     fewest, ties, chosen = 1 << 30, 0, NONE
     for cell in range(column * cpc, (column + 1) * cpc):
         count = st.cell_count[cell]
@@ -100,17 +114,18 @@ def least_used_cell(st, column, cpc):
             fewest, ties, chosen = count, 1, cell
         elif count == fewest:
             ties += 1
-            if np.random.randint(0, ties) == 0:  # reservoir sampling among the tied cells
+            if randint(rng, ties) == 0:  # reservoir sampling among the tied cells
                 chosen = cell
     return chosen
 
 
-def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, anomaly, precision):
+def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, anomaly, precision, rng):
     """Run steps ``first..last-1``: step k's active columns are ``columns[offsets[k]:offsets[k+1]]``
-    (sorted), preceded by a reset where ``resets[k]``. Writes each step's anomaly and prediction
-    precision; returns the step reached (earlier than ``last`` when the store needs room)."""
-    cpc, act_th, min_th = int(p[0]), int(p[1]), int(p[2])
-    connected, max_segments, max_synapses, max_growth = p[3], int(p[4]), int(p[5]), int(p[6])
+    (sorted), preceded by a reset where ``resets[k]``; ``p`` is a ``TMConstants``, ``rule_p`` the rule's
+    parameter record, ``rng`` the memory's generator. Writes each step's anomaly and prediction precision;
+    returns the step reached (earlier than ``last`` when the store needs room)."""
+    cpc, act_th, min_th = p.cells_per_column, p.activation_threshold, p.min_threshold
+    connected, max_segments, max_synapses, max_growth = p.connected, p.max_segments, p.max_synapses, p.max_growth
     counts = tm.counts
     for step in range(first, last):
         cols = columns[offsets[step]:offsets[step + 1]]
@@ -154,7 +169,7 @@ def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, an
                     n_winners += 1
                 if learn:
                     rule_learn(st, seg, tm.prev_active, tm.prev_winners, n_prev_winners, tm.n_potential[seg],
-                               rule_p, max_synapses, tm.scratch)
+                               rule_p, max_synapses, tm.scratch, rng)
             elif tm.n_potential[seg] >= min_th:
                 if tm.col_active[col]:
                     best = tm.col_best[col]
@@ -170,18 +185,18 @@ def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, an
                 tm.active[n_active] = cell
                 n_active += 1
             best = tm.col_best[c]
-            winner = st.seg_cell[best] if best != NONE else least_used_cell(st, c, cpc)
+            winner = st.seg_cell[best] if best != NONE else least_used_cell(st, c, cpc, rng)
             tm.winners[n_winners] = winner
             n_winners += 1
             if not learn:
                 continue
             if best != NONE:
                 rule_learn(st, best, tm.prev_active, tm.prev_winners, n_prev_winners, tm.n_potential[best],
-                           rule_p, max_synapses, tm.scratch)
+                           rule_p, max_synapses, tm.scratch, rng)
             elif n_prev_winners > 0:
                 seg = create_segment(st, winner, max_segments)
                 rule_learn(st, seg, tm.prev_active, tm.prev_winners, n_prev_winners, 0, rule_p, max_synapses,
-                           tm.scratch)
+                           tm.scratch, rng)
         # -- clear this step's scratch ---------------------------------------------------------------
         for c in cols:
             tm.col_active[c] = 0
@@ -212,30 +227,34 @@ def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, an
 
 
 # -- Python side: compile with the rule's kernels, grow storage between compiled calls ------------------
-def _compile(rule: SegmentRule):
-    """``tm_steps`` compiled with ``rule``'s kernels in place of ``rule_learn`` / ``rule_punish``."""
-    return bind_kernels([tm_steps], {"rule_learn": rule.learn, "rule_punish": rule.punish}, "temporal_memory").tm_steps
+def _compile(kernels: SegmentRuleKernels):
+    """``tm_steps`` compiled with a rule's kernels in place of ``rule_learn`` / ``rule_punish``."""
+    return bind_kernels([tm_steps], {"rule_learn": kernels.learn, "rule_punish": kernels.punish},
+                        "temporal_memory").tm_steps
 
 
 class TemporalMemory:
-    """A temporal memory of ``params.columns`` x ``params.cells_per_column`` dendritic neurons.
+    """A temporal memory of ``params.columns`` x ``params.cells_per_column`` dendritic neurons, drawing
+    from its own generator ``rng`` (e.g. ``biosim.streams.stream(seed, "temporal_memory")``).
 
     >>> from biosim.rules.dendritic_segments import HTMPermanence
-    >>> tm = TemporalMemory(TemporalMemoryParams(columns=64, cells_per_column=4), HTMPermanence(), seed=1)
+    >>> from biosim.streams import stream
+    >>> tm = TemporalMemory(TemporalMemoryParams(columns=64, cells_per_column=4), HTMPermanence(),
+    ...                     stream(1, "temporal_memory"))
     >>> anomaly, precision = tm.run([np.array([1, 5, 9])] * 3)
     """
 
-    def __init__(self, params: TemporalMemoryParams, rule: SegmentRule, seed: int = 0):
-        self.params, self.rule = params, rule
+    def __init__(self, params: TemporalMemoryParams, rule: SegmentRule, rng: np.random.Generator):
+        self.params, self.rule, self.rng = params, rule, rng
         cells = params.columns * params.cells_per_column
         self.store = dendritic.empty(cells)
         self.state = new_state(cells, params.columns, self.store.seg_cell.size)
-        self._steps = _compile(rule)
-        self._p = np.array([params.cells_per_column, params.activation_threshold, params.min_threshold,
-                            params.connected_permanence, params.max_segments_per_cell,
-                            params.max_synapses_per_segment, rule.max_growth()], np.float64)
-        self._rule_p = rule.pack()
-        seed_numba(seed)
+        kernels = rule.implementation("numba")
+        self._steps = _compile(kernels)
+        self._p = TMConstants(params.cells_per_column, params.activation_threshold, params.min_threshold,
+                              float(params.connected_permanence), params.max_segments_per_cell,
+                              params.max_synapses_per_segment, rule.max_growth())
+        self._rule_p = kernels.params
 
     def run(self, inputs: list[np.ndarray], resets: np.ndarray | None = None, learn: bool = True
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +273,7 @@ class TemporalMemory:
         step = 0
         while step < len(inputs):
             step = self._steps(self.store, self.state, flat, offsets, resets, step, len(inputs), learn, self._p,
-                               self._rule_p, anomaly, precision)
+                               self._rule_p, anomaly, precision, self.rng)
             if step < len(inputs):
                 self._make_room(int(offsets[step + 1] - offsets[step]))
         return anomaly, precision
@@ -264,7 +283,7 @@ class TemporalMemory:
 
     def _make_room(self, n_columns: int) -> None:
         learners = n_columns + int(self.state.counts[N_ACTIVE_SEGMENTS])
-        self.store = dendritic.grow(self.store, n_columns, learners * int(self._p[6]))
+        self.store = dendritic.grow(self.store, n_columns, learners * self._p.max_growth)
         size, old = self.store.seg_cell.size, self.state
         if size > old.n_connected.size:
             pad = size - old.n_connected.size
