@@ -22,7 +22,7 @@ split = Digits(test_fraction=0.25, stratify=True).load(np.random.default_rng(1))
 x = torch.tensor(_scale(split.train_x, "{scaling}"), dtype=torch.float32, device=device)
 y = torch.tensor(split.train_y, device=device)
 torch.manual_seed(1)
-net = registry.get("rule", "{rule}")().build({hidden}, 64, 10).to(device)
+net = registry.get("rule", "{rule}")().implementation("torch", widths={hidden}, n_inputs=64, n_classes=10).to(device)
 opts = [torch.optim.{optimizer}(g, lr={lr}) for g in net.groups()]
 def epoch():
     for k in range(0, len(x), 64):
@@ -48,7 +48,8 @@ device = "{device}"
 graph = ContextualSBM(n=800, phi=0.5).load(np.random.default_rng(1))
 tg = to_torch(graph, True, device)
 torch.manual_seed(1)
-net = registry.get("rule", "{rule}")().build("gcn", [64, 64], graph.x.shape[1], 2).to(device)
+net = registry.get("rule", "{rule}")().implementation("torch", conv="gcn", widths=[64, 64],
+                                                  n_features=graph.x.shape[1], n_classes=2).to(device)
 net.prepare(tg)
 units = net.units()
 opts = [torch.optim.Adam(p, lr=1e-2, weight_decay=5e-4) for p in units]

@@ -1,5 +1,7 @@
 """Layer-local objectives for graph neural networks (plug into ``graph_layers``; ForwardGNN, Park et al.
-ICLR 2024). Declarative rules; ``build`` makes the torch network (``networks/graph_local/nets.py``).
+ICLR 2024). Declarative rules; each one's ``torch`` builder (registered below as ``"<rule>/torch"``) makes the
+torch network (``networks/graph_local/nets.py``): ``rule.implementation("torch", conv=..., widths=...,
+n_features=..., n_classes=...)``.
 
 * ``single_forward`` (SF): C virtual class nodes with fixed random features join the graph, each training
   node linked to its class node; layer l is trained alone (greedy, its input detached) with the
@@ -20,7 +22,7 @@ from pydantic import Field
 from biosim.registry import register
 from biosim.targets import Rule
 
-GRAPH_LAYERS = "graph_layers"
+GRAPH_LAYERS = "graph_layers"  # declared in biosim.networks.graph_local.target
 
 
 class GraphRule(Rule):
@@ -28,20 +30,12 @@ class GraphRule(Rule):
     task: ClassVar[str] = "node"  # node classification or link prediction
     greedy: ClassVar[bool] = True  # layers trained one after the other (else all at once)
 
-    def build(self, conv: str, widths: list[int], n_features: int, n_classes: int):
-        raise NotImplementedError
-
 
 @register("rule", "single_forward")
 class SingleForward(GraphRule):
     """ForwardGNN's single-forward rule: per layer, class-node dot-product cross-entropy, no negatives."""
 
     reads: ClassVar[str] = "the layer's own node and virtual class-node embeddings"
-
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import SingleForwardNet
-
-        return SingleForwardNet(conv, widths, n_features, n_classes)
 
 
 @register("rule", "backprop_gnn")
@@ -51,11 +45,6 @@ class BackpropGNN(GraphRule):
     reads: ClassVar[str] = "the output error, propagated through every layer"
     greedy: ClassVar[bool] = False
 
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import BackpropGraphNet
-
-        return BackpropGraphNet(conv, widths, n_features, n_classes)
-
 
 # -- link prediction -------------------------------------------------------------------------------------
 class LinkRule(GraphRule):
@@ -63,11 +52,6 @@ class LinkRule(GraphRule):
     sampled non-edges."""
 
     task: ClassVar[str] = "link"
-
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import LinkNet
-
-        return LinkNet(self, conv, widths, n_features)
 
 
 @register("rule", "forward_forward_link")
@@ -105,11 +89,6 @@ class ForwardForwardLabelAppending(GraphRule):
     reads: ClassVar[str] = "the layer's own embeddings under positive and negative label appending"
     theta: float = Field(2.0, description="goodness threshold")
 
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import LabelAppendingNet
-
-        return LabelAppendingNet(self, conv, widths, n_features, n_classes)
-
 
 @register("rule", "forward_forward_virtual_nodes")
 class ForwardForwardVirtualNodes(GraphRule):
@@ -118,11 +97,6 @@ class ForwardForwardVirtualNodes(GraphRule):
 
     reads: ClassVar[str] = "the layer's own embeddings under positive and negative class-node wiring"
     theta: float = Field(2.0, description="goodness threshold")
-
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import VirtualNodeNet
-
-        return VirtualNodeNet(self, conv, widths, n_features, n_classes)
 
 
 @register("rule", "single_forward_top2loss")
@@ -137,13 +111,6 @@ class SingleForwardTop2Loss(GraphRule):
     greedy: ClassVar[bool] = False
     test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
 
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import Top2LossNet
-
-        if len(set(widths)) != 1:
-            raise ValueError(f"Top2Loss averages layers, so all widths must be equal; got {widths}")
-        return Top2LossNet(self, conv, widths, n_features, n_classes)
-
 
 @register("rule", "single_forward_top2input")
 class SingleForwardTop2Input(GraphRule):
@@ -156,11 +123,6 @@ class SingleForwardTop2Input(GraphRule):
     greedy: ClassVar[bool] = False
     test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
 
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import Top2InputNet
-
-        return Top2InputNet(self, conv, widths, n_features, n_classes)
-
 
 @register("rule", "top_down_link")
 class TopDownLink(LinkRule):
@@ -171,7 +133,69 @@ class TopDownLink(LinkRule):
     greedy: ClassVar[bool] = False
     test_steps: int = Field(10, ge=3, description="recurrent steps at prediction")
 
-    def build(self, conv, widths, n_features, n_classes):
-        from biosim.networks.graph_local.nets import LinkTop2InputNet
 
-        return LinkTop2InputNet(self, conv, widths, n_features)
+# -- torch builders: (rule, conv, widths, n_features, n_classes) -> graph net --------------------------------
+@register("builder", "single_forward/torch")
+def build_single_forward(rule: SingleForward, *, conv: str, widths: list[int], n_features: int, n_classes: int):
+    from biosim.networks.graph_local.nets import SingleForwardNet
+
+    return SingleForwardNet(conv, widths, n_features, n_classes)
+
+
+@register("builder", "backprop_gnn/torch")
+def build_backprop_gnn(rule: BackpropGNN, *, conv: str, widths: list[int], n_features: int, n_classes: int):
+    from biosim.networks.graph_local.nets import BackpropGraphNet
+
+    return BackpropGraphNet(conv, widths, n_features, n_classes)
+
+
+@register("builder", "forward_forward_link/torch")
+@register("builder", "single_forward_link/torch")
+@register("builder", "backprop_link/torch")
+def build_link(rule: LinkRule, *, conv: str, widths: list[int], n_features: int, n_classes: int):
+    """Link prediction from edge features z_u * z_v, per layer (greedy) or end to end."""
+    from biosim.networks.graph_local.nets import LinkNet
+
+    return LinkNet(rule, conv, widths, n_features)
+
+
+@register("builder", "forward_forward_label_appending/torch")
+def build_label_appending(rule: ForwardForwardLabelAppending, *, conv: str, widths: list[int], n_features: int,
+                          n_classes: int):
+    from biosim.networks.graph_local.nets import LabelAppendingNet
+
+    return LabelAppendingNet(rule, conv, widths, n_features, n_classes)
+
+
+@register("builder", "forward_forward_virtual_nodes/torch")
+def build_virtual_nodes(rule: ForwardForwardVirtualNodes, *, conv: str, widths: list[int], n_features: int,
+                        n_classes: int):
+    from biosim.networks.graph_local.nets import VirtualNodeNet
+
+    return VirtualNodeNet(rule, conv, widths, n_features, n_classes)
+
+
+@register("builder", "single_forward_top2loss/torch")
+def build_top2loss(rule: SingleForwardTop2Loss, *, conv: str, widths: list[int], n_features: int, n_classes: int):
+    """Top2Loss averages the outputs of layers, so their widths must be equal."""
+    from biosim.networks.graph_local.nets import Top2LossNet
+    from biosim.torch.common import BuildError
+
+    if len(set(widths)) != 1:
+        raise BuildError(f"single_forward_top2loss averages layers, so all widths must be equal; got {widths}",
+                         ("hidden",))
+    return Top2LossNet(rule, conv, widths, n_features, n_classes)
+
+
+@register("builder", "single_forward_top2input/torch")
+def build_top2input(rule: SingleForwardTop2Input, *, conv: str, widths: list[int], n_features: int, n_classes: int):
+    from biosim.networks.graph_local.nets import Top2InputNet
+
+    return Top2InputNet(rule, conv, widths, n_features, n_classes)
+
+
+@register("builder", "top_down_link/torch")
+def build_top_down_link(rule: TopDownLink, *, conv: str, widths: list[int], n_features: int, n_classes: int):
+    from biosim.networks.graph_local.nets import LinkTop2InputNet
+
+    return LinkTop2InputNet(rule, conv, widths, n_features)

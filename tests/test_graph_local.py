@@ -104,12 +104,12 @@ def test_predictions_do_not_depend_on_test_labels(rule):
     """No leakage through virtual class nodes or appended labels: only training labels enter the model."""
     graph = ContextualSBM(n=300, phi=0.5).load(np.random.default_rng(1))
     exp = GraphLocalExperiment(name="t", epochs=30)
-    net, tg, _, _ = fit(rule, exp, graph)
-    before = net.scores(tg, 1)
+    done = fit(rule, exp, graph)
+    before = done.net.scores(done.graph, 1)
     permuted = type(graph)(graph.x, graph.edges, graph.y.copy(), graph.train, graph.val, graph.test)
     permuted.y[graph.test] = np.random.default_rng(2).permutation(graph.y[graph.test])
-    net2, tg2, _, _ = fit(rule, exp, permuted)
-    assert torch.equal(net2.scores(tg2, 1), before)
+    again = fit(rule, exp, permuted)
+    assert torch.equal(again.net.scores(again.graph, 1), before)
 
 
 def test_label_appending_learns_on_the_karate_club(tmp_path):
@@ -120,7 +120,7 @@ def test_label_appending_learns_on_the_karate_club(tmp_path):
 
 def test_layers_are_trained_one_at_a_time():
     graph = ContextualSBM(n=200).load(np.random.default_rng(3))
-    net = SingleForward().build("gcn", [16, 16], graph.x.shape[1], 2)
+    net = SingleForward().implementation("torch", conv="gcn", widths=[16, 16], n_features=graph.x.shape[1], n_classes=2)
     from biosim.networks.graph_local.family import to_torch
 
     tg = to_torch(graph, True, "cpu")
@@ -155,9 +155,15 @@ def test_edge_split_is_disjoint_and_negatives_are_non_edges():
 
 @pytest.mark.parametrize("name", ["link_ff_karate", "link_topdown_karate"])
 def test_link_prediction_on_the_karate_club(tmp_path, name):
+    from biosim.torch.results import TrainingResults
+
     run_dir = run_experiment(ROOT / "experiments" / f"{name}.yaml", ["epochs=100"], out=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_roc_auc"] > 0.7 and metrics["edges"]["test_pos"] == 16
+    results = TrainingResults.load(run_dir)  # the score is named: ROC-AUC, never under accuracy keys
+    assert results.score == "roc_auc" and results.score_label == "ROC-AUC"
+    assert {"train_roc_auc", "val_roc_auc", "test_roc_auc"} <= set(results.history[-1])
+    assert not any(key.endswith("accuracy") for record in results.history for key in record)
 
 
 def test_rule_of_the_wrong_task_is_refused():
@@ -175,7 +181,8 @@ def test_top2loss_layer_embeddings_reach_only_their_own_layer():
     from biosim.networks.graph_local.family import to_torch
 
     graph = ContextualSBM(n=200).load(np.random.default_rng(6))
-    net = SingleForwardTop2Loss().build("gcn", [16, 16, 16], graph.x.shape[1], 2)
+    net = SingleForwardTop2Loss().implementation("torch", conv="gcn", widths=[16, 16, 16],
+                                                 n_features=graph.x.shape[1], n_classes=2)
     tg = to_torch(graph, True, "cpu")
     net.prepare(tg)
     net.unit_loss(0, tg)  # a first step sets the states the next step mixes in

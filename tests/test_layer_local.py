@@ -23,6 +23,10 @@ def batch(n=32, d=64, classes=10, seed=0):
     return torch.randn(n, d, generator=generator), torch.randint(0, classes, (n,), generator=generator)
 
 
+def build(rule, widths, image_shape=None, n_inputs=64, n_classes=10):
+    return rule.implementation("torch", widths=widths, n_inputs=n_inputs, n_classes=n_classes, image_shape=image_shape)
+
+
 def snapshot(net):
     return {name: p.detach().clone() for name, p in net.named_parameters()}
 
@@ -32,7 +36,7 @@ def snapshot(net):
                                   CounterCurrent()], ids=["ff", "symba", "ff-softmax", "ff-cnn", "symba-cnn", "ccl"])
 def test_a_step_of_one_local_loss_leaves_every_other_group_bitwise_unchanged(rule):
     torch.manual_seed(0)
-    net = rule.build([32, 16, 8], 64, 10, (8, 8))
+    net = build(rule, [32, 16, 8], (8, 8))
     x, y = batch()
     groups = net.groups()
     ids = [{id(p) for p in group} for group in groups]
@@ -53,7 +57,7 @@ def test_a_step_of_one_local_loss_leaves_every_other_group_bitwise_unchanged(rul
 
 
 def test_ccl_pair_losses_touch_exactly_their_forward_and_feedback_layers():
-    net = CounterCurrent().build([32, 16], 64, 10)
+    net = build(CounterCurrent(), [32, 16])
     x, y = batch()
     losses, _ = net.local_losses(x, y)
     L = len(net.forward_layers)
@@ -67,7 +71,7 @@ def test_ccl_pair_losses_touch_exactly_their_forward_and_feedback_layers():
 
 
 def test_ccl_inference_is_identical_without_the_feedback_network():
-    net = CounterCurrent().build([32, 16], 64, 10)
+    net = build(CounterCurrent(), [32, 16])
     x, _ = batch()
     before = net.predict(x)
     net.feedback_layers = None
@@ -75,7 +79,7 @@ def test_ccl_inference_is_identical_without_the_feedback_network():
 
 
 def test_backprop_is_one_group():
-    net = Backprop().build([32, 16], 64, 10)
+    net = build(Backprop(), [32, 16])
     assert len(net.groups()) == 1 and len(net.groups()[0]) == len(list(net.parameters()))
 
 
@@ -111,19 +115,20 @@ def test_ccl_beats_its_control_and_learns_prototypes(tmp_path):
 def test_same_seed_same_training_and_the_split_is_saved(tmp_path):
     from sklearn.datasets import load_digits
 
-    from biosim.family import Results
+    from biosim.torch.results import TrainingResults
 
     first, run_dir = run(tmp_path, "ccl_digits", "epochs=4")
     second, _ = run(tmp_path, "ccl_digits", "epochs=4")
     assert first["final_epoch"]["group_loss"] == second["final_epoch"]["group_loss"]
-    results = Results.load(run_dir)
+    results = TrainingResults.load(run_dir)
     arrays, target = results.arrays, load_digits().target
-    assert np.array_equal(target[arrays["split_test_index"]], arrays["test_labels"])
+    assert results.score == "accuracy" and results.groups[0] == "pair 0 (G1)"
+    assert np.array_equal(target[arrays["split_test_index"]], results.labels)
     parts = [set(arrays[f"split_{k}_index"]) for k in ("train", "validation", "test")]
     assert sum(map(len, parts)) == len(set.union(*parts)) == len(target)
     assert first["validation_items"] == len(parts[1]) == 135  # 10% of 1347, stratified
     # the run ends on its best-validation epoch, whose scores the metrics report
-    history = results.meta["history"]
+    history = results.history
     best = max(range(len(history)), key=lambda e: history[e]["val_accuracy"])
     assert first["best_epochs"] == [best] and first["test_accuracy"] == history[best]["test_accuracy"]
 
@@ -180,7 +185,7 @@ def test_unsupervised_forward_forward_and_its_frozen_control():
 
     x, y = batch(n=16)
     for train_layers in (True, False):
-        net = ForwardForwardUnsupervised(train_layers=train_layers).build([32, 32], 64, 10, (8, 8))
+        net = build(ForwardForwardUnsupervised(train_layers=train_layers), [32, 32], (8, 8))
         before = snapshot(net)
         optimisers = [torch.optim.Adam(g, lr=1e-2) for g in net.groups()]
         losses, stats = net.local_losses(x, y)
@@ -197,7 +202,7 @@ def test_ccl_autoencoder_locality_and_learning(tmp_path):
     from biosim.rules.torch_layers.ccl import CounterCurrentAutoencoder
 
     torch.manual_seed(0)
-    net = CounterCurrentAutoencoder().build([16, 8, 16], 64, 10)
+    net = build(CounterCurrentAutoencoder(), [16, 8, 16])
     x, _ = batch()
     losses, _ = net.local_losses(x, torch.zeros(32, dtype=torch.long))
     names = dict(net.named_parameters())
@@ -213,7 +218,7 @@ def test_ccl_autoencoder_locality_and_learning(tmp_path):
 def test_ccl_cnn_pairs_touch_exactly_their_blocks_and_inference_needs_no_g():
     from biosim.rules.torch_layers.ccl import CounterCurrentCNN
 
-    net = CounterCurrentCNN().build([4, 8], 64, 10, (8, 8))
+    net = build(CounterCurrentCNN(), [4, 8], (8, 8))
     x, y = batch()
     losses, _ = net.local_losses(x, y)
     expected = [{"feedback_blocks.0"}, {"forward_blocks.0", "feedback_blocks.1"},
@@ -235,9 +240,9 @@ def test_ccl_cnn_learns_prototypes(tmp_path):
 
 
 def test_greedy_training_runs_one_stage_per_group(tmp_path):
-    from biosim.family import Results
+    from biosim.torch.results import TrainingResults
 
     metrics, run_dir = run(tmp_path, "ff_digits", "training=greedy", "epochs=3")
-    history = Results.load(run_dir).meta["history"]
+    history = TrainingResults.load(run_dir).history
     assert [(r["stage"], r["epoch"]) for r in history] == [(s, e) for s in (0, 1) for e in range(3)]
     assert metrics["complete"] and metrics["epochs_run"] == 6

@@ -1,7 +1,7 @@
 """Pieces shared by the PyTorch families (``layer_local``, ``graph_local``): the checks made before any
 compute (the rule plugs into their layers and fits the experiment's task, the dataset is of their kind,
-a GPU exists when ``device: cuda`` is asked for), per-run torch settings, and the PCA of hidden activities
-for embedding plots."""
+a GPU exists when ``device: cuda`` is asked for, the rule's builder can make a net of these widths on this
+data), per-run torch settings, and the PCA of hidden activities for embedding plots."""
 
 from __future__ import annotations
 
@@ -12,6 +12,14 @@ from typing import Any
 import numpy as np
 
 from biosim.config import Source, instantiate
+
+
+class BuildError(ValueError):
+    """A net that cannot be built from these widths or data; ``key`` is the experiment key at fault."""
+
+    def __init__(self, message: str, key: tuple[str, ...]):
+        super().__init__(message)
+        self.key = key
 
 
 def prepare_rule_and_data(exp: Any, source: Source, plugs_into: str, data_kind: str) -> tuple[Any, Any]:
@@ -33,6 +41,26 @@ def prepare_rule_and_data(exp: Any, source: Source, plugs_into: str, data_kind: 
     return rule, data
 
 
+def load_data(data: Any, seed: int, source: Source) -> Any:
+    """``data.load`` with the run's seed; a file that cannot be read becomes a ConfigError at ``data``."""
+    try:
+        return data.load(np.random.default_rng(seed))
+    except (OSError, ValueError) as err:
+        raise source.error(str(err), ("data",)) from None
+
+
+def check_build(rule: Any, source: Source, **context: Any) -> None:
+    """Build ``rule``'s torch net for ``context`` on the meta device (no memory, no draw from torch's
+    generators): a BuildError becomes a ConfigError at the key it names."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            rule.implementation("torch", **context)
+    except BuildError as err:
+        raise source.error(str(err), err.key) from None
+
+
 @contextmanager
 def torch_settings(seed: int, threads: int | None, device: str) -> Iterator[None]:
     """Seed torch's generators with ``seed`` and use ``threads`` CPU threads for one run; the caller's
@@ -49,6 +77,13 @@ def torch_settings(seed: int, threads: int | None, device: str) -> Iterator[None
             yield
         finally:
             torch.set_num_threads(previous)
+
+
+def embeddings(hidden: list[Any]) -> dict[int, np.ndarray]:
+    """Layer -> the PCA of its activities (tensors, items x units), for layers with finite values and more
+    than two items."""
+    arrays = [h.detach().cpu().numpy() for h in hidden]
+    return {k: pca(h) for k, h in enumerate(arrays) if np.isfinite(h).all() and len(h) > 2}
 
 
 def pca(h: np.ndarray, dims: int = 2) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Figures of the layer-local family, drawn from saved ``Results``."""
+"""Figures of the PyTorch families (layer-local and graph-local), drawn from saved ``TrainingResults``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from biosim.plotting import figure, save
 from biosim.registry import register
+from biosim.torch.results import SMALLER_IS_BETTER, TrainingResults
 
 
 @register("plot", "learning_curves")
-def learning_curves(results, out: Path) -> list[Path]:
+def learning_curves(results: TrainingResults, out: Path) -> list[Path]:
     """Per epoch: each group's local loss, the rule's per-layer statistics (goodness of positive and
-    negative data), and train/test accuracy with each layer's own (FF goodness, CCL prototypes)."""
-    history, meta = results.meta["history"], results.meta
+    negative data), and the train/val/test score the results name (accuracy, ROC-AUC or reconstruction MSE)
+    with each layer's own accuracy (FF goodness, CCL prototypes)."""
+    history = results.history
     if not history:
         return []
     epochs = _epoch_axis(history)
@@ -24,7 +26,7 @@ def learning_curves(results, out: Path) -> list[Path]:
     stat_keys = [k for k in layer_keys if k not in per_layer_accuracy]
     fig, axes = figure(1, 3 if stat_keys else 2, (15 if stat_keys else 10, 4))
     losses = np.array([record["group_loss"] for record in history])
-    names = meta.get("groups") or [f"group {g}" for g in range(losses.shape[1])]
+    names = results.groups or [f"group {g}" for g in range(losses.shape[1])]
     for g in range(losses.shape[1]):
         axes[0].plot(epochs, losses[:, g], label=names[g])
     axes[0].set_yscale("log")
@@ -38,22 +40,21 @@ def learning_curves(results, out: Path) -> list[Path]:
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("local loss")
     axes[0].legend(fontsize=8)
-    accuracy = axes[-1]
-    metric = "accuracy" if "test_accuracy" in history[-1] else "mse"
+    accuracy, metric = axes[-1], results.score
     for key, style in ((f"train_{metric}", "--"), (f"val_{metric}", ":"), (f"test_{metric}", "-")):
         if not np.isfinite([record.get(key, np.nan) for record in history]).any():
             continue
         accuracy.plot(epochs, [record.get(key, np.nan) for record in history], style, color="k",
-                      label=key.replace("_", " "))
+                      label=f"{key.split('_', 1)[0]} {results.score_label}")
     for key in per_layer_accuracy:
         accuracy.plot(epochs, [record.get(key, np.nan) for record in history], lw=1.0, color=_layer_colour(key),
                       label=_layer_label(key))
     accuracy.set_xlabel("epoch")
-    accuracy.set_ylabel("accuracy" if metric == "accuracy" else "reconstruction MSE")
-    if metric == "accuracy":
-        accuracy.set_ylim(0, 1.02)
-    else:
+    accuracy.set_ylabel(results.score_label)
+    if metric in SMALLER_IS_BETTER:
         accuracy.set_yscale("log")
+    else:
+        accuracy.set_ylim(0, 1.02)
     accuracy.legend(fontsize=8)
     if stat_keys:
         for key in stat_keys:
@@ -63,7 +64,7 @@ def learning_curves(results, out: Path) -> list[Path]:
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("per-layer statistic")
         axes[1].legend(fontsize=7)
-    fig.suptitle(f"{meta['title']} ({meta['rule']})", fontsize=10)
+    fig.suptitle(f"{results.title} ({results.rule})", fontsize=10)
     return save(fig, out / "learning_curves.png")
 
 
@@ -91,20 +92,17 @@ def _layer_label(key: str) -> str:
 
 
 @register("plot", "embeddings")
-def embeddings(results, out: Path) -> list[Path]:
+def embeddings(results: TrainingResults, out: Path) -> list[Path]:
     """Test-set hidden activities of every layer projected on their first two principal components."""
-    arrays = results.arrays
-    layers = sorted((k for k in arrays if k.startswith("pca_layer")), key=lambda k: int(k[9:]))
+    layers = results.embeddings
     if not layers:
         return []
     fig, axes = figure(1, len(layers), (4.2 * len(layers), 4), squeeze=False)
-    labels = arrays["test_labels"]
-    for ax, key in zip(axes[0], layers, strict=True):
-        points = arrays[key]
-        scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=6)
-        ax.set_title(f"hidden layer {int(key[9:]) + 1}", fontsize=9)
+    for ax, (layer, points) in zip(axes[0], layers.items(), strict=True):
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=results.labels, cmap="tab10", s=6)
+        ax.set_title(f"hidden layer {layer + 1}", fontsize=9)
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
     fig.colorbar(scatter, ax=axes[0].tolist(), label="class")
-    fig.suptitle(results.meta["title"], fontsize=10)
+    fig.suptitle(results.title, fontsize=10)
     return save(fig, out / "embeddings.png")

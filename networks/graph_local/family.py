@@ -1,24 +1,27 @@
-"""The ``graph_local`` family: node classification with a graph rule (ForwardGNN's single forward, or
-backprop) from YAML. Units (layers, or the whole stack for backprop) are trained in turn with their own
-Adam optimiser (weight decay), full batch, with optional early stopping on validation accuracy (the best
-state is restored). ``use_edges: false`` trains the same model without the graph's edges (control).
+"""The ``graph_local`` family: node classification or link prediction with a graph rule (ForwardGNN's
+single forward and forward-forward variants, or backprop) from YAML. Units (layers, or the whole stack for
+backprop) are trained in turn by ``biosim.torch.trainer``, each with its own Adam optimiser (weight decay),
+full batch, with optional early stopping on validation accuracy or ROC-AUC (the best state is restored).
+``use_edges: false`` trains the same model without the graph's edges (control).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Family, Outcome, Results, Run
-from biosim.torch.common import pca, prepare_rule_and_data, torch_settings
+from biosim.family import Family, Outcome, Run
+from biosim.torch.common import check_build, embeddings, load_data, prepare_rule_and_data, torch_settings
+from biosim.torch.results import TrainingResults
 
-log = logging.getLogger("biosim")
+if TYPE_CHECKING:
+    from biosim.torch.trainer import Training
 
 
 class GraphLocalExperiment(ExperimentBase):
@@ -40,18 +43,28 @@ class GraphLocalExperiment(ExperimentBase):
     link_test: float = Field(0.2, gt=0, lt=1, description="link prediction: test edges (fraction)")
     validate_every: int = Field(2, ge=1)
     device: Literal["cpu", "cuda"] = "cpu"
+    threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice)")
     plots: list[str] = ["learning_curves", "embeddings"]
 
 
-def prepare(exp: GraphLocalExperiment, source: Source):
-    from biosim.rules.graph_layers import GRAPH_LAYERS
+def prepare(exp: GraphLocalExperiment, source: Source) -> tuple[Any, Any]:
+    """The rule and the loaded graph; widths the rule cannot build are refused here."""
+    from biosim.networks.graph_local.target import GRAPH_LAYERS
 
-    rule, data = prepare_rule_and_data(exp, source, GRAPH_LAYERS, "graph")
+    rule, data = prepare_rule_and_data(exp, source, GRAPH_LAYERS.registry_name, "graph")
     if exp.task == "node" and exp.patience is not None and data.val_fraction == 0 \
             and data.registry_name != "karate_club":
         raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
                            ("patience",))
-    return rule, data
+    graph = load_data(data, exp.seed, source)
+    check_build(rule, source, **_net_context(exp, graph))
+    return rule, graph
+
+
+def _net_context(exp: GraphLocalExperiment, graph) -> dict[str, Any]:
+    """What the rule's torch builder gets (link prediction has no classes)."""
+    return {"conv": exp.conv, "widths": list(exp.hidden), "n_features": graph.x.shape[1],
+            "n_classes": graph.n_classes if exp.task == "node" else 0}
 
 
 def to_torch(graph, use_edges: bool, device: str):
@@ -69,15 +82,47 @@ def _accuracy(scores, y, nodes) -> float:
     return float((scores[nodes].argmax(dim=1) == y[nodes]).float().mean()) if len(nodes) else float("nan")
 
 
-def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
-    """Train ``rule``'s network on ``graph`` (a ``biosim.data.graphs.Graph``); returns (net, torch graph,
-    history, complete)."""
+@dataclass
+class GraphFit:
+    """A trained graph net, the torch graph it ran on, and its training; link prediction adds the edge
+    split (``<split>_pos`` / ``<split>_neg`` pairs)."""
+
+    net: Any
+    graph: Any
+    training: Training
+    pairs: dict[str, Any] = field(default_factory=dict)
+
+
+def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=lambda: False):
+    """Train the net's units one after another, full batch, validating every ``validate_every`` epochs
+    with ``evaluate(unit)``; with ``patience``, a unit stops early on its best-validation ``score`` and is
+    restored to it; then it is frozen."""
+    import torch
+
+    from biosim.torch.trainer import Hooks, Schedule, greedy, train
+
+    units = net.units()
+
+    def losses(index, active):
+        (k,) = active
+        return [net.unit_loss(k, tg) if j == k else None for j in range(len(units))], {}
+
+    schedule = Schedule(stages=greedy(len(units)), epochs=exp.epochs, grad_clip=exp.grad_clip,
+                        validate_every=exp.validate_every, score=score, patience=exp.patience,
+                        restore_best=exp.patience is not None, seed=exp.seed)
+    return train(net, units, losses, evaluate, schedule,
+                 lambda params: torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay),
+                 Hooks(end_stage=net.freeze), stop=stop, device=exp.device)
+
+
+def fit(rule, exp: GraphLocalExperiment, graph, stop=lambda: False) -> GraphFit:
+    """Train ``rule``'s network for node classification on ``graph`` (a ``biosim.data.graphs.Graph``)."""
     import torch
 
     torch.manual_seed(exp.seed)
     tg = to_torch(graph, exp.use_edges, exp.device)
     val, test = (torch.tensor(a, dtype=torch.long, device=exp.device) for a in (graph.val, graph.test))
-    net = rule.build(exp.conv, list(exp.hidden), graph.x.shape[1], graph.n_classes).to(exp.device)
+    net = rule.implementation("torch", **_net_context(exp, graph)).to(exp.device)
     net.prepare(tg)
 
     def evaluate(k: int) -> dict[str, float]:
@@ -85,56 +130,13 @@ def fit(rule, exp: GraphLocalExperiment, graph, interrupts=None):
         return {f"{name}_accuracy": _accuracy(scores, tg.y, nodes)
                 for name, nodes in (("train", tg.train), ("val", val), ("test", test))}
 
-    history, complete = train_units(net, tg, exp, evaluate, interrupts)
-    return net, tg, history, complete
+    return GraphFit(net, tg, train_units(net, tg, exp, evaluate, "accuracy", stop))
 
 
 def _unit_names(net) -> list[str]:
     """Greedy nets train one unit per layer; the others one unit of all layers."""
     n = len(net.units())
     return [f"layer {k + 1}" for k in range(n)] if n > 1 else ["all layers"]
-
-
-def train_units(net, tg, exp: GraphLocalExperiment, evaluate, interrupts=None) -> tuple[list[dict], bool]:
-    """Train the net's units one after another (Adam each), validating every ``validate_every`` epochs with
-    ``evaluate(unit)`` (train/val/test scores); with ``patience``, stop a unit early and restore its
-    best-validation parameters; then freeze it. Returns (history, complete)."""
-    import torch
-
-    units, history = net.units(), []
-    for k, params in enumerate(units):
-        optimiser = torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay)
-        best, best_state, waited = -1.0, None, 0
-        for epoch in range(exp.epochs):
-            loss = net.unit_loss(k, tg)
-            if not torch.isfinite(loss):
-                return history, False
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if exp.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, exp.grad_clip)
-            optimiser.step()
-            if epoch % exp.validate_every and epoch != exp.epochs - 1:
-                continue
-            record = {"stage": k, "epoch": epoch, "group_loss": [loss.item() if j == k else float("nan")
-                                                                 for j in range(len(units))], **evaluate(k)}
-            history.append(record)
-            if exp.patience is not None:
-                if record["val_accuracy"] > best:
-                    best, waited = record["val_accuracy"], 0
-                    best_state = [p.detach().clone() for p in params]
-                else:
-                    waited += 1
-                    if waited >= exp.patience:
-                        break
-            if interrupts is not None and interrupts.requested:
-                return history, False
-        if best_state is not None:
-            with torch.no_grad():
-                for p, saved in zip(params, best_state, strict=True):
-                    p.copy_(saved)
-        net.freeze(k)
-    return history, True
 
 
 def split_edges(edges: np.ndarray, n: int, val: float, test: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -174,8 +176,8 @@ def _auc(net, pairs_pos, pairs_neg, upto: int) -> float:
     return float(roc_auc_score(labels, scores.cpu().numpy()))
 
 
-def fit_link(rule, exp: GraphLocalExperiment, graph, interrupts=None):
-    """Train a link-prediction rule; returns (net, split tensors, history, complete)."""
+def fit_link(rule, exp: GraphLocalExperiment, graph, stop=lambda: False) -> GraphFit:
+    """Train a link-prediction rule on ``graph``'s edges split into train / val / test (ROC-AUC)."""
     import torch
 
     torch.manual_seed(exp.seed)
@@ -183,69 +185,66 @@ def fit_link(rule, exp: GraphLocalExperiment, graph, interrupts=None):
     pairs = {k: torch.tensor(v, dtype=torch.long, device=exp.device) for k, v in split.items()}
     tg = to_torch(graph, True, exp.device)
     tg.edges = pairs["train_pos"]
-    net = rule.build(exp.conv, list(exp.hidden), graph.x.shape[1], 0).to(exp.device)
+    net = rule.implementation("torch", **_net_context(exp, graph)).to(exp.device)
     net.prepare(tg, pairs["train_pos"], pairs["train_neg"])
 
-    def evaluate(k: int) -> dict[str, float]:  # ROC-AUC, under the accuracy keys the loop validates on
+    def evaluate(k: int) -> dict[str, float]:
         upto = k if rule.greedy else len(net.convs) - 1
-        return {f"{name}_accuracy": _auc(net, pairs[f"{name}_pos"], pairs[f"{name}_neg"], upto)
+        return {f"{name}_roc_auc": _auc(net, pairs[f"{name}_pos"], pairs[f"{name}_neg"], upto)
                 for name in ("train", "val", "test")}
 
-    history, complete = train_units(net, tg, exp, evaluate, interrupts)
-    return net, pairs, history, complete
+    return GraphFit(net, tg, train_units(net, tg, exp, evaluate, "roc_auc", stop), pairs)
 
 
-def _execute_link(rule, data, exp: GraphLocalExperiment, run: Run) -> Outcome:
-    graph = data.load(np.random.default_rng(exp.seed))
+def _results(exp: GraphLocalExperiment, rule, done: GraphFit, score: str, labels, hidden, arrays) -> TrainingResults:
+    return TrainingResults(exp.description or exp.name, rule.registry_name, score, _unit_names(done.net),
+                           done.training.history, labels, embeddings(hidden), arrays)
+
+
+def _execute_link(rule, graph, exp: GraphLocalExperiment, run: Run) -> Outcome:
     start = time.perf_counter()
-    net, pairs, history, complete = fit_link(rule, exp, graph, run.interrupts)
+    done = fit_link(rule, exp, graph, lambda: run.stop_requested)
     seconds = time.perf_counter() - start
+    net, pairs = done.net, done.pairs
     last = len(net.convs) - 1
     per_layer = [_auc(net, pairs["test_pos"], pairs["test_neg"], k) for k in range(last + 1)] if rule.greedy else []
-    metrics = {"rule": rule.registry_name, "conv": exp.conv, "task": "link",
+    metrics = {"rule": rule.registry_name, "conv": exp.conv, "task": "link", "score": "roc_auc",
                "test_roc_auc": _auc(net, pairs["test_pos"], pairs["test_neg"], last),
                "val_roc_auc": _auc(net, pairs["val_pos"], pairs["val_neg"], last),
                "train_roc_auc": _auc(net, pairs["train_pos"], pairs["train_neg"], last),
                "per_layer_test_roc_auc": per_layer, "train_s": seconds,
                "edges": {k: int(v.shape[1]) for k, v in pairs.items()}}
-    hidden = [h.cpu().numpy() for h in net.hidden(None)]
-    arrays = {"test_labels": graph.y, **{f"split_{k}": v.cpu().numpy() for k, v in pairs.items()},
-              **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden)
-                                        if np.isfinite(h).all()}}
-    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
-                               "groups": _unit_names(net)})
-    return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
+    results = _results(exp, rule, done, "roc_auc", graph.y, net.hidden(None),
+                       {f"split_{k}": v.cpu().numpy() for k, v in pairs.items()})
+    return Outcome(metrics, results, done.training.complete, done.training.stop_reason)
 
 
 def execute(prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
     import torch
 
-    rule, data = prepared
+    rule, graph = prepared
     if exp.task == "link":
-        return _execute_link(rule, data, exp, run)
-    graph = data.load(np.random.default_rng(exp.seed))
+        return _execute_link(rule, graph, exp, run)
     start = time.perf_counter()
-    net, tg, history, complete = fit(rule, exp, graph, run.interrupts)
+    done = fit(rule, exp, graph, lambda: run.stop_requested)
     seconds = time.perf_counter() - start
+    net, tg, complete = done.net, done.graph, done.training.complete
     test = torch.tensor(graph.test, dtype=torch.long, device=exp.device)
     layers = len(net.units()) if rule.greedy else 1
     per_layer = [_accuracy(net.scores(tg, k), tg.y, test) for k in range(layers)] if complete else []
     scores = net.scores(tg, layers - 1)
     with torch.no_grad():
-        hidden = [h[graph.test].cpu().numpy() for h in net.hidden(tg)]
-    arrays = {"test_labels": graph.y[graph.test], "split_train": graph.train, "split_val": graph.val,
-              "split_test": graph.test,
-              "predicted": scores[test].argmax(dim=1).cpu().numpy(),
-              **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all() and len(h) > 2}}
-    epochs = len({(r["stage"], r["epoch"]) for r in history})
-    metrics = {"rule": rule.registry_name, "conv": exp.conv, "use_edges": exp.use_edges,
+        hidden = [h[graph.test] for h in net.hidden(tg)]
+    arrays = {"split_train": graph.train, "split_val": graph.val, "split_test": graph.test,
+              "predicted": scores[test].argmax(dim=1).cpu().numpy()}
+    history = done.training.history
+    metrics = {"rule": rule.registry_name, "conv": exp.conv, "use_edges": exp.use_edges, "score": "accuracy",
                "test_accuracy": _accuracy(scores, tg.y, test), "train_accuracy": _accuracy(scores, tg.y, tg.train),
                "per_layer_test_accuracy": per_layer, "train_s": seconds,
                "nodes": len(graph.y), "edges": int(graph.edges.shape[1]), "train_nodes": len(graph.train),
-               "test_nodes": len(graph.test), "recorded_epochs": epochs}
-    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
-                               "groups": _unit_names(net)})
-    return Outcome(metrics, results, complete, None if complete else "interrupted or diverged")
+               "test_nodes": len(graph.test), "recorded_epochs": len({(r["stage"], r["epoch"]) for r in history})}
+    results = _results(exp, rule, done, "accuracy", graph.y[graph.test], hidden, arrays)
+    return Outcome(metrics, results, complete, done.training.stop_reason)
 
 
 @registry.register("family", "graph_local")
@@ -253,11 +252,12 @@ class GraphLocal(Family):
     """Node classification and link prediction with graph-layer rules (ForwardGNN) or backprop."""
 
     schema = GraphLocalExperiment
+    results = TrainingResults
     plots = ("learning_curves", "embeddings")
     prepare = staticmethod(prepare)
 
     def execute(self, prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
-        with torch_settings(exp.seed, None, exp.device):
+        with torch_settings(exp.seed, exp.threads, exp.device):
             return execute(prepared, exp, run)
 
     def summary(self, metrics: dict[str, Any]) -> str:

@@ -1,19 +1,18 @@
 """The ``layer_local`` family: train a layer stack in PyTorch with a layer-local rule (or backprop) from YAML.
 
-Batched training with one optimiser per parameter group of the rule's LocalNet; every epoch records
-each group's loss, the rule's statistics (e.g. goodness of positive and negative data per layer),
-and train/(validation)/test accuracy. With ``validation_fraction`` > 0 a seeded, stratified part of the
-training set is held out and each stage ends on its best-validation checkpoint (as the official CCL
-code does); the test set never selects anything. A NaN loss or Ctrl-C stops cleanly and keeps what was
-recorded.
+Batched training (``biosim.torch.trainer``) with one optimiser per parameter group of the rule's LocalNet;
+every epoch records each group's loss, the rule's statistics (e.g. goodness of positive and negative data
+per layer), and train/(validation)/test accuracy (or reconstruction MSE). With ``validation_fraction`` > 0 a
+seeded, stratified part of the training set is held out and each stage ends on its best-validation
+checkpoint (as the official CCL code does); the test set never selects anything. A NaN loss or Ctrl-C stops
+cleanly and keeps what was recorded.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -21,10 +20,9 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Family, Outcome, Results, Run
-from biosim.torch.common import pca, prepare_rule_and_data, torch_settings
-
-log = logging.getLogger("biosim")
+from biosim.family import Family, Outcome, Run
+from biosim.torch.common import check_build, embeddings, load_data, prepare_rule_and_data, torch_settings
+from biosim.torch.results import TrainingResults
 
 
 class LayerLocalExperiment(ExperimentBase):
@@ -42,6 +40,7 @@ class LayerLocalExperiment(ExperimentBase):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     grad_clip: float | None = Field(None, gt=0, description="clip each group's gradient norm")
     batch_size: int = Field(64, gt=0)
+    steps_per_batch: int = Field(1, ge=1, description="optimiser steps on each batch")
     epochs: int = Field(30, ge=1)
     validation_fraction: float = Field(
         0.0, ge=0, lt=1, description="training items held out to pick each stage's best epoch (0: the last)")
@@ -52,10 +51,21 @@ class LayerLocalExperiment(ExperimentBase):
     plots: list[str] = ["learning_curves", "embeddings"]
 
 
-def prepare(exp: LayerLocalExperiment, source: Source):
-    from biosim.rules.torch_layers.forward_forward import TORCH_LAYERS
+def prepare(exp: LayerLocalExperiment, source: Source) -> tuple[Any, Any]:
+    """The rule and the loaded data split; widths the rule cannot build on this data are refused here."""
+    from biosim.networks.layer_local.target import TORCH_LAYERS
 
-    return prepare_rule_and_data(exp, source, TORCH_LAYERS, "images")
+    rule, data = prepare_rule_and_data(exp, source, TORCH_LAYERS.registry_name, "images")
+    split = load_data(data, exp.seed, source)
+    check_build(rule, source, **_net_context(exp, split))
+    return rule, split
+
+
+def _net_context(exp: LayerLocalExperiment, split) -> dict[str, Any]:
+    """What the rule's torch builder gets: widths, flat input size, classes, the shape of one input."""
+    return {"widths": list(exp.hidden), "n_inputs": int(np.prod(split.train_x.shape[1:])),
+            "n_classes": int(max(split.train_y.max(), split.test_y.max())) + 1,
+            "image_shape": split.train_x.shape[1:]}
 
 
 def _scale(x: np.ndarray, how: str) -> np.ndarray:
@@ -110,72 +120,12 @@ class Sets:
 
 
 def _evaluate(net, sets: Sets) -> dict[str, float]:
-    if getattr(net, "task", "classification") == "reconstruction":
-        return {f"{name}_mse": _mse(net, x) for name, x, _ in sets.named()}
-    return {f"{name}_accuracy": _accuracy(net, x, y) for name, x, y in sets.named()}
-
-
-def _validation_score(record: dict[str, float]) -> float:
-    return record["val_accuracy"] if "val_accuracy" in record else -record["val_mse"]
-
-
-def train(net, exp: LayerLocalExperiment, sets: Sets, interrupts) -> tuple[list[dict], bool, str | None]:
-    """The training loop; returns one record per epoch (per group and stage when greedy). With validation
-    items, each stage ends restored to its best-validation epoch (recorded as ``best_epoch``)."""
-    import torch
-
-    x, y = sets.x, sets.y
-    groups = net.groups()
-    optimisers = [_optimiser(exp, group) for group in groups]
-    generator = torch.Generator().manual_seed(exp.seed)
-    stages = [list(range(len(groups)))] if exp.training == "simultaneous" else [[g] for g in range(len(groups))]
-    history: list[dict] = []
-    for stage, active in enumerate(stages):
-        best: tuple[float, int, dict] | None = None
-        for epoch in range(exp.epochs):
-            start = time.perf_counter()
-            order = torch.randperm(len(x), generator=generator).to(x.device)
-            sums = torch.zeros(len(groups), device=x.device)  # summed on the device: no sync per batch
-            stats: dict[str, Any] = {}
-            batches = 0
-            for k in range(0, len(x), exp.batch_size):
-                index = order[k:k + exp.batch_size]
-                losses, batch_stats = net.local_losses(x[index], y[index])
-                batch_losses = torch.stack([loss.detach() for loss in losses])
-                if not bool(torch.isfinite(batch_losses).all()):
-                    return history, False, "diverged (NaN or inf loss)"
-                for g in active:
-                    optimisers[g].zero_grad(set_to_none=True)
-                sum(losses[g] for g in active).backward()
-                for g in active:
-                    if exp.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(groups[g], exp.grad_clip)
-                    optimisers[g].step()
-                sums += batch_losses
-                for key, value in batch_stats.items():
-                    stats[key] = stats.get(key, 0.0) + value
-                batches += 1
-            record = {"stage": stage, "epoch": epoch, "seconds": time.perf_counter() - start,
-                      "group_loss": (sums / batches).tolist(), **{k: float(v) / batches for k, v in stats.items()},
-                      **_evaluate(net, sets)}
-            record |= net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {}
-            history.append(record)
-            log.info("stage %d epoch %d: loss %s; %s", stage, epoch, " ".join(f"{v:.4f}" for v in record["group_loss"]),
-                     ", ".join(f"{k} {record[k]:.4f}" for k in record if k.startswith(("train_", "val_", "test_"))))
-            if len(sets.y_val) and (best is None or _validation_score(record) > best[0]):
-                best = (_validation_score(record), epoch, copy.deepcopy(net.state_dict()))
-            if interrupts.requested:
-                _restore(net, best, history)
-                return history, False, "interrupted"
-        _restore(net, best, history)
-    return history, True, None
-
-
-def _restore(net, best: tuple[float, int, dict] | None, history: list[dict]) -> None:
-    """Load the stage's best-validation state and note its epoch in the stage's last record."""
-    if best is not None:
-        net.load_state_dict(best[2])
-        history[-1]["best_epoch"] = best[1]
+    """train/val/test accuracy (or MSE), then the net's own per-layer test scores."""
+    if net.task == "reconstruction":
+        scores = {f"{name}_mse": _mse(net, x) for name, x, _ in sets.named()}
+    else:
+        scores = {f"{name}_accuracy": _accuracy(net, x, y) for name, x, y in sets.named()}
+    return scores | (net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {})
 
 
 def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -192,8 +142,9 @@ def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
 def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
     import torch
 
-    rule, data = prepared
-    split = data.load(np.random.default_rng(exp.seed))
+    from biosim.torch.trainer import Schedule, greedy, simultaneous, train
+
+    rule, split = prepared
     device = torch.device(exp.device)
     fit, val = _hold_out(split.train_y, exp.validation_fraction, exp.seed)
 
@@ -205,26 +156,33 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
 
     sets = Sets(inputs(split.train_x[fit]), labels(split.train_y[fit]), inputs(split.train_x[val]),
                 labels(split.train_y[val]), inputs(split.test_x), labels(split.test_y))
-    n_classes = int(max(split.train_y.max(), split.test_y.max())) + 1
-    net = rule.build(list(exp.hidden), sets.x.shape[1], n_classes, split.train_x.shape[1:]).to(device)
+    net = rule.implementation("torch", **_net_context(exp, split)).to(device)
+    groups = net.groups()
+    schedule = Schedule(stages=(greedy if exp.training == "greedy" else simultaneous)(len(groups)),
+                        epochs=exp.epochs, items=len(sets.y), batch_size=exp.batch_size,
+                        steps_per_batch=exp.steps_per_batch, grad_clip=exp.grad_clip,
+                        score="mse" if net.task == "reconstruction" else "accuracy",
+                        restore_best=len(val) > 0, seed=exp.seed)
     start = time.perf_counter()
-    history, complete, reason = train(net, exp, sets, run.interrupts)
+    training = train(net, groups, lambda index, active: net.local_losses(sets.x[index], sets.y[index]),
+                     lambda stage: _evaluate(net, sets), schedule, partial(_optimiser, exp),
+                     stop=lambda: run.stop_requested, log=run.log, device=device)
     seconds = time.perf_counter() - start
+    history = training.history
     with torch.no_grad():
-        hidden = [h.cpu().numpy() for h in net.hidden(sets.x_test)]
-    arrays = {"test_labels": split.test_y, "split_train_index": split.train_index[fit],
-              "split_validation_index": split.train_index[val], "split_test_index": split.test_index,
-              **{f"pca_layer{k}": pca(h) for k, h in enumerate(hidden) if np.isfinite(h).all()}}
+        hidden = net.hidden(sets.x_test)
     final = history[-1] if history else {}
-    scores = _evaluate(net, sets) | (net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {})
     best = {"best_epochs": [r["best_epoch"] for r in history if "best_epoch" in r]} if len(val) else {}
-    metrics = {"rule": rule.registry_name, "task": exp.task, **scores, **best, "epochs_run": len(history),
-               "train_s": seconds, "epochs_per_s": len(history) / seconds if seconds else None,
-               "final_epoch": final, "train_items": len(fit), "validation_items": len(val),
-               "test_items": len(split.test_y), "device": exp.device}
-    results = Results(arrays, {"title": exp.description or exp.name, "history": history, "rule": rule.registry_name,
-                               "groups": net.group_names()})
-    return Outcome(metrics, results, complete, reason)
+    metrics = {"rule": rule.registry_name, "task": exp.task, "score": schedule.score, **_evaluate(net, sets), **best,
+               "epochs_run": len(history), "train_s": seconds,
+               "epochs_per_s": len(history) / seconds if seconds else None, "final_epoch": final,
+               "train_items": len(fit), "validation_items": len(val), "test_items": len(split.test_y),
+               "device": exp.device}
+    results = TrainingResults(
+        exp.description or exp.name, rule.registry_name, schedule.score, net.group_names(), history, split.test_y,
+        embeddings(hidden), {"split_train_index": split.train_index[fit], "split_validation_index":
+                             split.train_index[val], "split_test_index": split.test_index})
+    return Outcome(metrics, results, training.complete, training.stop_reason)
 
 
 @registry.register("family", "layer_local")
@@ -232,6 +190,7 @@ class LayerLocal(Family):
     """A layer stack trained in PyTorch with a layer-local rule (or backprop)."""
 
     schema = LayerLocalExperiment
+    results = TrainingResults
     plots = ("learning_curves", "embeddings")
     prepare = staticmethod(prepare)
 

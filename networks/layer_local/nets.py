@@ -1,4 +1,5 @@
-"""PyTorch implementations of the layer-local rules' networks (``rules/torch_layers/`` declares the rules).
+"""PyTorch implementations of the layer-local rules' networks (``rules/torch_layers/`` declares the rules and
+registers the builders that make these nets).
 
 A ``LocalNet`` splits its parameters into groups, one per local loss; ``local_losses`` returns one loss
 per group that depends on that group's parameters only (every layer's input is detached).
@@ -18,7 +19,10 @@ if TYPE_CHECKING:
 
 
 class LocalNet(nn.Module):
-    """A network trained by local losses: ``groups`` of parameters, one loss each."""
+    """A network trained by local losses: ``groups`` of parameters, one loss each (the ``torch_layers``
+    target's ``LayerStack``, ``networks/layer_local/target.py``)."""
+
+    task = "classification"  # or "reconstruction": ``reconstruct(x)`` instead of ``predict(x)``
 
     def groups(self) -> list[list[nn.Parameter]]:
         raise NotImplementedError
@@ -498,8 +502,10 @@ def _conv_sizes(shape: tuple[int, ...], channels: list[int]) -> list[tuple[int, 
     """(channels, height, width) at every level: the input, then each conv + 2x2 max-pool block."""
     height, width, depth = shape[0], shape[1], shape[2] if len(shape) > 2 else 1
     if height % 2 ** len(channels) or width % 2 ** len(channels):
-        raise ValueError(f"{len(channels)} pooling blocks need height and width divisible by {2 ** len(channels)}; "
-                         f"got {height} x {width}")
+        from biosim.torch.common import BuildError
+
+        raise BuildError(f"{len(channels)} pooling blocks need height and width divisible by {2 ** len(channels)}; "
+                         f"got {height} x {width}", ("hidden",))
     return [(depth, height, width)] + [(c, height >> (k + 1), width >> (k + 1)) for k, c in enumerate(channels)]
 
 

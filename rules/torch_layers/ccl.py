@@ -15,7 +15,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from biosim.registry import register
-from biosim.rules.torch_layers.forward_forward import Activation, LayerRule
+from biosim.rules.torch_layers.forward_forward import Activation, LayerRule, image
 
 
 @register("rule", "counter_current")
@@ -25,11 +25,6 @@ class CounterCurrent(LayerRule):
     reads: ClassVar[str] = "the layer's activity and its feedback-network partner's"
     loss_scale: float = Field(0.5, ge=0, description="s; 0 turns the pair losses off (only the readout learns)")
     activation: Activation = Field("elu", description="activation of both networks")
-
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import CounterCurrentNet
-
-        return CounterCurrentNet(self, widths, n_inputs, n_classes)
 
 
 @register("rule", "counter_current_autoencoder")
@@ -41,11 +36,6 @@ class CounterCurrentAutoencoder(LayerRule):
     init_scale: float = Field(1e-3, gt=0, description="scale of the decoder-forward and encoder-feedback init")
     pair_losses: bool = Field(True, description="false: only the output layer learns (control)")
 
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import CounterCurrentAutoencoderNet
-
-        return CounterCurrentAutoencoderNet(self, widths, n_inputs)
-
 
 @register("rule", "backprop_autoencoder")
 class BackpropAutoencoder(LayerRule):
@@ -53,11 +43,6 @@ class BackpropAutoencoder(LayerRule):
 
     reads: ClassVar[str] = "the output error, propagated through every layer"
     task: ClassVar[str] = "reconstruction"
-
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import BackpropAutoencoderNet
-
-        return BackpropAutoencoderNet(widths, n_inputs)
 
 
 @register("rule", "counter_current_cnn")
@@ -69,9 +54,35 @@ class CounterCurrentCNN(LayerRule):
     decorrelation: float = Field(0.5, ge=0, description="s_ssl: weight of the within-batch decorrelation terms")
     activation: Activation = Field("elu", description="activation of both networks")
 
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import CounterCurrentCNNNet
 
-        if image_shape is None or len(image_shape) < 2:
-            raise ValueError("counter_current_cnn needs image data (height x width [x channels])")
-        return CounterCurrentCNNNet(self, widths, tuple(image_shape), n_classes)
+# -- torch builders ---------------------------------------------------------------------------------------
+@register("builder", "counter_current/torch")
+def build_counter_current(rule: CounterCurrent, *, widths: list[int], n_inputs: int, n_classes: int,
+                          image_shape: tuple[int, ...] | None = None):
+    from biosim.networks.layer_local.nets import CounterCurrentNet
+
+    return CounterCurrentNet(rule, widths, n_inputs, n_classes)
+
+
+@register("builder", "counter_current_autoencoder/torch")
+def build_counter_current_autoencoder(rule: CounterCurrentAutoencoder, *, widths: list[int], n_inputs: int,
+                                      n_classes: int, image_shape: tuple[int, ...] | None = None):
+    from biosim.networks.layer_local.nets import CounterCurrentAutoencoderNet
+
+    return CounterCurrentAutoencoderNet(rule, widths, n_inputs)
+
+
+@register("builder", "backprop_autoencoder/torch")
+def build_backprop_autoencoder(rule: BackpropAutoencoder, *, widths: list[int], n_inputs: int, n_classes: int,
+                               image_shape: tuple[int, ...] | None = None):
+    from biosim.networks.layer_local.nets import BackpropAutoencoderNet
+
+    return BackpropAutoencoderNet(widths, n_inputs)
+
+
+@register("builder", "counter_current_cnn/torch")
+def build_counter_current_cnn(rule: CounterCurrentCNN, *, widths: list[int], n_inputs: int, n_classes: int,
+                              image_shape: tuple[int, ...] | None = None):
+    from biosim.networks.layer_local.nets import CounterCurrentCNNNet
+
+    return CounterCurrentCNNNet(rule, widths, image(rule, image_shape), n_classes)

@@ -1,11 +1,12 @@
 """Layer-local objectives for PyTorch layer stacks (plug into ``torch_layers``).
 
-A rule is a declarative parameter object (no torch import); ``build`` makes the torch ``LocalNet``
-(``networks/layer_local/nets.py``) for a given stack of hidden widths. A LocalNet splits its parameters into
-groups, one per local loss, and ``local_losses(x, y)`` returns one loss per group that depends on that
-group's parameters only: every layer's input is detached, so no gradient crosses a layer. The trainer
-keeps one optimiser per group; summing the losses and calling ``backward()`` once therefore trains all
-groups simultaneously and still locally.
+A rule is a declarative parameter object (no torch import); its ``torch`` builder, registered below as
+``"<rule>/torch"``, makes the torch ``LocalNet`` (``networks/layer_local/nets.py``) for a given stack of
+hidden widths: ``rule.implementation("torch", widths=..., n_inputs=..., n_classes=..., image_shape=...)``.
+A LocalNet splits its parameters into groups, one per local loss, and ``local_losses(x, y)`` returns one
+loss per group that depends on that group's parameters only: every layer's input is detached, so no
+gradient crosses a layer. The trainer (``biosim.torch.trainer``) keeps one optimiser per group; summing the
+losses and calling ``backward()`` once therefore trains all groups simultaneously and still locally.
 
 * ``forward_forward`` (Hinton 2022): goodness (mean or sum of squares) of each ReLU layer, pushed above
   theta for positive data (input + true label) and below for negative data (input + a wrong label);
@@ -26,7 +27,7 @@ from pydantic import Field
 from biosim.registry import register
 from biosim.targets import Rule
 
-TORCH_LAYERS = "torch_layers"
+TORCH_LAYERS = "torch_layers"  # declared in biosim.networks.layer_local.target
 Activation = Literal["relu", "elu", "tanh"]
 Architecture = Literal["mlp", "cnn"]
 
@@ -36,11 +37,6 @@ class LayerRule(Rule):
 
     plugs_into: ClassVar[str] = TORCH_LAYERS
     task: ClassVar[str] = "classification"  # or "reconstruction" (autoencoders)
-
-    def build(self, widths: list[int], n_inputs: int, n_classes: int, image_shape: tuple[int, ...] | None = None):
-        """The torch ``LocalNet`` this rule trains (``networks/layer_local/nets.py``; torch is imported here);
-        ``image_shape`` is the shape of one input before flattening, for rules that need it."""
-        raise NotImplementedError
 
 
 # -- forward-forward and SymBa ---------------------------------------------------------------------------
@@ -60,13 +56,6 @@ class ForwardForward(LayerRule):
     skip_first_layers: int = Field(0, ge=0, description="layers left out of the accumulated goodness")
     architecture: Architecture = Field(
         "mlp", description="dense layers, or conv 3x3 + max-pool blocks (hidden = channels; needs images)")
-
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import ForwardForwardCNNNet, ForwardForwardNet
-
-        if self.architecture == "mlp":
-            return ForwardForwardNet(self, widths, n_inputs, n_classes)
-        return ForwardForwardCNNNet(self, widths, _image_shape(self, image_shape), n_classes)
 
 
 @register("rule", "symba")
@@ -89,11 +78,6 @@ class ForwardForwardUnsupervised(LayerRule):
     readout_layers: int = Field(3, ge=1, description="the readout sees this many last layers")
     train_layers: bool = Field(True, description="false: the layers stay random, only the readout learns (control)")
 
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import UnsupervisedFFNet
-
-        return UnsupervisedFFNet(self, widths, n_inputs, n_classes, image_shape)
-
 
 # -- backprop baseline -------------------------------------------------------------------------------------
 @register("rule", "backprop")
@@ -105,16 +89,42 @@ class Backprop(LayerRule):
         "mlp", description="dense layers, or conv 3x3 + max-pool blocks (hidden = channels; needs images)")
     activation: Activation = Field("relu", description="activation of the hidden layers")
 
-    def build(self, widths, n_inputs, n_classes, image_shape=None):
-        from biosim.networks.layer_local.nets import BackpropCNNNet, BackpropNet
 
-        if self.architecture == "mlp":
-            return BackpropNet(widths, n_inputs, n_classes, self.activation)
-        return BackpropCNNNet(widths, _image_shape(self, image_shape), n_classes, self.activation)
+# -- torch builders: (rule, widths, n_inputs, n_classes, image_shape) -> LocalNet ---------------------------
+@register("builder", "forward_forward/torch")
+def build_forward_forward(rule: ForwardForward, *, widths: list[int], n_inputs: int, n_classes: int,
+                          image_shape: tuple[int, ...] | None = None):
+    """FF (and SymBa, which inherits this builder): an MLP, or conv blocks on image-shaped inputs."""
+    from biosim.networks.layer_local.nets import ForwardForwardCNNNet, ForwardForwardNet
+
+    if rule.architecture == "mlp":
+        return ForwardForwardNet(rule, widths, n_inputs, n_classes)
+    return ForwardForwardCNNNet(rule, widths, image(rule, image_shape), n_classes)
 
 
-def _image_shape(rule: LayerRule, image_shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    """The input's image shape, for conv blocks; a clear error for data that has none."""
+@register("builder", "forward_forward_unsupervised/torch")
+def build_forward_forward_unsupervised(rule: ForwardForwardUnsupervised, *, widths: list[int], n_inputs: int,
+                                       n_classes: int, image_shape: tuple[int, ...] | None = None):
+    from biosim.networks.layer_local.nets import UnsupervisedFFNet
+
+    return UnsupervisedFFNet(rule, widths, n_inputs, n_classes, image_shape)
+
+
+@register("builder", "backprop/torch")
+def build_backprop(rule: Backprop, *, widths: list[int], n_inputs: int, n_classes: int,
+                   image_shape: tuple[int, ...] | None = None):
+    from biosim.networks.layer_local.nets import BackpropCNNNet, BackpropNet
+
+    if rule.architecture == "mlp":
+        return BackpropNet(widths, n_inputs, n_classes, rule.activation)
+    return BackpropCNNNet(widths, image(rule, image_shape), n_classes, rule.activation)
+
+
+def image(rule: LayerRule, image_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The input's image shape, for conv blocks; a BuildError for data that has none."""
+    from biosim.torch.common import BuildError
+
     if image_shape is None or len(image_shape) < 2:
-        raise ValueError(f"{rule.registry_name} with architecture cnn needs image data (height x width [x channels])")
+        raise BuildError(f"{rule.registry_name} with conv blocks needs image data (height x width [x channels])",
+                         ("rule",))
     return tuple(image_shape)
