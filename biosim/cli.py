@@ -44,12 +44,14 @@ def _run_status(run_dir) -> int:
     import json
     import signal
 
+    from biosim.family import DIVERGED
+
     metrics = json.loads((run_dir / "metrics.json").read_text())
     if metrics["complete"]:
         return 0
     if metrics.get("stop_signal"):
         return 128 + signal.Signals[metrics["stop_signal"]].value
-    return 3 if "diverged" in (metrics.get("stop_reason") or "") else 130
+    return 3 if (metrics.get("stop_reason") or "").startswith(DIVERGED) else 130
 
 
 def _save_traceback() -> str:

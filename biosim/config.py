@@ -28,7 +28,7 @@ class ExperimentBase(Strict):
     description: str = ""
     family: str
     plugins: list[str] = Field([], description="modules or .py files (relative to the file) that register entries")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="fixes every random stream of the run")
     plots: list[str] = []
     variants: dict[str, dict[str, Any]] = {}
     variant: str | None = None
@@ -302,6 +302,7 @@ def family_of(data: dict, source: Source):
 def load_plugins(plugins: list[Any], source: Source) -> None:
     """Import each plug-in: a ``.py`` file or a package folder, relative to the experiment file that lists it,
     or an importable module name. Its ``@register`` decorators add its entries (rules, families, plots, ...)."""
+    import hashlib
     import importlib
     import importlib.util
     import sys
@@ -319,7 +320,7 @@ def load_plugins(plugins: list[Any], source: Source) -> None:
                 init = path / "__init__.py" if path.is_dir() else path
                 if not init.exists():
                     raise source.error(f"plug-in {str(init)!r} does not exist", ("plugins", k))
-                name = f"biosim_plugin_{path.stem}"
+                name = f"biosim_plugin_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
                 if name not in sys.modules:
                     spec = importlib.util.spec_from_file_location(
                         name, init, submodule_search_locations=[str(path)] if path.is_dir() else None)

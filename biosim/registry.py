@@ -121,6 +121,7 @@ def _rule_names(cls: type) -> list[str]:
 def builder(rule: Any, backend: str) -> Any:
     """The builder registered as ``"<rule>/<backend>"``, looked up along the rule's class hierarchy (a subclass
     inherits its parent's builders); a ConfigError names the backends that have one."""
+    _load_plugins()
     keys = {*_entries["builder"], *_index()["builder"]}
     for name in _rule_names(type(rule)):
         if f"{name}/{backend}" in keys:

@@ -6,7 +6,8 @@ torch layer stack, a graph layer stack, ...). It is declared once, in the packag
 protocol that a rule's implementation satisfies there, and the backends it can run on.
 
 A **rule** is a small, frozen, validated parameter object (:class:`Rule`): a registry name, the target it plugs
-into, parameters with units and defaults, a docstring. It holds no kernels and imports no engine code.
+into, parameters with units and defaults, a docstring. The rule object carries no kernels; its kernels (if any)
+and builders live beside it in the same file, or in the backend's package.
 
 A **builder** turns (rule, backend) into what runs: Numba kernels and a typed parameter record, Brian2
 statements, a torch module. Builders are registered as ``@register("builder", "<rule>/<backend>")`` beside the
@@ -42,7 +43,11 @@ class Rule(Params):
         """What ``backend`` runs for this rule: the registered builder ``<rule>/<backend>`` applied to the rule
         and the engine's ``context`` (e.g. ``dt``). A ConfigError names the backends that have one."""
         from biosim import registry
+        from biosim.errors import ConfigError
 
+        target = registry.get("target", self.plugs_into)
+        if backend not in target.backends:
+            raise ConfigError(f"target {self.plugs_into!r} runs on {', '.join(target.backends)}, not {backend!r}")
         return registry.builder(self, backend)(self, **context)
 
     @classmethod

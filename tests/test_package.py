@@ -58,3 +58,13 @@ def test_fast_paths_do_not_import_torch_or_brian2(tmp_path):
     """, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "heavy: []" in out.stdout
+
+
+def test_every_source_folder_is_a_package_that_setup_installs():
+    """A folder of modules without __init__.py would be left out of a regular (non-editable) install."""
+    from setuptools import find_packages
+
+    for root in ("biosim", "rules", "networks", "physical"):
+        found = {ROOT / root / sub.replace(".", "/") for sub in find_packages(ROOT / root)} | {ROOT / root}
+        folders = {p.parent for p in (ROOT / root).rglob("*.py") if "__pycache__" not in p.parts}
+        assert folders <= found, sorted(map(str, folders - found))

@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 import textwrap
+from typing import ClassVar
 
 import pytest
 
@@ -37,6 +38,8 @@ def test_the_source_index_matches_what_importing_every_module_registers():
 class _Parent(Rule):
     """A rule with a builder for one backend."""
 
+    plugs_into: ClassVar[str] = "spiking_projection"
+
 
 class _Child(_Parent):
     """Inherits its parent's builders."""
@@ -50,7 +53,9 @@ def test_builders_are_found_per_backend_along_the_rule_hierarchy(monkeypatch):
     registry.register("builder", "_test_parent/numba")(lambda rule, scale: ("numba", type(rule).__name__, scale))
     assert _Child().implementation("numba", scale=2) == ("numba", "_Child", 2)
     assert _Child.backends() == ["numba"]
-    with pytest.raises(ConfigError, match=r"rule '_test_child' has no 'torch' implementation; available: numba"):
+    with pytest.raises(ConfigError, match=r"rule '_test_child' has no 'brian2' implementation; available: numba"):
+        _Child().implementation("brian2")
+    with pytest.raises(ConfigError, match=r"target 'spiking_projection' runs on numba, brian2, not 'torch'"):
         _Child().implementation("torch")
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from biosim.torch.trainer import DIVERGED, INTERRUPTED, Hooks, Schedule, greedy, simultaneous, train
+from biosim.family import DIVERGED, INTERRUPTED
+from biosim.torch.trainer import Hooks, Schedule, greedy, simultaneous, train
 
 X = torch.linspace(-1, 1, 16).unsqueeze(1)
 Y = 3 * X + 1
@@ -145,7 +146,7 @@ def test_a_nan_loss_stops_and_keeps_the_records():
         return ([loss * math.nan for loss in losses] if len(calls) > 2 else losses), stats
 
     _, training = fit(net, losses=diverging, epochs=5, evaluate=lambda stage: {"val_accuracy": 0.5})
-    assert not training.complete and training.stop_reason == DIVERGED and len(training.history) == 2
+    assert not training.complete and training.stop_reason == f"{DIVERGED} in the loss" and len(training.history) == 2
     assert math.isfinite(net.a.item()) and math.isfinite(net.b.item())  # no step on the NaN loss
 
 

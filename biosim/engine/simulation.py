@@ -18,6 +18,7 @@ import numpy as np
 from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.network import Network, check_run_length
+from biosim.family import DIVERGED, INTERRUPTED
 from biosim.interrupts import Interrupts
 from biosim.streams import stream
 
@@ -130,10 +131,10 @@ class Simulation:
                 if callback is not None:
                     callback(self.step)
                 if not self._finite():
-                    self._stop("diverged (NaN or inf in the state)")
+                    self._stop(f"{DIVERGED} in the state")
                     break
                 if interrupts.requested:
-                    self._stop("interrupted")
+                    self._stop(INTERRUPTED)
                     break
         bar.close()
         self.timing.sim_s += time.perf_counter() - start

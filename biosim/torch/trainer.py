@@ -24,10 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from biosim.family import DIVERGED, INTERRUPTED
 from biosim.torch.results import SCORES, SMALLER_IS_BETTER
-
-DIVERGED = "diverged (NaN or inf loss)"
-INTERRUPTED = "interrupted"
 
 # losses(batch index or None for all items, active groups) -> (one loss per group, None where not computed;
 # named batch statistics, summed over the epoch)
@@ -122,7 +120,8 @@ def train(module: nn.Module, groups: list[list[nn.Parameter]], losses: Losses, e
                     seen.update(computed)
                     detached = torch.stack([step_losses[g].detach() for g in computed])
                     if not bool(torch.isfinite(detached).all()):
-                        out.complete, out.stop_reason = False, DIVERGED
+                        _restore(module, best, out.history)  # back to the best state seen, if any
+                        out.complete, out.stop_reason = False, f"{DIVERGED} in the loss"
                         return out
                     for g in active:
                         optimisers[g].zero_grad(set_to_none=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
@@ -31,7 +31,7 @@ class GraphLocalExperiment(ExperimentBase):
     task: Literal["node", "link"] = Field("node", description="node classification or link prediction")
     rule: Spec = "single_forward"
     conv: Literal["gcn", "sage", "gat"] = "gcn"
-    hidden: list[int] = Field([64, 64], min_length=1, description="widths of the convolution layers")
+    hidden: list[PositiveInt] = Field([64, 64], min_length=1, description="widths of the convolution layers")
     data: Spec = "csbm"
     use_edges: bool = Field(True, description="false: the same model without the graph's edges (control)")
     lr: float = Field(1e-2, gt=0)
@@ -93,7 +93,7 @@ class GraphFit:
     pairs: dict[str, Any] = field(default_factory=dict)
 
 
-def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=lambda: False):
+def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=lambda: False, log=None):
     """Train the net's units one after another, full batch, validating every ``validate_every`` epochs
     with ``evaluate(unit)``; with ``patience``, a unit stops early on its best-validation ``score`` and is
     restored to it; then it is frozen."""
@@ -112,10 +112,10 @@ def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=l
                         restore_best=exp.patience is not None, seed=exp.seed)
     return train(net, units, losses, evaluate, schedule,
                  lambda params: torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay),
-                 Hooks(end_stage=net.freeze), stop=stop, device=exp.device)
+                 Hooks(end_stage=net.freeze), stop=stop, log=log, device=exp.device)
 
 
-def fit(rule, exp: GraphLocalExperiment, graph, stop=lambda: False) -> GraphFit:
+def fit(rule, exp: GraphLocalExperiment, graph, stop=lambda: False, log=None) -> GraphFit:
     """Train ``rule``'s network for node classification on ``graph`` (a ``biosim.data.graphs.Graph``)."""
     import torch
 
@@ -130,7 +130,7 @@ def fit(rule, exp: GraphLocalExperiment, graph, stop=lambda: False) -> GraphFit:
         return {f"{name}_accuracy": _accuracy(scores, tg.y, nodes)
                 for name, nodes in (("train", tg.train), ("val", val), ("test", test))}
 
-    return GraphFit(net, tg, train_units(net, tg, exp, evaluate, "accuracy", stop))
+    return GraphFit(net, tg, train_units(net, tg, exp, evaluate, "accuracy", stop, log))
 
 
 def _unit_names(net) -> list[str]:
@@ -176,7 +176,7 @@ def _auc(net, pairs_pos, pairs_neg, upto: int) -> float:
     return float(roc_auc_score(labels, scores.cpu().numpy()))
 
 
-def fit_link(rule, exp: GraphLocalExperiment, graph, stop=lambda: False) -> GraphFit:
+def fit_link(rule, exp: GraphLocalExperiment, graph, stop=lambda: False, log=None) -> GraphFit:
     """Train a link-prediction rule on ``graph``'s edges split into train / val / test (ROC-AUC)."""
     import torch
 
@@ -193,7 +193,7 @@ def fit_link(rule, exp: GraphLocalExperiment, graph, stop=lambda: False) -> Grap
         return {f"{name}_roc_auc": _auc(net, pairs[f"{name}_pos"], pairs[f"{name}_neg"], upto)
                 for name in ("train", "val", "test")}
 
-    return GraphFit(net, tg, train_units(net, tg, exp, evaluate, "roc_auc", stop), pairs)
+    return GraphFit(net, tg, train_units(net, tg, exp, evaluate, "roc_auc", stop, log), pairs)
 
 
 def _results(exp: GraphLocalExperiment, rule, done: GraphFit, score: str, labels, hidden, arrays) -> TrainingResults:
@@ -203,7 +203,7 @@ def _results(exp: GraphLocalExperiment, rule, done: GraphFit, score: str, labels
 
 def _execute_link(rule, graph, exp: GraphLocalExperiment, run: Run) -> Outcome:
     start = time.perf_counter()
-    done = fit_link(rule, exp, graph, lambda: run.stop_requested)
+    done = fit_link(rule, exp, graph, lambda: run.stop_requested, run.log)
     seconds = time.perf_counter() - start
     net, pairs = done.net, done.pairs
     last = len(net.convs) - 1
@@ -226,7 +226,7 @@ def execute(prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
     if exp.task == "link":
         return _execute_link(rule, graph, exp, run)
     start = time.perf_counter()
-    done = fit(rule, exp, graph, lambda: run.stop_requested)
+    done = fit(rule, exp, graph, lambda: run.stop_requested, run.log)
     seconds = time.perf_counter() - start
     net, tg, complete = done.net, done.graph, done.training.complete
     test = torch.tensor(graph.test, dtype=torch.long, device=exp.device)

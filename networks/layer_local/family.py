@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
@@ -31,7 +31,7 @@ class LayerLocalExperiment(ExperimentBase):
     family: str = "layer_local"
     task: Literal["classification", "reconstruction"] = "classification"
     rule: Spec = "forward_forward"
-    hidden: list[int] = Field([256, 256], min_length=1, description="hidden layer widths")
+    hidden: list[PositiveInt] = Field([256, 256], min_length=1, description="hidden layer widths")
     data: Spec = {"name": "digits", "test_fraction": 0.25, "stratify": True}
     input_scaling: Literal["rms", "unit", "none"] = Field(
         "rms", description="rescale every input vector to RMS 1 or to unit L2 norm")

@@ -1,0 +1,1 @@
+"""Pieces the PyTorch families share: the trainer, typed results, pre-compute checks, per-run settings, plots."""
