@@ -106,17 +106,16 @@ def reset_state(tm):
 
 @njit(cache=True)
 def least_used_cell(st, column, cpc, rng):
-    """The cell of ``column`` with the fewest segments; ties broken uniformly at random (``rng``)."""
-    fewest, ties, chosen = 1 << 30, 0, NONE
-    for cell in range(column * cpc, (column + 1) * cpc):
-        count = st.cell_count[cell]
-        if count < fewest:
-            fewest, ties, chosen = count, 1, cell
-        elif count == fewest:
-            ties += 1
-            if randint(rng, ties) == 0:  # reservoir sampling among the tied cells
-                chosen = cell
-    return chosen
+    """The cell of ``column`` with the fewest segments; ties broken uniformly at random (``rng``, one draw)."""
+    cells = st.cell_count[column * cpc:(column + 1) * cpc]
+    fewest = cells.min()
+    pick = randint(rng, np.sum(cells == fewest))
+    for k in range(cpc):
+        if cells[k] == fewest:
+            if pick == 0:
+                return column * cpc + k
+            pick -= 1
+    return NONE
 
 
 def tm_steps(st, tm, columns, offsets, resets, first, last, learn, p, rule_p, anomaly, precision, rng):
