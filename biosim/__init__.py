@@ -14,6 +14,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from biosim import numba_cache  # noqa: E402  (before any kernel module imports numba)
+
+numba_cache.pin()
+
 _EXPORTS = {
     "biosim.engine.network": ("Network", "Uniform", "Normal"),
     "biosim.engine.simulation": ("Simulation", "Recording"),
