@@ -107,13 +107,18 @@ def reset_state(tm):
 @njit(cache=True)
 def least_used_cell(st, column, cpc, rng):
     """The cell of ``column`` with the fewest segments; ties broken uniformly at random (``rng``, one draw)."""
-    cells = st.cell_count[column * cpc:(column + 1) * cpc]
-    fewest = cells.min()
-    pick = randint(rng, np.sum(cells == fewest))
-    for k in range(cpc):
-        if cells[k] == fewest:
+    first, fewest, ties = column * cpc, 1 << 30, 0
+    for cell in range(first, first + cpc):
+        count = st.cell_count[cell]
+        if count < fewest:
+            fewest, ties = count, 1
+        elif count == fewest:
+            ties += 1
+    pick = randint(rng, ties)
+    for cell in range(first, first + cpc):
+        if st.cell_count[cell] == fewest:
             if pick == 0:
-                return column * cpc + k
+                return cell
             pick -= 1
     return NONE
 
