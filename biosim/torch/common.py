@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from biosim.config import Source, instantiate
+from biosim.family import Family, Outcome, Run
+from biosim.torch.results import TrainingResults
 
 
 class BuildError(ValueError):
@@ -91,3 +93,18 @@ def pca(h: np.ndarray, dims: int = 2) -> np.ndarray:
     centred = h - h.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return centred @ vt[:dims].T
+
+
+class TorchFamily(Family):
+    """A family trained in PyTorch: typed training results, learning-curve and embedding plots, and torch's seed
+    and thread count set for each run (the caller's restored after). Subclasses write ``train``."""
+
+    results = TrainingResults
+    plots = ("learning_curves", "embeddings")
+
+    def execute(self, prepared: Any, exp: Any, run: Run) -> Outcome:
+        with torch_settings(exp.seed, exp.threads, exp.device):
+            return self.train(prepared, exp, run)
+
+    def train(self, prepared: Any, exp: Any, run: Run) -> Outcome:
+        raise NotImplementedError

@@ -16,8 +16,8 @@ from pydantic import Field, PositiveInt
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Family, Outcome, Run
-from biosim.torch.common import check_build, embeddings, load_data, prepare_rule_and_data, torch_settings
+from biosim.family import Outcome, Run
+from biosim.torch.common import TorchFamily, check_build, embeddings, load_data, prepare_rule_and_data
 from biosim.torch.results import TrainingResults
 
 if TYPE_CHECKING:
@@ -248,17 +248,12 @@ def execute(prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
 
 
 @registry.register("family", "graph_local")
-class GraphLocal(Family):
+class GraphLocal(TorchFamily):
     """Node classification and link prediction with graph-layer rules (ForwardGNN) or backprop."""
 
     schema = GraphLocalExperiment
-    results = TrainingResults
-    plots = ("learning_curves", "embeddings")
     prepare = staticmethod(prepare)
-
-    def execute(self, prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
-        with torch_settings(exp.seed, exp.threads, exp.device):
-            return execute(prepared, exp, run)
+    train = staticmethod(execute)
 
     def summary(self, metrics: dict[str, Any]) -> str:
         if metrics.get("task") == "link":

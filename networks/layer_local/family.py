@@ -20,8 +20,8 @@ from pydantic import Field, PositiveInt
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Family, Outcome, Run
-from biosim.torch.common import check_build, embeddings, load_data, prepare_rule_and_data, torch_settings
+from biosim.family import Outcome, Run
+from biosim.torch.common import TorchFamily, check_build, embeddings, load_data, prepare_rule_and_data
 from biosim.torch.results import TrainingResults
 
 
@@ -186,17 +186,12 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
 
 
 @registry.register("family", "layer_local")
-class LayerLocal(Family):
+class LayerLocal(TorchFamily):
     """A layer stack trained in PyTorch with a layer-local rule (or backprop)."""
 
     schema = LayerLocalExperiment
-    results = TrainingResults
-    plots = ("learning_curves", "embeddings")
     prepare = staticmethod(prepare)
-
-    def execute(self, prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
-        with torch_settings(exp.seed, exp.threads, exp.device):
-            return execute(prepared, exp, run)
+    train = staticmethod(execute)
 
     def summary(self, metrics: dict[str, Any]) -> str:
         scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}"
