@@ -45,8 +45,8 @@ class _Point(BaseModel):
         return 1
 
 
-class FalseMatch(_Point):
-    """E1: n cells, a active, segment of s synapses, threshold theta."""
+class _Segment(_Point):
+    """n cells, a active, a segment of s synapses onto distinct cells, threshold theta."""
 
     label: ClassVar[str] = "false match probability"
     n: int = Field(gt=0)
@@ -59,6 +59,10 @@ class FalseMatch(_Point):
         if self.a > self.n or self.s > self.n:
             raise ValueError(f"a = {self.a} and s = {self.s} must not exceed n = {self.n}")
         return self
+
+
+class FalseMatch(_Segment):
+    """E1: n cells, a active, segment of s synapses, threshold theta."""
 
     def exact(self):
         return theory.false_match(self.n, self.a, self.s, self.theta)
@@ -91,23 +95,12 @@ class FalseNegative(_Point):
         return mc.false_negative_trials(rng, self.n, self.a, self.s, self.theta, self.v, trials)
 
 
-class Union(_Point):
+class Union(_Segment):
     """E3: m patterns stored on one segment (form segment) or active at once (form input)."""
 
-    label: ClassVar[str] = "false match probability"
-    n: int = Field(gt=0)
-    a: int = Field(gt=0)
-    s: int = Field(gt=0)
-    theta: int = Field(gt=0)
     m: int = Field(gt=0)
     form: theory.UnionForm = "segment"
     method: theory.UnionMethod = "exact"
-
-    @model_validator(mode="after")
-    def _sizes(self):
-        if self.a > self.n or self.s > self.n:
-            raise ValueError(f"a = {self.a} and s = {self.s} must not exceed n = {self.n}")
-        return self
 
     def exact(self):
         return theory.union_false_match(self.n, self.a, self.s, self.theta, self.m, form=self.form,
