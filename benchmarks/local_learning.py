@@ -17,12 +17,13 @@ torch.set_num_threads({threads})
 from biosim import registry
 from biosim.data.images import Digits
 from biosim.networks.layer_local.family import _scale
+from biosim.streams import stream
+from biosim.torch.common import build_net
 device = "{device}"
-split = Digits(test_fraction=0.25, stratify=True).load(np.random.default_rng(1))
+split = Digits(test_fraction=0.25, stratify=True).load(stream(1, "data"))
 x = torch.tensor(_scale(split.train_x, "{scaling}"), dtype=torch.float32, device=device)
 y = torch.tensor(split.train_y, device=device)
-torch.manual_seed(1)
-net = registry.get("rule", "{rule}")().implementation("torch", widths={hidden}, n_inputs=64, n_classes=10).to(device)
+net = build_net(registry.get("rule", "{rule}")(), 1, device, widths={hidden}, n_inputs=64, n_classes=10)
 opts = [torch.optim.{optimizer}(g, lr={lr}) for g in net.groups()]
 def epoch():
     for k in range(0, len(x), 64):
@@ -44,12 +45,13 @@ torch.set_num_threads({threads})
 from biosim import registry
 from biosim.data.graphs import ContextualSBM
 from biosim.networks.graph_local.family import to_torch
+from biosim.streams import stream
+from biosim.torch.common import build_net
 device = "{device}"
-graph = ContextualSBM(n=800, phi=0.5).load(np.random.default_rng(1))
+graph = ContextualSBM(n=800, phi=0.5).load(stream(1, "data"))
 tg = to_torch(graph, True, device)
-torch.manual_seed(1)
-net = registry.get("rule", "{rule}")().implementation("torch", conv="gcn", widths=[64, 64],
-                                                  n_features=graph.x.shape[1], n_classes=2).to(device)
+net = build_net(registry.get("rule", "{rule}")(), 1, device, conv="gcn", widths=[64, 64],
+                n_features=graph.x.shape[1], n_classes=2)
 net.prepare(tg)
 units = net.units()
 opts = [torch.optim.Adam(p, lr=1e-2, weight_decay=5e-4) for p in units]

@@ -39,7 +39,7 @@ print(json.dumps({{"synapses": proj.n_synapses, "rss_added_bytes": after - befor
 CASES = {
     "shared weight": ("1.62e-3", "0.0"),
     "float32 weights": ("Uniform(0.0, 3e-3)", "0.0"),
-    "float32 weights + uint8 delays": ("Uniform(0.0, 3e-3)", "Uniform(0.0, 2e-3)"),
+    "float32 weights + uint8 delays": ("Uniform(0.0, 3e-3)", "Uniform(1e-4, 2e-3)"),
 }
 
 

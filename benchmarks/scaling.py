@@ -30,7 +30,7 @@ from biosim.engine.simulation import Simulation
 n = {n}
 t0 = time.perf_counter()
 net = Network(dt=1e-4, seed=1)
-model = LIFCuba(t_ref=5e-3)
+model = LIFCuba(t_ref=5e-3, e_l=-49e-3)  # CUBA offset, as its Brian2 twin
 net.add_population("exc", n * 4 // 5, model, init={{"v": Uniform(-60e-3, -50e-3)}})
 net.add_population("inh", n // 5, model, init={{"v": Uniform(-60e-3, -50e-3)}})
 for pre, target, w in (("exc", "ge", 1.62e-3), ("inh", "gi", -9e-3)):

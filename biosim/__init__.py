@@ -7,16 +7,13 @@ The common objects are available at top level and imported on first use::
     net.add_population("exc", 3200, bs.LIFCuba(t_ref="5 ms"), init={"v": bs.Uniform(-60e-3, -50e-3)})
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
-from biosim import numba_cache  # noqa: E402  (before any kernel module imports numba)
+from biosim import numba_cache as _numba_cache  # noqa: E402  (before any kernel module imports numba)
 
-numba_cache.pin()
+_numba_cache.pin()
 
 _EXPORTS = {
     "biosim.engine.network": ("Network", "Uniform", "Normal"),
@@ -36,13 +33,14 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name not in _WHERE:
         raise AttributeError(f"module 'biosim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
+    value = getattr(_importlib.import_module(_WHERE[name]), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    """The public names (``__all__``) and the dunders; subpackages (``biosim.engine``, ...) are imported by name."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

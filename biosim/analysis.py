@@ -7,20 +7,15 @@ import numpy as np
 
 def isi_cv(times: np.ndarray, indices: np.ndarray, n: int, min_spikes: int = 3) -> np.ndarray:
     """CV of the inter-spike intervals of each neuron with at least ``min_spikes`` spikes."""
-    if times.size == 0:
-        return np.zeros(0)
-    order = np.lexsort((times, indices))
-    t, i = times[order], indices[order]
-    counts = np.bincount(i, minlength=n)
-    isi = np.diff(t)
-    same = np.diff(i) == 0
-    owner = i[1:][same]
-    isi = isi[same]
-    total = np.bincount(owner, weights=isi, minlength=n)
-    total_sq = np.bincount(owner, weights=isi * isi, minlength=n)
+    return cv_of(spike_statistics(times, indices, n), min_spikes)
+
+
+def cv_of(statistics: dict[str, np.ndarray], min_spikes: int = 3) -> np.ndarray:
+    """Per-neuron ISI CVs from :func:`spike_statistics` (neurons with at least ``min_spikes`` spikes)."""
+    counts = statistics["count"]
     m = np.maximum(counts - 1, 1)
-    mean = total / m
-    var = np.maximum(total_sq / m - mean**2, 0.0)
+    mean = statistics["isi_sum"] / m
+    var = np.maximum(statistics["isi_sq"] / m - mean**2, 0.0)
     valid = (counts >= min_spikes) & (mean > 0)
     return np.sqrt(var[valid]) / mean[valid]
 
@@ -32,29 +27,35 @@ def isis(times: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return np.diff(t)[np.diff(i) == 0]
 
 
-def population_summary(times: np.ndarray, indices: np.ndarray, n: int, duration: float) -> dict[str, float]:
-    """rate_hz (mean over neurons), cv_isi (mean over neurons with >= 3 spikes), spike_count."""
-    cvs = isi_cv(times, indices, n)
+def spike_statistics(times: np.ndarray, indices: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Per-neuron spike ``count`` and the sum and sum of squares of the inter-spike intervals (``isi_sum`` s,
+    ``isi_sq`` s^2): what the native engine's counters keep during a run, here from complete spike arrays."""
+    order = np.lexsort((times, indices))
+    t, i = np.asarray(times, np.float64)[order], np.asarray(indices)[order]
+    same = np.diff(i) == 0
+    isi, owner = np.diff(t)[same], i[1:][same]
+    return {"count": np.bincount(i, minlength=n).astype(np.int64),
+            "isi_sum": np.bincount(owner, weights=isi, minlength=n),
+            "isi_sq": np.bincount(owner, weights=isi * isi, minlength=n)}
+
+
+def summary_of(statistics: dict[str, np.ndarray], duration: float, min_spikes: int = 3) -> dict[str, float]:
+    """rate_hz (mean over neurons, over ``duration`` s), cv_isi (mean ISI CV over neurons with at least
+    ``min_spikes`` spikes; NaN when none), spike_count and neurons_with_cv, from :func:`spike_statistics`."""
+    counts = statistics["count"]
+    cvs = cv_of(statistics, min_spikes)
+    total = int(counts.sum())
     return {
-        "rate_hz": float(times.size / (n * duration)) if duration > 0 else 0.0,
+        "rate_hz": float(total / (counts.size * duration)) if duration > 0 and counts.size else 0.0,
         "cv_isi": float(cvs.mean()) if cvs.size else float("nan"),
-        "spike_count": int(times.size),
+        "spike_count": total,
         "neurons_with_cv": int(cvs.size),
     }
 
 
-def smooth_rate(rate: np.ndarray, dt: float, width: float = 2e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Population rate smoothed with a Gaussian of standard deviation ``width`` (s): (times, rate).
-
-    The rate is first averaged in bins of a quarter of ``width``, so the kernel stays ~35 taps long
-    whatever the run length."""
-    per_bin = max(1, int(width / dt / 4))
-    binned = rate[: rate.size // per_bin * per_bin].reshape(-1, per_bin).mean(axis=1).astype(np.float64)
-    sigma = max(width / (per_bin * dt), 1e-9)
-    half = int(4 * sigma) + 1
-    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
-    smoothed = np.convolve(np.pad(binned, half, mode="edge"), kernel / kernel.sum(), mode="valid")
-    return (np.arange(binned.size) + 0.5 * (per_bin > 1)) * per_bin * dt, smoothed
+def population_summary(times: np.ndarray, indices: np.ndarray, n: int, duration: float) -> dict[str, float]:
+    """:func:`summary_of` the spikes ``(times s, indices)`` of ``n`` neurons over ``duration`` s."""
+    return summary_of(spike_statistics(times, indices, n), duration)
 
 
 def rate_rhythm(rate: np.ndarray, dt: float, bin_width: float = 1e-3) -> dict[str, float]:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from biosim.errors import ConfigError, did_you_mean
+from biosim.units import TextFloat, TextInt, from_text
 
 Spec = str | dict[str, Any]  # a registry name, or {name: ..., param: value, ...}
 
@@ -35,11 +36,43 @@ class ExperimentBase(Strict):
 
 
 # -- YAML with line numbers -------------------------------------------------------------------------
-def _line_map(node: yaml.Node, file: str, path: tuple = (), lines: dict | None = None) -> dict[tuple, int]:
+class TextLoader(yaml.SafeLoader):
+    """YAML's safe loader whose numbers remember they were written as text (:func:`biosim.units.from_text`), so
+    that a bare number for a quantity can be refused."""
+
+
+def _text_number(make: Any) -> Any:
+    return lambda loader, node: from_text(make(loader, node))
+
+
+TextLoader.add_constructor("tag:yaml.org,2002:int", _text_number(yaml.SafeLoader.construct_yaml_int))
+TextLoader.add_constructor("tag:yaml.org,2002:float", _text_number(yaml.SafeLoader.construct_yaml_float))
+# ... and are written back as plain numbers
+yaml.SafeDumper.add_representer(TextInt, yaml.SafeDumper.represent_int)
+yaml.SafeDumper.add_representer(TextFloat, yaml.SafeDumper.represent_float)
+
+
+def read_text_yaml(text: str) -> Any:
+    """``text`` read as YAML with :class:`TextLoader`."""
+    return yaml.load(text, Loader=TextLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
+MAX_KEYS = 200_000
+
+
+def _line_map(node: yaml.Node, file: str, path: tuple = (), lines: dict | None = None,
+              within: tuple[int, ...] = ()) -> dict[tuple, int]:
     """Line of every key; a key written twice in one mapping is an error naming both lines (YAML would
-    silently keep the last value)."""
+    silently keep the last value), and so is an alias inside the value it names (``within``: the nodes above)."""
     lines = {} if lines is None else lines
+    if id(node) in within:
+        raise ConfigError("a YAML alias (*name) is used inside the value it names, which makes it endless",
+                          key=".".join(str(p) for p in path), file=file, line=node.start_mark.line + 1)
+    within = (*within, id(node))
     lines.setdefault(path, node.start_mark.line + 1)
+    if len(lines) > MAX_KEYS:  # aliases of aliases can expand a short file exponentially
+        raise ConfigError(f"more than {MAX_KEYS} keys and list items (counting each use of an alias); an experiment "
+                          "file describes objects, not data: read data from files", file=file)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key, value in node.value:
@@ -51,30 +84,60 @@ def _line_map(node: yaml.Node, file: str, path: tuple = (), lines: dict | None =
                                   key=".".join(str(p) for p in child), file=file, line=line)
             seen[key.value] = line
             lines[child] = line
-            _line_map(value, file, child, lines)
+            _line_map(value, file, child, lines, within)
     elif isinstance(node, yaml.SequenceNode):
         for k, value in enumerate(node.value):
-            _line_map(value, file, (*path, k), lines)
+            _line_map(value, file, (*path, k), lines, within)
     return lines
 
 
 class Source:
-    """Where a config came from, to point errors at a file and line. ``base`` is the source of the
-    file this one extends: a key this file does not set is reported there."""
+    """Where a config came from, to point errors at a file and line, or at the command-line argument that set a
+    key. ``base`` is the source of the file this one extends: a key this file does not set is reported there."""
 
     def __init__(self, file: str = "", lines: dict[tuple, int] | None = None, base: Source | None = None):
         self.file, self.lines, self.base = file, lines or {}, base
         self.resolved: dict[tuple, dict[str, Any]] = {}  # loc -> full parameters of the entry built there
+        # keys set after the file was read, in order: (key parts, the command-line argument or this file's line key)
+        self.writes: list[tuple[tuple[str, ...], str | tuple]] = []
+        self.hints: dict[str, str] = {}  # argument -> what to add to its errors (a guess)
+
+    def _writer(self, loc: tuple) -> str | tuple | None:
+        """The last override (argument text) or variant (line key) that set ``loc`` or a mapping above it."""
+        parts = tuple(str(part) for part in loc)
+        found = None
+        for key, origin in self.writes:
+            if parts[:len(key)] == key:
+                found = origin
+        return found
 
     def error(self, message: str, loc: tuple = ()) -> ConfigError:
-        if loc and loc[:1] not in self.lines and self.base is not None and self.base.holds(loc[0]):
+        key = ".".join(str(part) for part in loc)
+        writer = self._writer(loc)
+        if isinstance(writer, str):
+            hint = self.hints.get(writer)
+            return ConfigError(f"{message}; {hint}" if hint else message, key=key, argument=writer)
+        if writer is None and loc and loc[:1] not in self.lines and self.base is not None and self.base.holds(loc[0]):
             return self.base.error(message, loc)
-        line = None
-        for cut in range(len(loc), -1, -1):
-            if loc[:cut] in self.lines:
-                line = self.lines[loc[:cut]]
-                break
-        return ConfigError(message, key=".".join(str(part) for part in loc), file=self.file, line=line)
+        if writer is not None:  # a variant's key, or a dotted key of a file that extends another
+            line = self.lines.get(writer)
+        else:  # the line of the key, or of the nearest mapping above it that the file writes
+            line = next((self.lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in self.lines), None)
+        below = [origin for parts, origin in self.writes
+                 if isinstance(origin, str) and parts[:len(loc)] == tuple(str(p) for p in loc)]
+        if below:  # a mapping some of whose keys came from the command line
+            message += f" (with argument {', '.join(repr(text) for text in below)})"
+        return ConfigError(message, key=key, file=self.file, line=line)
+
+    def folder(self, loc: tuple) -> Path:
+        """The folder a relative path at ``loc`` is resolved against: that of the file that wrote it, or the working
+        directory for a command-line argument (or a Source without a file)."""
+        writer = self._writer(loc)
+        if isinstance(writer, str) or not self.file:
+            return Path.cwd()
+        if writer is None and loc and loc[:1] not in self.lines and self.base is not None and self.base.holds(loc[0]):
+            return self.base.folder(loc)
+        return Path(self.file).resolve().parent
 
     def holder(self, key: str) -> Source:
         """The source of the file that sets top-level ``key`` (this one, or one it extends)."""
@@ -88,24 +151,44 @@ class Source:
 
 
 def _read_yaml(path: Path) -> tuple[dict, Source]:
+    shown = str(path)
     if not path.exists():
-        raise ConfigError(f"experiment file {str(path)!r} does not exist")
-    text = path.read_text()
+        nearby = [p.name for p in path.parent.glob("*.y*ml")] if path.parent.is_dir() else []
+        raise ConfigError(f"experiment file {shown!r} does not exist{did_you_mean(path.name, nearby)}")
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.yaml"))[:6]
+        raise ConfigError(f"{shown!r} is a directory; give an experiment file (.yaml)"
+                          + (f", e.g. one of: {', '.join(inside)}" if inside else ""))
     try:
-        data = yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{shown!r} is not a text file; give a YAML experiment file such as experiments/cuba.yaml"
+                          ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {shown!r}: {err.strerror or err}") from None
+    not_yaml = ConfigError(f"{shown!r} is not an experiment file (YAML, *.yaml); give e.g. experiments/cuba.yaml")
+    try:
+        data = read_text_yaml(text)
         node = yaml.compose(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {err}", file=str(path)) from None
+        if path.suffix not in (".yaml", ".yml"):
+            raise not_yaml from None
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        raise ConfigError(f"not valid YAML: {problem}", file=shown, line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict) and path.suffix not in (".yaml", ".yml"):
+        raise not_yaml
     if not isinstance(data, dict):
-        raise ConfigError("an experiment file must be a mapping of keys", file=str(path))
-    return data, Source(str(path), _line_map(node, str(path)) if node is not None else {})
+        raise ConfigError("an experiment file must be a mapping of keys (key: value lines), e.g. experiments/cuba.yaml",
+                          file=shown)
+    return data, Source(shown, _line_map(node, shown) if node is not None else {})
 
 
 # Keys that describe one file and are not inherited by a file that ``extends`` it.
 NOT_INHERITED = ("name", "description", "variants")
 
 
-def _read_experiment_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, Source]:
+def read_experiment_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, Source]:
     """Read a file; with ``extends: OTHER.yaml`` (relative to the file) start from OTHER's keys
     (except NOT_INHERITED) and set this file's keys on top, as a variant does."""
     data, source = _read_yaml(path)
@@ -117,27 +200,36 @@ def _read_experiment_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dic
                            ("extends",))
     if not base_path.exists():
         raise source.error(f"extended file {str(base_path)!r} does not exist", ("extends",))
-    base, base_source = _read_experiment_file(base_path, chain + (path.resolve(),))
+    base, base_source = read_experiment_file(base_path, chain + (path.resolve(),))
     for key in NOT_INHERITED:
         base.pop(key, None)
     for key, value in data.items():
-        apply_override(base, key, value)
+        created = apply_override(base, str(key), value)
+        if "." in created:  # a dotted key sets one value inside the extended file's mapping
+            source.writes.append((tuple(created.split(".")), (key,)))
     source.base = base_source
     return base, source
 
 
 # -- overrides -----------------------------------------------------------------------------------
 def parse_override(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key.sub=value")
+    """``key.sub=value`` -> (``"key.sub"``, the value read as YAML)."""
+    if "=" not in text or not text.split("=", 1)[0].strip():
+        raise ConfigError("an override looks like key.sub=value, e.g. duration='2 s'", argument=text)
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), read_text_yaml(value)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        raise ConfigError(f"the value is not valid YAML ({problem}); quote text, e.g. {key.strip()}='...'",
+                          argument=text) from None
 
 
-def apply_override(data: dict, dotted: str, value: Any) -> None:
+def apply_override(data: dict, dotted: str, value: Any) -> str:
     """Set ``a.b.c`` in nested mappings (missing ones are created); an integer part indexes a list
-    (``levels.0.q``)."""
+    (``levels.0.q``). Returns the part of ``dotted`` that was new (``a.b`` when ``b`` did not exist)."""
     parts = dotted.split(".")
+    created = dotted
     node: Any = data
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
@@ -148,6 +240,8 @@ def apply_override(data: dict, dotted: str, value: Any) -> None:
             key: Any = int(part)
         elif isinstance(node, dict):
             key = part
+            if key not in node and created == dotted:
+                created = where
             if not last and node.get(key) is None:
                 node[key] = {}
         else:
@@ -156,6 +250,7 @@ def apply_override(data: dict, dotted: str, value: Any) -> None:
             node[key] = value
         else:
             node = node[key]
+    return created
 
 
 # -- validation errors -> one clear message ------------------------------------------------------
@@ -202,7 +297,7 @@ def explain(err: ValidationError, model: type[BaseModel], source: Source, prefix
         choices = first.get("ctx", {}).get("expected", "").replace("'", "").split(" or ")
         message += did_you_mean(str(first["input"]), [c.strip() for part in choices for c in part.split(",")])
     else:
-        message = first["msg"].removeprefix("Value error, ")
+        message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be", 1)
         if "input" in first and first["type"] not in ("value_error",):
             message += f" (got {first['input']!r})"
     return source.error(message, prefix + loc)
@@ -212,11 +307,42 @@ def validate_params(cls: type[BaseModel], data: Any, source: Source, loc: tuple,
     """Validate a parameter object (model, rule, connector) and point errors at ``loc``; its full
     parameters (defaults filled in) are recorded for the resolved config."""
     try:
-        obj = cls.model_validate(data if data is not None else {}, context=context)
+        obj = cls.model_validate(data if data is not None else {},
+                                 context={"source": source, "loc": loc, **(context or {})})
     except ValidationError as err:
         raise explain(err, cls, source, loc) from None
-    source.resolved[loc] = obj.model_dump(mode="json")
+    source.resolved[loc] = dump_with_units(obj, (context or {}).get("weight_dimension"))
     return obj
+
+
+def dump_with_units(obj: BaseModel, weight_dimension: str | None = None) -> dict[str, Any]:
+    """``obj`` as JSON-able data that reads back as an experiment file: every quantity (a field with
+    :class:`biosim.params.Unit` metadata) as text with its unit, exactly (``'0.1 ms'``), since a bare number from
+    text is refused. A weight takes ``weight_dimension`` (the target's); without one it stays a number."""
+    from biosim.params import Unit
+    from biosim.units import format_quantity
+
+    def walk(value: Any, dumped: Any) -> Any:
+        if isinstance(value, BaseModel):
+            out = dict(dumped)
+            for name, field in type(value).model_fields.items():
+                if name not in out:
+                    continue
+                unit = next((m for m in field.metadata if isinstance(m, Unit)), None)
+                dimension = weight_dimension if unit and unit.dimension == "weight" else unit and unit.dimension
+                field_value = getattr(value, name)
+                if dimension and isinstance(field_value, float):
+                    out[name] = format_quantity(field_value, dimension, exact=True)
+                else:
+                    out[name] = walk(field_value, out[name])
+            return out
+        if isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
+            return [walk(v, d) for v, d in zip(value, dumped, strict=True)]
+        if isinstance(value, dict) and isinstance(dumped, dict):
+            return {k: walk(value[k], d) if k in value else d for k, d in dumped.items()}
+        return dumped
+
+    return walk(obj, obj.model_dump(mode="json"))
 
 
 def instantiate(raw: Any, namespace: str, source: Source, loc: tuple, context: dict | None = None,
@@ -235,6 +361,9 @@ def instantiate(raw: Any, namespace: str, source: Source, loc: tuple, context: d
         if name is None:
             allowed = ", ".join(_names_of_kind(namespace, kind))
             raise source.error(f"a {namespace} needs a 'name'; allowed: {allowed}", loc)
+    if not isinstance(name, str):
+        allowed = ", ".join(_names_of_kind(namespace, kind))
+        raise source.error(f"a {namespace} is named by text, not {name!r}; allowed: {allowed}", name_loc)
     try:
         cls = registry.get(namespace, name)
     except ValueError as err:
@@ -261,28 +390,49 @@ def _names_of_kind(namespace: str, kind: tuple[str, str] | None) -> list[str]:
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentBase, Source]:
-    """Read, override and validate an experiment file. Raises ConfigError; computes nothing."""
+    """Read, override and validate an experiment file. Raises ConfigError; computes nothing. An error in a value
+    set by an override names the command-line argument; one set by a variant, the variant's line."""
     path = Path(path)
-    data, source = _read_experiment_file(path)
-    pairs = [parse_override(text) for text in overrides or []]
-    for key, value in pairs:
+    data, source = read_experiment_file(path)
+    pairs = [(text, *parse_override(text)) for text in overrides or []]
+    for text, key, value in pairs:
+        if key.split(".")[0] == "variants":  # applied before the overrides: this one would be silently ignored
+            _, name, sub = (key.split(".", 2) + ["NAME", "key"])[:3]
+            raise ConfigError(f"a variant cannot be changed on the command line (variants are applied before "
+                              f"overrides); set the key itself with the variant, e.g. variant={name} {sub}=...",
+                              argument=text)
         if key == "variant":
             data["variant"] = value
+            source.writes.append((("variant",), text))
     variant = data.get("variant")
     if variant is not None:
         variants = data.get("variants") or {}
-        if variant not in variants:
+        if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+            raise source.error("variants is a mapping of variant name -> {key: value, ...}", ("variants",))
+        if not isinstance(variant, str) or variant not in variants:
             raise source.error(f"unknown variant {variant!r}{did_you_mean(str(variant), variants)}; "
                                f"allowed: {', '.join(variants) or '(none defined)'}", ("variant",))
         for key, value in variants[variant].items():
-            apply_override(data, key, value)
-    for key, value in pairs:
+            created = apply_override(data, str(key), value)
+            source.writes.append((tuple(created.split(".")), ("variants", variant, key)))
+    for text, key, value in pairs:
         if key != "variant":
-            apply_override(data, key, value)
+            try:
+                created = apply_override(data, key, value)
+            except ConfigError as err:
+                raise ConfigError(str(err), argument=text) from None
+            source.writes.append((tuple(created.split(".")), text))
+            if created != key:  # a new entry: a typo of an existing one is more likely than a new population
+                *above, new = created.split(".")
+                parent = data
+                for part in above:
+                    parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+                guess = did_you_mean(new, [k for k in parent if k != new])
+                source.hints[text] = f"{created!r} is a new entry{guess}" if guess else ""
     load_plugins(data.get("plugins") or [], source)
     schema = family_of(data, source).schema
     try:
-        return schema.model_validate(data), source
+        return schema.model_validate(data, context={"source": source, "loc": ()}), source
     except ValidationError as err:
         raise explain(err, schema, source) from None
 
@@ -326,11 +476,17 @@ def load_plugins(plugins: list[Any], source: Source) -> None:
                         name, init, submodule_search_locations=[str(path)] if path.is_dir() else None)
                     module = importlib.util.module_from_spec(spec)
                     sys.modules[name] = module
-                    spec.loader.exec_module(module)
+                    try:
+                        spec.loader.exec_module(module)
+                    except BaseException:  # not left half-initialised for the next load in this process
+                        sys.modules.pop(name, None)
+                        raise
             else:
                 loaded.append(text)
                 importlib.import_module(text)
-        except ImportError as err:
-            raise source.error(f"cannot import plug-in {text!r}: {err}", ("plugins", k)) from None
+        except ConfigError:
+            raise
+        except Exception as err:  # the plug-in's own code failed to import: one line, naming it
+            raise source.error(f"cannot import plug-in {text!r}: {type(err).__name__}: {err}", ("plugins", k)) from None
     if loaded:
         source.resolved[("plugins",)] = loaded  # absolute, so a saved run finds them from anywhere

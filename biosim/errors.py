@@ -13,11 +13,12 @@ def did_you_mean(word: str, allowed: Iterable[str]) -> str:
 
 
 class ConfigError(ValueError):
-    """Invalid experiment description, raised before any compute."""
+    """Invalid experiment description, raised before any compute. It names where the mistake is: ``file`` and
+    ``line``, or the command-line ``argument`` that set the key."""
 
-    def __init__(self, message: str, *, key: str = "", file: str = "", line: int | None = None):
-        self.key, self.file, self.line = key, file, line
-        where = file + (f":{line}" if line else "") if file else ""
+    def __init__(self, message: str, *, key: str = "", file: str = "", line: int | None = None, argument: str = ""):
+        self.key, self.file, self.line, self.argument = key, file, line, argument
+        where = f"argument {argument!r}" if argument else file + (f":{line}" if line else "") if file else ""
         prefix = ": ".join(part for part in (where, key) if part)
         super().__init__(f"{prefix}: {message}" if prefix else message)
 

@@ -27,6 +27,23 @@ from biosim.interrupts import Interrupts
 
 DIVERGED = "diverged (NaN or inf)"
 INTERRUPTED = "interrupted"
+FAILED = "failed"
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """A number for the console: ``digits`` significant digits, ``n/a`` when missing (None, NaN)."""
+    if value is None or isinstance(value, bool):
+        return "n/a" if value is None else str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return "n/a" if math.isnan(value) else f"{float(value):.{digits}g}"
+    return str(value)
+
+
+def first_line(message: object) -> str:
+    """The first line of an error message (Numba's typing errors run to dozens), for the console and run.log."""
+    return next(iter(str(message).strip().splitlines()), "")
 
 
 class SavedResults(Protocol):
@@ -110,7 +127,7 @@ class Family:
     def run(self, prepared: Any, exp: Any, source: Any, run_dir: Path, log: logging.Logger,
             extra_metrics: dict[str, Any] | None = None) -> tuple[Outcome, dict[str, Any]]:
         """Write the resolved config, execute (Ctrl-C stops cleanly), save results and metrics, log the summary."""
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved_config(exp, source), sort_keys=False))
+        write_config(run_dir, exp, source)
         with Interrupts() as interrupts:
             outcome = self.execute(prepared, exp, Run(run_dir, log, interrupts))
         stop_signal = signal.Signals(interrupts.signal).name if interrupts.signal and not outcome.complete else None
@@ -121,7 +138,10 @@ class Family:
                              "complete": outcome.complete, "stop_reason": outcome.stop_reason,
                              "stop_signal": stop_signal, **outcome.metrics, **(extra_metrics or {})})
         write_metrics(run_dir, metrics)
-        line = self.summary(metrics)
+        try:
+            line = self.summary(metrics)
+        except Exception as err:  # the run is saved; a summary that cannot be written must not fail it
+            line = f"(no summary line: {type(err).__name__}: {err})"
         if line:
             log.info("%s", line)
         if not outcome.complete:
@@ -130,15 +150,25 @@ class Family:
 
 
 def resolved_config(exp: Any, source: Any) -> dict[str, Any]:
-    """The validated experiment in SI units with every registry entry (neuron model, rule, connector,
-    dataset, ...) replaced by its full parameter set, defaults filled in, as ``instantiate`` recorded them."""
-    config = exp.model_dump(mode="json")
+    """The validated experiment, quantities written with their units (it runs again as an experiment file), with
+    every registry entry (neuron model, rule, connector, dataset, ...) replaced by its full parameter set, defaults
+    filled in, as ``instantiate`` recorded them."""
+    from biosim.config import dump_with_units
+
+    config = dump_with_units(exp)
     for loc, params in getattr(source, "resolved", {}).items():
         node = config
         for part in loc[:-1]:
             node = node[part]
         node[loc[-1]] = params
     return config
+
+
+def write_config(run_dir: Path, exp: Any, source: Any) -> Path:
+    """Write ``run_dir/config.yaml``: the resolved config, an experiment file ``biosim run`` takes again."""
+    path = Path(run_dir) / "config.yaml"
+    path.write_text(yaml.safe_dump(resolved_config(exp, source), sort_keys=False))
+    return path
 
 
 def json_safe(value: Any) -> Any:

@@ -32,7 +32,7 @@ def both(net: Network, duration: float):
 
 # model, target of the input spikes and its weight, step current values (i_ext units), rtol for v
 SINGLE_NEURONS = [
-    (LIFCuba(t_ref=5e-3), "ge", 4e-3, 8e-3, 1e-9),
+    (LIFCuba(t_ref=5e-3, e_l=-49e-3), "ge", 4e-3, 8e-3, 1e-9),
     (LIFCoba(t_ref=5e-3), "ge", 0.3, 8e-3, 1e-9),
     (LIFDelta(t_ref=2e-3), "v", 3e-3, 15e-3, 1e-9),
     (Izhikevich(), "i_syn", 8e-3, 6e-3, 1e-7),
@@ -112,3 +112,27 @@ def test_stdp_weights_agree_on_deterministic_input(rule):
     w_biosim, w_brian2 = runs["biosim"].weights["syn"]["w"][-1], runs["brian2"].weights["syn"]["w"][-1]
     assert np.abs(w_biosim - w0).max() > 1e-3
     np.testing.assert_allclose(w_biosim, w_brian2, rtol=0, atol=1e-12)
+
+
+def test_brian2_backend_shows_progress(monkeypatch):
+    """Brian2's report callback drives the native engine's progress bar to the end of the run."""
+    from biosim.backends import brian2_backend
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total: int, dt: float, enabled: bool):
+            self.total, self.n, self.closed = total, 0, False
+            bars.append(self)
+
+        def update(self, n: int) -> None:
+            self.n += n
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(brian2_backend, "progress_bar", Bar)
+    net = Network(dt=1e-4)
+    net.add_population("n", 2, LIFDelta())
+    run_brian2(net, "20 ms", progress=True)
+    assert len(bars) == 1 and bars[0].total == 200 and bars[0].n == 200 and bars[0].closed

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from biosim.config import Source, load_experiment
+from biosim.config import load_experiment
 from biosim.errors import ConfigError
 from biosim.networks.spiking.family import build_spiking
 
@@ -86,7 +87,7 @@ def test_overrides_and_variants(tmp_path):
     assert exp.projections["inh_exc"].weight == "-0.3 mV"
     with pytest.raises(ConfigError, match="unknown variant 'E'.*allowed: A, B, C, D"):
         load_experiment(brunel, ["variant=E"])
-    with pytest.raises(ConfigError, match="must look like key.sub=value"):
+    with pytest.raises(ConfigError, match="argument .duration.: an override looks like key.sub=value"):
         load_experiment(CUBA, ["duration"])
 
 
@@ -97,11 +98,12 @@ def test_missing_file_and_bad_yaml(tmp_path):
     assert "not valid YAML" in message
 
 
-def test_every_shipped_experiment_validates_and_its_resolved_config_round_trips():
-    """Each shipped file prepares; its resolved config (every entry's full parameters) validates again to the
-    same experiment and names every registry entry the file uses with its defaults filled in."""
+def test_every_shipped_experiment_validates_and_its_resolved_config_round_trips(tmp_path):
+    """Each shipped file prepares; its resolved config (every entry's full parameters), written as a run writes
+    config.yaml, loads again as an experiment file to the same experiment and names every registry entry the
+    file uses with its defaults filled in."""
     from biosim import registry
-    from biosim.family import resolved_config
+    from biosim.family import resolved_config, write_config
     from biosim.runner import check_plots
 
     for path in sorted((Path(__file__).parents[1] / "experiments").glob("*.yaml")):
@@ -114,7 +116,9 @@ def test_every_shipped_experiment_validates_and_its_resolved_config_round_trips(
             assert err.key.startswith("data.") and "does not exist" in str(err), err
             continue
         config = resolved_config(exp, source)
-        again, again_source = family.schema.model_validate(config), Source(str(path))
+        run_dir = tmp_path / path.stem
+        run_dir.mkdir()
+        again, again_source = load_experiment(write_config(run_dir, exp, source))  # as `biosim run runs/x/config.yaml`
         family.prepare(again, again_source)
         assert resolved_config(again, again_source) == config, path
         for loc, params in source.resolved.items():
@@ -164,3 +168,85 @@ def test_a_key_written_twice_names_both_lines(tmp_path):
     assert "exp.yaml:4: duration: key written twice, on lines 2 and 4" in message
     nested = BASE.replace("params: {tau_m: 20 ms}", "params: {tau_m: 20 ms, tau_m: 30 ms}")
     assert "populations.a.params.tau_m: key written twice" in error_for(tmp_path, nested)
+
+
+@pytest.mark.parametrize(("old", "new", "overrides", "expected"), [
+    ("tau_m: 20 ms", "tau_m: 20", (), "exp.yaml:4: populations.a.params.tau_m: 20 has no unit; write one, e.g. '20 s'"),
+    ("duration: 10 ms", "duration: 0.01", (), "exp.yaml:2: duration: 0.01 has no unit; write one, e.g. '0.01 s'"),
+    ("rate: 10 Hz", "rate: 10", (), "populations.src.params.rate: 10 has no unit; write one, e.g. '10 Hz'"),
+    ("w_max: 2 mV", "w_max: 2", (), "projections.p.rule.w_max: 2 has no unit; write one, e.g. '2 V'"),
+    ("", "", ("dt=1e-4",), "argument 'dt=1e-4': dt: 0.0001 has no unit; write one, e.g. '0.0001 s'"),
+    ("", "", ("dt=0.0001",), "argument 'dt=0.0001': dt: 0.0001 has no unit; write one, e.g. '0.0001 s'"),
+    ("", "", ("populations.a.params.tau_m=5",), "argument 'populations.a.params.tau_m=5': "
+                                                "populations.a.params.tau_m: 5 has no unit; write one, e.g. '5 s'"),
+    ("", "", ("dt=5 mV",), "argument 'dt=5 mV': dt: '5 mV' is a voltage but a time is expected (e.g. '5 ms')"),
+    ("", "", ("seed=-1",), "argument 'seed=-1': seed: must be greater than or equal to 0 (got -1)"),
+    ("", "", ("duration=[1",), "argument 'duration=[1': the value is not valid YAML"),
+    ("", "", ("=3",), "argument '=3': an override looks like key.sub=value"),
+    ("", "", ("name.x=3",), "argument 'name.x=3': cannot set 'name.x': 'name' is not a mapping or list"),
+    ("", "", ("projections.pp.weight=1 mV",), "argument 'projections.pp.weight=1 mV': projections.pp.pre: required "
+                                              "key is missing; 'projections.pp' is a new entry (did you mean 'p'?)"),
+    ("", "", ("populations.a.params.tau_mm=5 ms",), "argument 'populations.a.params.tau_mm=5 ms': "
+                                                    "populations.a.params.tau_mm: unknown key 'tau_mm'"),
+])
+def test_bare_numbers_and_override_errors_name_the_unit_and_the_argument(tmp_path, old, new, overrides, expected):
+    assert old in BASE
+    message = error_for(tmp_path, BASE.replace(old, new, 1), overrides)
+    assert expected in message, message
+    if overrides:
+        assert "exp.yaml" not in message, "an override's error names the argument, not a line of the file"
+
+
+def test_zero_and_python_numbers_need_no_unit(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(BASE.replace("tau_m: 20 ms", "tau_m: 20 ms, e_l: 0, t_ref: 0.0"))
+    exp, source = load_experiment(path, ["projections.p.delay=0"])
+    build_spiking(exp, source)
+    assert source.resolved[("populations", "a", "params")]["e_l"] == "0 mV"  # recorded with its unit
+    from biosim.engine.neurons import LIFCuba
+
+    assert LIFCuba(tau_m=0.01, v_th="-50 mV").tau_m == 0.01  # Python: SI floats and unit strings
+
+
+def test_a_variant_error_points_at_the_variant_line(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(BASE + "variants:\n  slow: {duration: 2 s}\n  bad:\n    duration: 3 mV\n")
+    with pytest.raises(ConfigError, match=r"exp\.yaml:13: duration: '3 mV' is a voltage"):
+        load_experiment(path, ["variant=bad"])
+    with pytest.raises(ConfigError, match=r"argument 'variant=\[1\]': variant: unknown variant \[1\]"):
+        load_experiment(path, ["variant=[1]"])
+
+    with pytest.raises(ConfigError, match=r"argument 'variants.slow.duration=1 s': a variant cannot be changed on the "
+                                          r"command line .*e\.g\. variant=slow duration=\.\.\."):
+        load_experiment(path, ["variant=slow", "variants.slow.duration=1 s"])  # it would be silently ignored
+
+
+def test_a_plug_in_that_fails_to_import_fails_again_on_the_next_load(tmp_path):
+    """A failed import is not left in sys.modules, where the next load in this process would skip it."""
+    (tmp_path / "bad.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "exp.yaml").write_text("name: t\nfamily: spiking\nplugins: [bad.py]\n")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"plugins\[0\]|plugins.0") as info:
+            load_experiment(tmp_path / "exp.yaml")
+        assert "cannot import plug-in 'bad.py': RuntimeError: boom" in str(info.value)
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda p: p.mkdir(), "is a directory; give an experiment file (.yaml)"),
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe"), "is not a text file; give a YAML experiment file"),
+    (lambda p: p.write_text("just a sentence"), "an experiment file must be a mapping of keys"),
+    (lambda p: p.write_text("name: x\n? [a, b]\n: 1\n"), "exp.yaml:2: not valid YAML: found unhashable key"),
+    (lambda p: p.write_text("name: &a {name: *a}\n"), "exp.yaml:1: name.name: a YAML alias (*name) is used inside"),
+    (lambda p: p.write_text("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{k}: &{k} [{', '.join([f'*{chr(ord(k) - 1)}'] * 10)}]\n" for k in "bcdefg")), "more than 200000 keys"),
+])
+def test_a_file_that_is_not_an_experiment_is_one_error(tmp_path, make, expected):
+    make(tmp_path / "exp.yaml")
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_experiment(tmp_path / "exp.yaml")
+
+
+def test_a_missing_file_guesses_a_neighbour(tmp_path):
+    (tmp_path / "cuba.yaml").write_text("name: x\n")
+    with pytest.raises(ConfigError, match=r"does not exist \(did you mean 'cuba.yaml'\?\)"):
+        load_experiment(tmp_path / "cubba.yaml")

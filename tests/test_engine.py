@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from biosim.analysis import population_summary, spike_statistics, summary_of
 from biosim.engine.connectors import FixedProbability, FromArrays, OneToOne
 from biosim.engine.network import Network, Uniform
 from biosim.engine.neurons import LIFCuba, LIFDelta
@@ -19,7 +20,7 @@ from biosim.engine.sources import PoissonSource, SpikeGenerator
 
 def cuba(seed=1, n=800):
     net = Network(dt=1e-4, seed=seed)
-    model = LIFCuba(t_ref=5e-3)
+    model = LIFCuba(t_ref=5e-3, e_l=-49e-3)  # CUBA: e_l above threshold drives it
     net.add_population("exc", n * 4 // 5, model, init={"v": Uniform(-60e-3, -50e-3)})
     net.add_population("inh", n // 5, model, init={"v": Uniform(-60e-3, -50e-3)})
     for pre, target, w in (("exc", "ge", 1.62e-3 * 5), ("inh", "gi", -9e-3 * 5)):
@@ -155,12 +156,20 @@ def test_ctrl_c_stops_cleanly_and_keeps_data():
     assert rec.rates["exc"].size == 1000 and rec.spikes["exc"][0].max() < 0.1
 
 
-def test_spike_monitor_is_bounded():
+def test_spike_monitor_is_bounded_and_counters_are_not():
+    """A truncated monitor keeps max_spikes spikes and says so; the per-neuron counters (rates, CVs) see all."""
+    full = Simulation(cuba()).run(0.3)
     net = cuba()
     net.max_spikes = 500
     rec = Simulation(net).run(0.3)
-    assert rec.spikes["exc"][0].size == 500 and rec.complete
-    assert any("max_spikes" in note for note in rec.notes)
+    assert rec.spikes["exc"][0].size == 500 and rec.complete and rec.truncated == {"exc", "inh"}
+    assert any("max_spikes" in note for note in rec.notes) and not full.truncated
+    for pop in ("exc", "inh"):
+        expected = spike_statistics(*full.spikes[pop], full.sizes[pop])
+        for column in ("count", "isi_sum", "isi_sq"):
+            np.testing.assert_allclose(rec.spike_stats[pop][column], expected[column], rtol=1e-9)
+        assert summary_of(rec.spike_stats[pop], rec.duration) == pytest.approx(
+            population_summary(*full.spikes[pop], full.sizes[pop], full.duration), rel=1e-9)
 
 
 def test_second_process_loads_cached_kernel(tmp_path):

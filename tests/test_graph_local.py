@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,10 +148,40 @@ def test_edge_split_is_disjoint_and_negatives_are_non_edges():
     assert sum(map(len, positives)) == g.edges.shape[1] and not (positives[0] & positives[1] | positives[0] &
                                                                  positives[2] | positives[1] & positives[2])
     edges = set(map(tuple, g.edges.T.tolist()))
+    all_negatives = np.concatenate([split[f"{k}_neg"] for k in ("train", "val", "test")], axis=1)
+    assert len(set(map(tuple, all_negatives.T.tolist()))) == g.edges.shape[1]  # distinct across the splits
     for k in ("train", "val", "test"):
         negatives = set(map(tuple, split[f"{k}_neg"].T.tolist()))
         assert len(negatives) == split[f"{k}_pos"].shape[1] and not negatives & edges
         assert all(i < j for i, j in negatives)
+
+
+def test_negative_edges_are_a_uniform_sample_of_the_non_edges_in_random_order():
+    """The definition: as many non-edges as edges, drawn uniformly without replacement. On a 6-node graph
+    with 4 edges (11 non-edges), over 3000 seeds each non-edge is drawn with probability 4/11, and is the
+    first negative with probability 1/11 (within 4.5 standard deviations); with as many edges as non-edges
+    (a dense graph) every non-edge is drawn."""
+    from biosim.networks.graph_local.family import split_edges
+
+    n, edges = 6, np.array([[0, 0, 1, 2], [1, 2, 3, 5]])
+    existing = set(zip(*edges.tolist(), strict=True))
+    non_edges = [(i, j) for i in range(n) for j in range(i + 1, n) if (i, j) not in existing]
+    index = {pair: k for k, pair in enumerate(non_edges)}
+    trials, drawn, first = 3000, np.zeros(len(non_edges)), np.zeros(len(non_edges))
+    for seed in range(trials):
+        split = split_edges(edges, n, 0.25, 0.25, np.random.default_rng(seed))
+        negatives = np.concatenate([split[f"{k}_neg"] for k in ("test", "val", "train")], axis=1).T.tolist()
+        drawn[[index[tuple(p)] for p in negatives]] += 1
+        first[index[tuple(negatives[0])]] += 1
+    for counts, p in ((drawn, 4 / 11), (first, 1 / 11)):
+        assert np.abs(counts - trials * p).max() < 4.5 * np.sqrt(trials * p * (1 - p))
+    dense = np.array([(i, j) for i in range(5) for j in range(i + 1, 5)][:5]).T  # 5 edges, 5 non-edges
+    split = split_edges(dense, 5, 0.2, 0.2, np.random.default_rng(0))
+    negatives = np.concatenate([split[f"{k}_neg"] for k in ("train", "val", "test")], axis=1)
+    assert sorted(map(tuple, negatives.T.tolist())) == [(i, j) for i in range(5) for j in range(i + 1, 5)][5:]
+    with pytest.raises(ValueError, match="too dense"):
+        split_edges(np.array([(i, j) for i in range(5) for j in range(i + 1, 5)][:6]).T, 5, 0.2, 0.2,
+                    np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("name", ["link_ff_karate", "link_topdown_karate"])
@@ -192,3 +223,59 @@ def test_top2loss_layer_embeddings_reach_only_their_own_layer():
         grads = torch.autograd.grad(embedding.sum(), [p for _, p in params], allow_unused=True, retain_graph=True)
         reached = {name.split(".")[1] for (name, _), g in zip(params, grads, strict=True) if g is not None}
         assert reached == {str(j)}
+
+
+def test_same_seed_bit_identical_and_torch_global_generator_untouched(tmp_path):
+    """Graph runs draw their split, edge split, initial parameters and virtual class nodes from the run's
+    own streams: the same seed gives the same run, and torch's global generator is never touched."""
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+
+    def metrics(*overrides):
+        run_dir = run_experiment(ROOT / "experiments" / "link_ff_karate.yaml", ["epochs=20", *overrides],
+                                 out=tmp_path)
+        return json.loads((run_dir / "metrics.json").read_text())
+
+    first = metrics()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second, other = metrics(), metrics("seed=2")
+    assert first["test_roc_auc"] == second["test_roc_auc"] and first["edges"] == second["edges"]
+    assert first["test_roc_auc"] != other["test_roc_auc"]
+
+
+def test_two_graph_runs_in_two_threads_each_equal_the_run_alone(tmp_path):
+    from test_layer_local import comparable, concurrent  # tests/ is on the path (pytest's default import mode)
+
+    alone, together = concurrent(tmp_path, {"vn": ("ff_vn_karate", ["epochs=30"]),
+                                            "link": ("link_ff_karate", ["epochs=30"]),
+                                            "gat": ("sf_csbm", ["epochs=10", "variant=gat", "data.n=200"])})
+    for name in alone:
+        assert comparable(together[name]) == comparable(alone[name]), name
+
+
+def test_the_family_takes_the_trainer_hooks_from_the_net(tmp_path, monkeypatch):
+    from biosim.networks.graph_local.nets import SingleForwardNet
+    from biosim.torch.trainer import Hooks
+
+    ends = []
+    monkeypatch.setattr(SingleForwardNet, "hooks", lambda self: Hooks(end_stage=lambda k: (ends.append(k),
+                                                                                           self.freeze(k))))
+    run_experiment(ROOT / "experiments" / "sf_karate.yaml", ["epochs=2"], out=tmp_path)
+    assert ends == [0, 1, 2]  # one stage per layer of sf_karate's 3 x 64
+
+
+@pytest.mark.parametrize(("file", "overrides", "key", "message"), [
+    ("sf_karate", ["patience=5"], "patience", "early stopping (patience) needs validation nodes"),
+    ("link_ff_karate", ["link_val=0.001"], "link_val", "needs validation edges: link_val 0.001 of 78 edges"),
+    ("link_ff_karate", ["link_val=0.5", "link_test=0.5"], "link_test", "leave no training edges"),
+    ("sf_csbm", ["variant=gat", "hidden=[64, 30]"], "hidden", "multiples of its 4 heads; got 30"),
+])
+def test_what_cannot_run_is_refused_in_prepare(file, overrides, key, message):
+    from biosim import registry
+    from biosim.config import load_experiment
+    from biosim.errors import ConfigError
+
+    exp, source = load_experiment(ROOT / "experiments" / f"{file}.yaml", overrides)
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        registry.get("family", exp.family)().prepare(exp, source)
+    assert info.value.key == key

@@ -246,3 +246,129 @@ def test_greedy_training_runs_one_stage_per_group(tmp_path):
     history = TrainingResults.load(run_dir).history
     assert [(r["stage"], r["epoch"]) for r in history] == [(s, e) for s in (0, 1) for e in range(3)]
     assert metrics["complete"] and metrics["epochs_run"] == 6
+
+
+def test_same_seed_bit_identical_other_seed_not_and_torch_global_generator_untouched(tmp_path):
+    """Every draw of a run (split, hold-out, init, batches, negatives) comes from the run's own streams:
+    torch's global generator is neither drawn from nor reseeded."""
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    overrides = ["epochs=2", "hidden=[16, 16]", "validation_fraction=0.1"]
+    first, _ = run(tmp_path, "ff_digits", *overrides)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second, _ = run(tmp_path, "ff_digits", *overrides)
+    other, _ = run(tmp_path, "ff_digits", *overrides, "seed=2")
+    assert comparable(first) == comparable(second)
+    assert first["final_epoch"]["group_loss"] != other["final_epoch"]["group_loss"]
+
+
+def concurrent(tmp_path, runs: dict[str, tuple[str, list[str]]]) -> tuple[dict, dict]:
+    """Each run alone, then all at once in one thread each: the metrics of each (name -> metrics)."""
+    import threading
+
+    def metrics_of(name, out):
+        file, overrides = runs[name]
+        return json.loads((run_experiment(ROOT / "experiments" / f"{file}.yaml", overrides, out=out)
+                           / "metrics.json").read_text())
+
+    alone = {name: metrics_of(name, tmp_path / "alone") for name in runs}
+    together, start = {}, threading.Barrier(len(runs))
+
+    def work(name):
+        start.wait()
+        together[name] = metrics_of(name, tmp_path / name)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return alone, together
+
+
+def comparable(metrics: dict) -> dict:
+    """Metrics without wall times (``*_s``, ``seconds``, at any depth)."""
+    return {k: comparable(v) if isinstance(v, dict) else v for k, v in metrics.items()
+            if not k.endswith("_s") and k != "seconds"}
+
+
+def test_two_runs_in_two_threads_each_equal_the_run_alone(tmp_path):
+    """Two different configs trained at the same time in two threads (random negative labels; hybrid-image
+    negatives) give bit for bit what each gives alone."""
+    alone, together = concurrent(tmp_path, {
+        "ff": ("ff_digits", ["epochs=3", "hidden=[32, 32]"]),
+        "unsupervised": ("ff_unsupervised_digits", ["epochs=2", "hidden=[32, 32, 32]"])})
+    for name in alone:
+        assert comparable(together[name]) == comparable(alone[name]), name
+
+
+def test_the_family_takes_the_trainer_hooks_from_the_net(tmp_path, monkeypatch):
+    from biosim.networks.layer_local.nets import ForwardForwardNet
+    from biosim.torch.trainer import Hooks
+
+    steps = []
+    monkeypatch.setattr(ForwardForwardNet, "hooks", lambda self: Hooks(after_step=lambda g, params: steps.append(g)))
+    metrics, _ = run(tmp_path, "ff_digits", "epochs=1", "hidden=[16, 16]", "batch_size=512")
+    assert steps == [0, 1] * 3 and metrics["train_items"] == 1347  # 3 batches of 512 items, 2 groups
+
+
+def test_every_net_is_initialised_from_the_run_stream_alone():
+    """build_net draws every parameter and buffer from the "init" stream (none left unwritten: they start as
+    NaN), the same for the same seed, and the draws match torch's default initialisation."""
+    from biosim import registry
+    from biosim.torch.common import build_net, torch_generator
+
+    state = torch.random.get_rng_state()
+    for name in registry.names("rule"):
+        cls = registry.get("rule", name)
+        if getattr(cls, "plugs_into", "") != "torch_layers":
+            continue
+        context = {"widths": [16, 16], "n_inputs": 64, "n_classes": 10, "image_shape": (8, 8)}
+        first, second = build_net(cls(), 1, **context).state_dict(), build_net(cls(), 1, **context).state_dict()
+        other = build_net(cls(), 2, **context).state_dict()
+        assert all(torch.equal(first[k], second[k]) for k in first), name
+        assert any(not torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point()), name
+    assert torch.equal(torch.random.get_rng_state(), state)
+    net = build_net(Backprop(), 5, widths=[16], n_inputs=64, n_classes=10)
+    generator = torch_generator(5, "init")
+    torch.set_rng_state(generator.get_state())
+    reference = torch.nn.Linear(64, 16)  # torch's default initialisation from the same generator state
+    assert torch.equal(net.layers[0].weight, reference.weight) and torch.equal(net.layers[0].bias, reference.bias)
+    torch.set_rng_state(state)
+
+
+def degenerate_results():
+    """Training results a plot must still draw: one epoch, NaN curves, one class, two items, many classes."""
+    from biosim.torch.results import TrainingResults
+
+    record = {"stage": 0, "epoch": 0, "seconds": 0.1, "group_loss": [0.5, 0.2], "train_accuracy": 0.5,
+              "test_accuracy": 0.4, "layer0_goodness_pos": 1.0, "layer0_test_accuracy": 0.3}
+    nan = {"stage": 0, "epoch": 0, "seconds": 0.1, "group_loss": [float("nan")] * 2, "val_mse": float("nan"),
+           "layer0_goodness_neg": float("nan")}
+    points = np.random.default_rng(0).normal(size=(40, 2))
+    return {
+        "one epoch": TrainingResults("t", "forward_forward", "accuracy", ["layer 1", "layer 2"], [record],
+                                     np.zeros(40, int), {0: points, 1: points}),
+        "NaN curves": TrainingResults("t", "counter_current_autoencoder", "mse", [], [nan, {**nan, "epoch": 1}],
+                                      np.arange(40) % 3, {0: points}),
+        "two items, two stages": TrainingResults("t", "sf", "roc_auc", [], [
+            {**record, "group_loss": [0.0, float("inf")]}, {**record, "stage": 1}], np.array([0, 1]),
+            {0: points[:2]}),
+        "many classes": TrainingResults("t", "backprop", "accuracy", [], [record] * 5, np.arange(40),
+                                        {0: points, 1: points, 2: points}),
+    }
+
+
+@pytest.mark.parametrize("case", list(degenerate_results()))
+def test_every_torch_plot_draws_degenerate_results_without_a_warning(tmp_path, case):
+    import warnings
+
+    from biosim import registry
+    from biosim.networks.layer_local.family import LayerLocal
+
+    results = degenerate_results()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "no positive values" or "no artists" is a failure too
+        for name in LayerLocal.plots:
+            files = registry.get("plot", name)(results, tmp_path)
+            assert files and all(f.stat().st_size > 0 for f in files), name

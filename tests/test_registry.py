@@ -88,3 +88,23 @@ def test_kernel_cache_key_covers_modules_in_subfolders_of_plugins(tmp_path, monk
     importlib.invalidate_caches()
     moved = module_closure(source)
     assert package / "deeper" / "kern.py" in moved and kernel not in moved
+
+
+def test_kernel_cache_key_covers_installed_plugin_packages(tmp_path, monkeypatch):
+    """A plug-in package installed like numpy (its files under an installed-packages folder) is still followed when
+    it declares itself in the ``biosim.plugins`` entry-point group; an installed package that does not is not."""
+    from biosim.engine import codegen
+
+    for name in ("plugkern", "otherkern"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("def step(x):\n    return x\n")
+    dist = tmp_path / "plugkern-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: plugkern\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[biosim.plugins]\nplugkern = plugkern\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    monkeypatch.setattr(codegen, "_outside_installed_packages", lambda origin: False)  # as if in site-packages
+    files = codegen.module_closure("from plugkern import step\nfrom otherkern import step as other\n")
+    assert tmp_path / "plugkern" / "__init__.py" in files
+    assert tmp_path / "otherkern" / "__init__.py" not in files

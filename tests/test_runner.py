@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 from pathlib import Path
 
+import pytest
 import yaml
 
+from biosim.errors import ConfigError
 from biosim.runner import replot, run_experiment
 
 ROOT = Path(__file__).parents[1]
@@ -67,3 +70,87 @@ def test_a_torch_run_sets_threads_and_seed_for_itself_and_restores_the_callers(t
                    out=tmp_path)
     assert torch.get_num_threads() == threads
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+PROBE = '''
+from biosim.config import ExperimentBase
+from biosim.errors import ConfigError
+from biosim.family import Family, Outcome, Results
+from biosim.registry import register
+
+
+class Experiment(ExperimentBase):
+    family: str = "runner_probe"
+    fail: str = ""
+    plots: list[str] = []
+
+
+@register("family", "runner_probe")
+class Probe(Family):
+    schema = Experiment
+
+    def prepare(self, exp, source):
+        return None
+
+    def execute(self, prepared, exp, run):
+        if exp.fail == "config":
+            raise ConfigError("a data file turned out unreadable", key="data")
+        if exp.fail == "ctrl-c":
+            raise KeyboardInterrupt
+        return Outcome({"rate_hz": None}, Results())
+
+    def summary(self, metrics):
+        return f"rate {metrics['rate_hz']:.3f} Hz"  # fails on None
+'''
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory) -> Path:
+    """An experiment of a family whose run fails on request (one plug-in file: a family registers once)."""
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "probe.py").write_text(PROBE)
+    (folder / "probe.yaml").write_text("name: probe\nfamily: runner_probe\nplugins: [probe.py]\n")
+    return folder / "probe.yaml"
+
+
+@pytest.mark.parametrize(("fail", "error", "reason"), [
+    ("config", ConfigError, "failed: ConfigError: data: a data file turned out unreadable"),
+    ("ctrl-c", KeyboardInterrupt, "failed: stopped by a second Ctrl-C"),
+])
+def test_a_run_that_fails_after_its_directory_exists_is_marked_failed_with_the_reason(tmp_path, probe, fail, error,
+                                                                                    reason):
+    with pytest.raises(error):
+        run_experiment(probe, [f"fail={fail}"], out=tmp_path / "runs")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["complete"] is False and metrics["stop_reason"] == reason
+    assert metrics["provenance"]["overrides"] == [f"fail={fail}"]
+
+
+def test_a_summary_that_cannot_be_written_does_not_fail_a_finished_run(tmp_path, probe):
+    run_dir = run_experiment(probe, out=tmp_path / "runs")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["rate_hz"] is None
+    assert "(no summary line: TypeError" in (run_dir / "run.log").read_text()
+    provenance = metrics["provenance"]
+    assert provenance["biosim_version"] and provenance["variant"] is None and provenance["file"].endswith("probe.yaml")
+    assert provenance["git_commit"] is None or len(provenance["git_commit"].removesuffix("-dirty")) == 40
+
+
+def test_console_numbers_are_rounded_and_missing_ones_say_na():
+    import numpy as np
+
+    from biosim.family import number
+
+    assert [number(v) for v in (None, float("nan"), 5.448123, np.float64(0.000123456), 3, np.int64(7), True)] == \
+        ["n/a", "n/a", "5.448", "0.0001235", "3", "7", "True"]
+
+
+def test_a_run_without_git_on_the_path_records_no_commit(tmp_path, probe, monkeypatch):
+    """The checkout has .git but no git program can be found: the run still finishes, commit unknown."""
+    import biosim
+
+    assert (Path(biosim.__file__).resolve().parents[1] / ".git").exists(), "needs the source checkout"
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no git
+    metrics = json.loads((run_experiment(probe, out=tmp_path / "runs") / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["provenance"]["git_commit"] is None

@@ -3,6 +3,7 @@ registered builders, as the typed records the targets declare, and the rule modu
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -35,3 +36,47 @@ def test_rule_modules_import_no_network_code(module):
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith('biosim.networks')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+TM_FILE = """\
+name: t
+family: temporal_memory
+model: {columns: 64, cells_per_column: 4, activation_threshold: 6, min_threshold: 4, max_synapses_per_segment: 32}
+rule: {name: htm_permanence, max_new_synapses: 8}
+data: {name: random_sequences, count: 2, length: 3, columns: 64, active: 5}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "key", "message"), [
+    ("min_threshold: 4", "min_threshold: 7", "model.min_threshold",
+     "min_threshold = 7 must lie in [1, activation_threshold = 6]"),
+    ("max_synapses_per_segment: 32", "max_synapses_per_segment: 5", "model.max_synapses_per_segment",
+     "activation_threshold = 6 must lie in [1, max_synapses_per_segment = 5]: no segment could become active"),
+    ("max_new_synapses: 8", "max_new_synapses: 3", "rule.max_new_synapses",
+     "max_new_synapses = 3 must be 0 (no learning) or lie in [min_threshold = 4, 32]: a new segment could never"),
+])
+def test_impossible_temporal_memory_thresholds_are_refused_alike_in_python_and_yaml(tmp_path, old, new, key, message):
+    """Python (TemporalMemoryParams, TemporalMemory) refuses what an experiment file's prepare refuses, in one
+    wording; the file's error names the key and its line."""
+    from pydantic import ValidationError
+
+    from biosim.config import load_experiment
+    from biosim.errors import ConfigError
+    from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams
+    from biosim.streams import stream
+
+    path = tmp_path / "tm.yaml"
+    path.write_text(TM_FILE.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        exp, source = load_experiment(path)
+        registry.get("family", "temporal_memory")().prepare(exp, source)
+    line = 4 if key.startswith("rule") else 3
+    assert f"tm.yaml:{line}: {key}: {message}" in str(info.value)
+
+    model = dict(columns=64, cells_per_column=4, activation_threshold=6, min_threshold=4, max_synapses_per_segment=32)
+    name, value = new.split(": ")
+    with pytest.raises((ValidationError, ValueError), match=re.escape(message)):
+        if name == "max_new_synapses":
+            TemporalMemory(TemporalMemoryParams(**model), HTMPermanence(max_new_synapses=int(value)), stream(0, "tm"))
+        else:
+            TemporalMemoryParams(**{**model, name: int(value)})

@@ -157,6 +157,8 @@ def test_bad_idx_file_is_refused(tmp_path):
     (["data.name=random_sequences"], "dataset 'random_sequences' kind 'sdr_sequences', not 'images'"),
     (["levels=[]"], "a classification needs 'levels'"),
     (["levels.0.grd=[2, 2]"], "did you mean 'grid'"),
+    (["levels.0.rf=0.2"], "levels.0.rf: rf = 0.2: 12 of the 16 macs of level 1 see no unit of the level below"),
+    (["levels.1.grid=[0, 1]"], "levels.1.grid: grid = [0, 1]: a level needs at least 1 x 1 macs"),
 ])
 def test_bad_sparsey_input_is_refused_before_compute(overrides, expected):
     from biosim import registry
@@ -169,6 +171,17 @@ def test_bad_sparsey_input_is_refused_before_compute(overrides, expected):
     assert expected in str(info.value)
 
 
+def test_a_narrow_field_that_sees_a_unit_is_accepted():
+    """rf 0.2 over an 8 x 8 grid of macs on 8 x 8 pixels: each mac sits on a pixel and sees it."""
+    from biosim import registry
+    from biosim.config import load_experiment
+
+    exp, source = load_experiment(ROOT / "experiments" / "sparsey_digits.yaml",
+                                  ["levels.0.rf=0.2", "levels.0.grid=[8, 8]"])
+    _, _, levels, split = registry.get("family", exp.family)().prepare(exp, source)
+    assert levels[0].rf == 0.2 and split.shape == (8, 8)
+
+
 def test_sparsey_core_sigmoid_also_stores_and_retrieves():
     items = random_items(np.random.default_rng(7), 30)
     mac = SingleMac(MacParams(), 256, BinaryHebbian(freeze_at=1.0), stream(7, "mac"),
@@ -179,3 +192,24 @@ def test_sparsey_core_sigmoid_also_stores_and_retrieves():
     counts = np.bincount((codes % 8).ravel(), minlength=8) / codes.size  # G ~ 0: eta = 1, mu = 1: uniform
     assert np.allclose(counts, 1 / 8, atol=0.01)
 
+
+
+@pytest.mark.parametrize(("file", "overrides", "expected"), [
+    ("capacity", ["active=300"], "active = 300 must lie in [mac.min_active = 1, inputs = 256]"),
+    ("capacity", ["mac.min_active=20"], "active = 16 must lie in [mac.min_active = 20, inputs = 256]"),
+    ("capacity", ["mac.max_active=10"], "active = 16 must lie in [mac.min_active = 1, mac.max_active = 10]"),
+    ("capacity", ["items=[0, 5]"], "items = 0 must be at least 1"),
+    ("capacity", ["items=[]"], "needs at least one number of items"),
+    ("similarity", ["items=[10, 20]"], "study similarity stores one number of items, got 2 values"),
+    ("similarity", ["active=200"], "active = 200 must lie in [mac.min_active = 1, inputs // 2"),
+    ("capacity", ["inputs=1000000000000000"], "the mac's weights need 1.92e+08 GB"),
+])
+def test_impossible_sizes_are_refused_with_the_allowed_range(file, overrides, expected):
+    from biosim import registry
+    from biosim.config import load_experiment
+    from biosim.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        exp, source = load_experiment(ROOT / "experiments" / f"sparsey_{file}.yaml", overrides)
+        registry.get("family", exp.family)().prepare(exp, source)
+    assert expected in str(info.value)

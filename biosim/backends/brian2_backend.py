@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from biosim.analysis import spike_statistics
 from biosim.engine.build import BuiltNetwork, build
-from biosim.engine.network import Network
+from biosim.engine.network import Network, check_duration
 from biosim.engine.neurons import BRIAN2_UNITS as UNITS
-from biosim.engine.simulation import Recording, Timing
+from biosim.engine.simulation import Recording, Timing, progress_bar
 
 
 def _unit(b2, name: str):
@@ -76,8 +77,11 @@ def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
     return objects
 
 
-def run_brian2(network: Network, duration: float) -> tuple[Recording, Timing, int]:
-    """Build and run ``network`` in Brian2; returns (recording, timing, number of synapses)."""
+def run_brian2(network: Network, duration: Any, progress: bool = False) -> tuple[Recording, Timing, int]:
+    """Build and run ``network`` for ``duration`` (s, or text such as ``"1 s"``) in Brian2, with the native
+    engine's progress bar when ``progress``; returns (recording, timing, number of synapses)."""
+    duration = check_duration(duration, network.dt)
+    network.check_memory()
     timing = Timing()
     start = time.perf_counter()
     import brian2 as b2
@@ -93,7 +97,7 @@ def run_brian2(network: Network, duration: float) -> tuple[Recording, Timing, in
         unit = UNITS[model.state_vars[drive.target]]
         objects.append(b2.PoissonInput(groups[drive.population], drive.target, drive.n, drive.rate * b2.Hz,
                                        weight=drive.weight * _unit(b2, unit)))
-    spikes = {p: b2.SpikeMonitor(groups[p]) for p in network.spike_records}
+    spikes = {p: b2.SpikeMonitor(groups[p]) for p in network.populations}  # rates and CVs of every population
     rates = {p: b2.PopulationRateMonitor(groups[p]) for p in network.rate_records}
     states = [b2.StateMonitor(groups[r.population], r.variables, record=r.indices, dt=r.every * b2.second)
               for r in network.state_records]
@@ -104,10 +108,18 @@ def run_brian2(network: Network, duration: float) -> tuple[Recording, Timing, in
     brian_net.run(0 * b2.second)  # code generation and compilation
     timing.jit_s = time.perf_counter() - start
 
-    rec = Recording(network.dt, {p.name: p.n for p in network.populations.values()})
+    rec = Recording(network.dt, {p.name: p.n for p in network.populations.values()},
+                    dimensions=network.recorded_dimensions())
     samples = {r.projection: np.arange(min(net.projections[r.projection].n_synapses, r.max_synapses))
                for r in network.weight_records}
     snapshots: dict[str, list] = {name: [] for name in samples}
+    bar = progress_bar(round(duration / network.dt), network.dt, progress)
+
+    def report(elapsed, completed: float, segment_start, segment: Any) -> None:
+        """Brian2's ``report`` callback: move the bar to the biological time reached."""
+        reached = round((float(segment_start) + completed * float(segment)) / network.dt)
+        bar.update(max(0, reached - bar.n))
+
     start = time.perf_counter()
     for t_from, t_to in _segments(network, duration):
         step = round(t_from / network.dt)
@@ -120,12 +132,17 @@ def run_brian2(network: Network, duration: float) -> tuple[Recording, Timing, in
                 w = np.asarray(brian_net[record.projection].w_syn_[:])[samples[record.projection]]
                 snapshots[record.projection].append((t_from, w))
         if t_to > t_from:
-            brian_net.run((t_to - t_from) * b2.second)
+            brian_net.run((t_to - t_from) * b2.second, report=report if progress else None,
+                          report_period=1 * b2.second)
+    bar.close()
     timing.sim_s = time.perf_counter() - start
 
     rec.duration = duration
     for pop, mon in spikes.items():
-        rec.spikes[pop] = (np.asarray(mon.t_[:], np.float64), np.asarray(mon.i[:], np.int32))
+        times, indices = np.asarray(mon.t_[:], np.float64), np.asarray(mon.i[:], np.int32)
+        rec.spike_stats[pop] = spike_statistics(times, indices, rec.sizes[pop])  # Brian2 keeps every spike
+        if pop in network.spike_records:
+            rec.spikes[pop] = (times, indices)
     for pop, mon in rates.items():
         rec.rates[pop] = np.asarray(mon.rate_[:], np.float64)
     for record, mon in zip(network.state_records, states, strict=True):

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from biosim.params import Params
+from biosim.params import DataPath, Params
 from biosim.registry import register
 
 
@@ -42,8 +42,9 @@ class GraphData(Params):
     def _split(self, x, edges, y, rng) -> Graph:
         order = rng.permutation(len(y))
         n_train, n_val = int(round(self.train_fraction * len(y))), int(round(self.val_fraction * len(y)))
-        if n_train + n_val >= len(y):
-            raise ValueError(f"train_fraction + val_fraction leaves no test nodes ({len(y)} nodes)")
+        if n_train + n_val >= len(y) or n_train == 0:
+            raise ValueError(f"train_fraction = {self.train_fraction:g} and val_fraction = {self.val_fraction:g} of "
+                             f"{len(y)} nodes leave no {'test' if n_train else 'training'} nodes; use e.g. 0.6 and 0.2")
         return Graph(x, edges, y, np.sort(order[:n_train]), np.sort(order[n_train:n_train + n_val]),
                      np.sort(order[n_train + n_val:]))
 
@@ -115,11 +116,12 @@ class ContextualSBM(GraphData):
 @register("dataset", "graph_files")
 class GraphFiles(GraphData):
     """A graph from files: ``edges`` (two integer node ids per line, whitespace separated), ``features``
-    (.npy, or text with one row per node) and ``labels`` (.npy, or one integer per line)."""
+    (.npy, or text with one row per node) and ``labels`` (.npy, or one integer per line). A relative path is
+    resolved against the folder of the experiment file that names it."""
 
-    edges: Path
-    features: Path
-    labels: Path
+    edges: DataPath
+    features: DataPath
+    labels: DataPath
 
     @field_validator("edges", "features", "labels")
     @classmethod

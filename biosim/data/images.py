@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from biosim.params import Params
+from biosim.params import DataPath, Params
 from biosim.registry import register
 
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -83,6 +83,9 @@ class ImageData(Params):
             order = rng.permutation(len(x))
             n_test = int(round(self.test_fraction * len(x)))
             test, train = order[:n_test], order[n_test:]
+        if len(test) == 0 or len(train) == 0:
+            raise ValueError(f"test_fraction = {self.test_fraction:g} of {len(x)} images leaves "
+                             f"{'no test' if len(test) == 0 else 'no training'} images; use e.g. 0.2")
         return self._limit(ImageSplit(x[train], y[train], x[test], y[test], train, test))
 
     def _limit(self, split: ImageSplit) -> ImageSplit:
@@ -107,12 +110,13 @@ class Digits(ImageData):
 @register("dataset", "idx_images")
 class IDXImages(ImageData):
     """MNIST-style IDX files given by path: train images/labels and, optionally, test images/labels
-    (without them a seeded ``test_fraction`` of the training files is held out)."""
+    (without them a seeded ``test_fraction`` of the training files is held out). A relative path is resolved
+    against the folder of the experiment file that names it."""
 
-    train_images: Path
-    train_labels: Path
-    test_images: Path | None = None
-    test_labels: Path | None = None
+    train_images: DataPath
+    train_labels: DataPath
+    test_images: DataPath | None = None
+    test_labels: DataPath | None = None
 
     @field_validator("train_images", "train_labels", "test_images", "test_labels")
     @classmethod
@@ -155,9 +159,10 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 @register("dataset", "cifar")
 class CIFAR(ImageData):
     """CIFAR-10/100 from the python-format batch files in ``directory`` (data_batch_1..5 and test_batch
-    for CIFAR-10; train and test for CIFAR-100), as distributed; colour images (n, 32, 32, 3)."""
+    for CIFAR-10; train and test for CIFAR-100), as distributed; colour images (n, 32, 32, 3). A relative
+    ``directory`` is resolved against the folder of the experiment file that names it."""
 
-    directory: Path
+    directory: DataPath
 
     @field_validator("directory")
     @classmethod

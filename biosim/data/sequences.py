@@ -28,7 +28,8 @@ class SequenceData(Params):
 
 @register("dataset", "random_sequences")
 class RandomSequences(SequenceData):
-    """``count`` sequences of ``length`` independent random SDRs (htm.core's TM test workload)."""
+    """Random SDR sequences: ``count`` sequences, each of ``length`` independent random SDRs (htm.core's TM test
+    workload)."""
 
     count: int = Field(20, gt=0, description="number of sequences")
     length: int = Field(50, gt=0, description="elements per sequence")

@@ -13,14 +13,36 @@ from typing import Any
 
 import numpy as np
 
-from biosim.engine.network import Network, Normal, Population, Projection, Uniform, check_delay, realize
+from biosim.engine.network import MAX_PLASTIC_SYNAPSES, Network, Population, Projection, realize
 from biosim.engine.neurons import FLAG_BLOCK, NEVER
 from biosim.engine.plasticity import SpikingPlasticity
 from biosim.streams import stream
 
 
 @dataclass
+class SpikeCounters:
+    """Per-neuron spike statistics the kernel keeps for every population (never truncated):
+    spike count, step of the last spike, and the sum and sum of squares of inter-spike intervals (steps)."""
+
+    count: np.ndarray  # int64[n]
+    last: np.ndarray  # int64[n]
+    isi_sum: np.ndarray  # int64[n]
+    isi_sq: np.ndarray  # float64[n]
+
+    @classmethod
+    def zeros(cls, n: int) -> SpikeCounters:
+        """Counters for ``n`` neurons, all zero."""
+        return cls(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n))
+
+    def statistics(self, dt: float) -> dict[str, np.ndarray]:
+        """Counts and ISI sums in seconds (``biosim.analysis.spike_statistics``' layout)."""
+        return {"count": self.count.copy(), "isi_sum": self.isi_sum * dt, "isi_sq": self.isi_sq * dt * dt}
+
+
+@dataclass
 class BuiltPopulation:
+    """A population's arrays: state ``S`` (SI), last spike steps, spike list, parameter record, inputs."""
+
     index: int
     spec: Population
     spk: np.ndarray
@@ -38,6 +60,7 @@ class BuiltPopulation:
     cur_steps: np.ndarray | None = None
     cur_values: np.ndarray | None = None
     cur_cursor: np.ndarray | None = None
+    counts: SpikeCounters | None = None  # per-neuron counters (every population), never truncated
 
     @property
     def name(self) -> str:
@@ -53,6 +76,8 @@ class BuiltPopulation:
 
 @dataclass
 class BuiltProjection:
+    """A projection's CSR connectivity, weights (target's unit), delays (steps) and plasticity arrays."""
+
     index: int
     spec: Projection
     pre: BuiltPopulation
@@ -83,11 +108,13 @@ class BuiltProjection:
 
 @dataclass
 class BuiltNetwork:
+    """Everything the fused kernel works on, built from one Network."""
+
     network: Network
     populations: dict[str, BuiltPopulation]
     projections: dict[str, BuiltProjection]
     rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64[D, n])
-    drive_rngs: list[np.random.Generator]  # one stream per Poisson drive, in network.drives order
+    drive_rngs: list[np.random.Generator]  # one stream per Poisson drive (``drive.stream``), in network.drives order
 
     @property
     def dt(self) -> float:
@@ -108,7 +135,7 @@ def aligned_zeros(shape: int | tuple[int, ...], dtype=np.float64, align: int = 6
 
 def _build_population(index: int, spec: Population, dt: float, seed: int) -> BuiltPopulation:
     model = spec.model
-    pop = BuiltPopulation(index, spec, spk=np.zeros(spec.n, np.int32))
+    pop = BuiltPopulation(index, spec, spk=np.zeros(spec.n, np.int32), counts=SpikeCounters.zeros(spec.n))
     if spec.kind == "neuron":
         defaults = model.default_state()
         rng = stream(seed, f"init/{spec.name}")
@@ -129,7 +156,7 @@ def _build_population(index: int, spec: Population, dt: float, seed: int) -> Bui
         pop.rng = stream(seed, f"poisson/{spec.name}")
         pop.perm = np.arange(spec.n, dtype=np.int32)
     else:
-        pop.gen_steps, pop.gen_idx = model.schedule(dt, spec.n)
+        pop.gen_steps, pop.gen_idx = model.schedule(dt)  # checked by add_population
         pop.gen_cursor = np.zeros(1, np.int64)
     return pop
 
@@ -157,20 +184,18 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     scalar_weight = np.ndim(spec.weight) == 0 and not hasattr(spec.weight, "sample")
     weights, weight_const = None, float(spec.weight) if scalar_weight else 0.0
     if plastic:
-        weights = per_synapse(spec.weight)
-        bounds = rule.weight_bounds()
-        if bounds is not None:
-            np.clip(weights, *bounds, out=weights)
+        weights = per_synapse(spec.weight)  # within the rule's bounds: checked by Network.connect
     elif not scalar_weight:
         weights = per_synapse(spec.weight).astype(np.float32)
 
-    delay = per_synapse(spec.delay)
-    if isinstance(spec.delay, Uniform | Normal):  # known values were checked by Network.connect
-        check_delay(delay, dt, f"projections.{spec.name}.delay")
-    delay_steps = np.rint(delay / dt).astype(np.int64)
+    # delays are >= 0 and on the grid, or sampled from [dt, ...): checked by Network.connect
+    if np.ndim(spec.delay) == 0 and not hasattr(spec.delay, "sample"):  # one delay: no per-synapse array at all
+        delay_steps = np.rint(np.array([float(spec.delay)]) / dt).astype(np.int64)
+    else:
+        delay_steps = np.rint(per_synapse(spec.delay) / dt).astype(np.int64)
     uniform = delay_steps.size == 0 or delay_steps.min() == delay_steps.max()
     delays = None if uniform else _delay_array(delay_steps)
-    delay_const = int(delay_steps[0]) if uniform and delay_steps.size else 0
+    delay_const = int(delay_steps[0]) if uniform and delay_steps.size and n_syn else 0
 
     built = BuiltProjection(index, spec, pre, post, post.row(spec.target), indptr, indices, weights,
                             weight_const, delays, delay_const)
@@ -183,6 +208,9 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
 def _plasticity_arrays(rule: SpikingPlasticity, pre: BuiltPopulation, post: BuiltPopulation, indptr: np.ndarray,
                        indices: np.ndarray, dt: float) -> dict[str, Any]:
     n_syn = indices.shape[0]
+    if n_syn > MAX_PLASTIC_SYNAPSES:  # a connector without an expected count escaped Network.connect's check
+        raise ValueError(f"projection {pre.name!r} -> {post.name!r} drew {n_syn} synapses; a plastic projection "
+                         f"holds at most {MAX_PLASTIC_SYNAPSES} (int32 synapse ids)")
     pre_ids = np.repeat(np.arange(pre.n, dtype=np.int32), np.diff(indptr))
     col_syn = np.argsort(indices, kind="stable").astype(np.int32)  # synapses grouped by post neuron
     col_ptr = np.zeros(post.n + 1, np.int64)
@@ -208,7 +236,8 @@ def _plasticity_arrays(rule: SpikingPlasticity, pre: BuiltPopulation, post: Buil
 def build(network: Network) -> BuiltNetwork:
     """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed: every random
     consumer has its own stream (``biosim.streams``) named after it: ``init/<population>``,
-    ``poisson/<population>``, ``connect/<projection>``, ``synapses/<projection>``, ``drive/<k>``."""
+    ``poisson/<population>``, ``connect/<projection>``, ``synapses/<projection>``, ``drive/<population>/<target>``
+    (so adding a consumer leaves every other one's draws unchanged)."""
     seed = network.seed
     pops = {name: _build_population(k, spec, network.dt, seed)
             for k, (name, spec) in enumerate(network.populations.items())}
@@ -221,5 +250,5 @@ def build(network: Network) -> BuiltNetwork:
             depth = max(proj.max_delay + 1, rings[key][2].shape[0] if key in rings else 0)
             rings[key] = (proj.post, proj.target_row, aligned_zeros((depth, proj.post.n)))
             proj.ring = key
-    drive_rngs = [stream(seed, f"drive/{k}") for k in range(len(network.drives))]
+    drive_rngs = [stream(seed, drive.stream) for drive in network.drives]
     return BuiltNetwork(network, pops, projections, rings, drive_rngs)

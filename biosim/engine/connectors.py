@@ -5,7 +5,9 @@ the targets of pre neuron ``i`` are ``indices[indptr[i]:indptr[i + 1]]`` in incr
 ``order`` (or None) maps each CSR synapse to the position of its pair in user-given arrays.
 Random connectors draw from ``rng`` (the network's ``connect`` stream, ``biosim.streams``).
 ``same`` tells whether pre and post are one population (then ``autapses`` decides i -> i).
-``check(n_pre, n_post, same)`` refuses sizes the connector cannot meet, before anything is drawn.
+``check(n_pre, n_post, same)`` refuses sizes the connector cannot meet, before anything is drawn;
+``synapse_count`` is the exact number of synapses (None when drawn) and ``expected_synapses`` its mean (None when
+unknown: a plug-in may define neither), for per-synapse values and memory estimates.
 """
 
 from __future__ import annotations
@@ -22,11 +24,28 @@ CSR = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
 class Connector(Params):
+    """Base of connectors: how the synapses of a projection are chosen."""
+
     def check(self, n_pre: int, n_post: int, same: bool) -> None:
         """Raise ValueError when the connector cannot connect these sizes (nothing to check by default)."""
 
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int | None:
+        """The number of synapses, or None when it is drawn at random."""
+        return None
+
+    def expected_synapses(self, n_pre: int, n_post: int, same: bool) -> float | None:
+        """The mean number of synapses, or None when the connector cannot say (memory estimates leave it out)."""
+        count = self.synapse_count(n_pre, n_post, same)
+        return None if count is None else float(count)
+
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
+        """The CSR connectivity (see the module docstring), drawn from ``rng``."""
         raise NotImplementedError
+
+
+def _pool(n: int, same: bool, autapses: bool) -> int:
+    """Candidates per neuron: ``n``, less one when pre and post are one population without autapses."""
+    return n - 1 if (same and not autapses) else n
 
 
 @njit(cache=True)
@@ -44,8 +63,8 @@ def _sample_sorted(rng, k, size, skip, perm, out, lo):
 @njit(cache=True)
 def _fixed_probability(rng, n_pre, n_post, p, autapses, same):
     counts = np.empty(n_pre, np.int64)
+    pool = n_post - 1 if (same and not autapses) else n_post
     for i in range(n_pre):
-        pool = n_post - 1 if (same and not autapses) else n_post
         counts[i] = rng.binomial(pool, p)
     indptr = np.zeros(n_pre + 1, np.int64)
     indptr[1:] = np.cumsum(counts)
@@ -89,7 +108,7 @@ def _fixed_indegree(rng, n_pre, n_post, k, autapses, same):
 
 
 def _check_pool(k: int, n: int, same: bool, autapses: bool, what: str) -> None:
-    pool = n - 1 if (same and not autapses) else n
+    pool = _pool(n, same, autapses)
     if k > pool:
         raise ValueError(f"{what} {k} exceeds the {pool} available neurons")
 
@@ -99,6 +118,9 @@ class AllToAll(Connector):
     """Every pre neuron to every post neuron."""
 
     autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return n_pre * _pool(n_post, same, self.autapses)
 
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         grid = np.tile(np.arange(n_post, dtype=np.int32), (n_pre, 1))
@@ -116,6 +138,9 @@ class OneToOne(Connector):
         if n_pre != n_post:
             raise ValueError(f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
 
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return n_pre
+
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         return np.arange(n_pre + 1, dtype=np.int64), np.arange(n_post, dtype=np.int32), None
 
@@ -126,6 +151,9 @@ class FixedProbability(Connector):
 
     p: float = Field(..., ge=0.0, le=1.0, description="connection probability")
     autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def expected_synapses(self, n_pre: int, n_post: int, same: bool) -> float:
+        return self.p * n_pre * _pool(n_post, same, self.autapses)
 
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         return (*_fixed_probability(rng, n_pre, n_post, self.p, self.autapses, same), None)
@@ -141,6 +169,9 @@ class FixedIndegree(Connector):
     def check(self, n_pre: int, n_post: int, same: bool) -> None:
         _check_pool(self.k, n_pre, same, self.autapses, "in-degree")
 
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return self.k * n_post
+
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         return (*_fixed_indegree(rng, n_pre, n_post, self.k, self.autapses, same), None)
 
@@ -154,6 +185,9 @@ class FixedOutdegree(Connector):
 
     def check(self, n_pre: int, n_post: int, same: bool) -> None:
         _check_pool(self.k, n_post, same, self.autapses, "out-degree")
+
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return self.k * n_pre
 
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         return (*_fixed_outdegree(rng, n_pre, n_post, self.k, self.autapses, same), None)
@@ -176,6 +210,9 @@ class FromArrays(Connector):
         pre, post = self.pre, self.post
         if pre and (min(pre) < 0 or max(pre) >= n_pre or min(post) < 0 or max(post) >= n_post):
             raise ValueError(f"from_arrays index out of range for {n_pre} -> {n_post} neurons")
+
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return len(self.pre)
 
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         pre = np.asarray(self.pre, dtype=np.int64)

@@ -57,7 +57,22 @@ def deliver(ring, slot, target, last, t, ref):
 
 
 @njit(cache=True)
+def count_spikes(spk, n, t, count, last, isi_sum, isi_sq):
+    """Per-neuron spike counters of the ``n`` neurons in ``spk`` spiking at step ``t``: count, last spike step,
+    sum and sum of squares of the inter-spike intervals (steps). Never truncated, unlike the spike monitor."""
+    for q in range(n):
+        i = spk[q]
+        if count[i]:
+            isi = t - last[i]
+            isi_sum[i] += isi
+            isi_sq[i] += float(isi) * float(isi)
+        count[i] += 1
+        last[i] = t
+
+
+@njit(cache=True)
 def decay_traces(traces, factors):
+    """Multiply each trace row ``m`` by ``factors[m]`` (its decay over one step)."""
     for m in range(traces.shape[0]):
         f = factors[m]
         row = traces[m]

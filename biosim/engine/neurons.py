@@ -33,8 +33,21 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numba import njit
+from pydantic import Field, model_validator
 
-from biosim.params import Capacitance, Conductance, Current, Frequency, Params, Time, Unit, Voltage
+from biosim.params import (
+    Conductance,
+    Current,
+    Frequency,
+    Params,
+    PositiveCapacitance,
+    PositiveConductance,
+    PositiveTime,
+    PositiveVoltage,
+    Time,
+    Unit,
+    Voltage,
+)
 from biosim.registry import register
 
 NEVER = -(2**30)  # "last spike" step (int32) of a neuron that has not spiked
@@ -100,9 +113,10 @@ class NeuronModel(Params):
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
     clamped_during_refractory: ClassVar[tuple[str, ...]] = ()
     Record: ClassVar[type]  # the kernel's parameter record: ref (steps), every field (SI), the constants
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = ()  # (low, high) parameters with low < high required
     update: ClassVar[Any]
     reset: ClassVar[Any]
-    t_ref: Time = 0.0
+    t_ref: Time = Field(0.0, ge=0)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -118,7 +132,16 @@ class NeuronModel(Params):
         setattr(sys.modules[cls.__module__], record.__name__, record)
         cls.Record = record
 
+    @model_validator(mode="after")
+    def _check_order(self) -> NeuronModel:
+        for low, high in self.ordered:
+            if not getattr(self, low) < getattr(self, high):
+                raise ValueError(f"{low} ({getattr(self, low) * 1e3:g} mV) must be below {high} "
+                                 f"({getattr(self, high) * 1e3:g} mV)")
+        return self
+
     def ref_steps(self, dt: float) -> int:
+        """The refractory period in steps of ``dt`` (s)."""
         return int(round(self.t_ref / dt))
 
     def params(self, dt: float) -> tuple:
@@ -131,6 +154,7 @@ class NeuronModel(Params):
         return {}
 
     def default_state(self) -> dict[str, float]:
+        """Initial value (SI) of every state variable: the neuron at rest."""
         raise NotImplementedError
 
     def brian2(self) -> Brian2Model:
@@ -147,8 +171,10 @@ class NeuronModel(Params):
 class LIFCuba(NeuronModel):
     """LIF with current-based exponential synapses in voltage form (Vogels & Abbott 2005 CUBA).
 
-    dv/dt = (ge + gi + i_ext - (v - e_l)) / tau_m; dge/dt = -ge/tau_e; dgi/dt = -gi/tau_i.
-    Integrated exactly over each step (i_ext held constant within a step).
+    dv/dt = (ge + gi + i_ext - (v - e_l)) / tau_m; dge/dt = -ge/tau_e; dgi/dt = -gi/tau_i (ge, gi, i_ext in
+    volts). Integrated exactly over each step (i_ext held constant within a step). The defaults are a neuron at
+    rest (e_l = v_reset = -60 mV, below v_th = -50 mV); the CUBA benchmark's e_l = -49 mV, above threshold, is
+    its constant drive and set in ``experiments/cuba.yaml``.
     """
 
     description: ClassVar[ModelDescription] = ModelDescription(
@@ -156,12 +182,13 @@ class LIFCuba(NeuronModel):
         equations={"v": "(ge + gi + i_ext - (v - e_l)) / tau_m", "ge": "-ge / tau_e", "gi": "-gi / tau_i"},
         threshold="v > v_th", reset="v = v_reset", method="exact", synaptic_targets=("ge", "gi", "v"),
         constants=("dm", "de", "di", "ce", "ci", "cx"))
-    tau_m: Time = 20e-3
-    tau_e: Time = 5e-3
-    tau_i: Time = 10e-3
+    tau_m: PositiveTime = Field(20e-3)
+    tau_e: PositiveTime = Field(5e-3)
+    tau_i: PositiveTime = Field(10e-3)
     v_th: Voltage = -50e-3
     v_reset: Voltage = -60e-3
-    e_l: Voltage = -49e-3
+    e_l: Voltage = -60e-3
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("v_reset", "v_th"),)
 
     def constants(self, dt: float) -> dict[str, float]:
         """Exact propagators over one step: decays dm, de, di; couplings ce, ci of ge, gi into v; cx of i_ext."""
@@ -255,14 +282,15 @@ class LIFCoba(NeuronModel):
                    "gi": "-gi / tau_i"},
         threshold="v > v_th", reset="v = v_reset", method="exponential_euler", synaptic_targets=("ge", "gi"),
         constants=("dt_tau", "de", "di"))
-    tau_m: Time = 20e-3
-    tau_e: Time = 5e-3
-    tau_i: Time = 10e-3
+    tau_m: PositiveTime = Field(20e-3)
+    tau_e: PositiveTime = Field(5e-3)
+    tau_i: PositiveTime = Field(10e-3)
     v_th: Voltage = -50e-3
     v_reset: Voltage = -60e-3
     e_l: Voltage = -60e-3
     e_e: Voltage = 0.0
     e_i: Voltage = -80e-3
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("v_reset", "v_th"),)
 
     def constants(self, dt: float) -> dict[str, float]:
         """dt / tau_m and the conductance decays de, di over one step."""
@@ -300,10 +328,11 @@ class LIFDelta(NeuronModel):
     description: ClassVar[ModelDescription] = ModelDescription(
         state={"v": "voltage", "i_ext": "voltage"}, equations={"v": "(e_l + i_ext - v) / tau_m"},
         threshold="v > v_th", reset="v = v_reset", method="exact", synaptic_targets=("v",), constants=("dm",))
-    tau_m: Time = 20e-3
+    tau_m: PositiveTime = Field(20e-3)
     v_th: Voltage = 20e-3
     v_reset: Voltage = 10e-3
     e_l: Voltage = 0.0
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("v_reset", "v_th"),)
 
     def constants(self, dt: float) -> dict[str, float]:
         """The membrane decay over one step."""
@@ -373,7 +402,8 @@ class Izhikevich(NeuronModel):
     c: Voltage = -65e-3
     d: Voltage = 8e-3
     v_peak: Voltage = 30e-3
-    tau_syn: Time = 5e-3
+    tau_syn: PositiveTime = Field(5e-3)
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("c", "v_peak"),)
 
     def constants(self, dt: float) -> dict[str, float]:
         """v_peak in mV, a per ms, tau_syn and the step h in ms: the kernel integrates in mV and ms."""
@@ -436,17 +466,18 @@ class AdEx(NeuronModel):
         subexpressions={"v_eff": ("clip(v, -1 * volt, v_peak)", "voltage")},
         threshold="v > v_peak", reset="v = v_reset\nw += b", method="rk4", synaptic_targets=("i_syn",),
         constants=("dt",))
-    c_m: Capacitance = 281e-12
-    g_l: Conductance = 30e-9
+    c_m: PositiveCapacitance = Field(281e-12)
+    g_l: PositiveConductance = Field(30e-9)
     e_l: Voltage = -70.6e-3
     v_t: Voltage = -50.4e-3
-    delta_t: Voltage = 2e-3
-    tau_w: Time = 144e-3
+    delta_t: PositiveVoltage = Field(2e-3)
+    tau_w: PositiveTime = Field(144e-3)
     a: Conductance = 4e-9
     b: Current = 80.5e-12
     v_reset: Voltage = -70.6e-3
     v_peak: Voltage = 0.0
-    tau_syn: Time = 5e-3
+    tau_syn: PositiveTime = Field(5e-3)
+    ordered: ClassVar[tuple[tuple[str, str], ...]] = (("v_reset", "v_peak"),)
 
     def constants(self, dt: float) -> dict[str, float]:
         """The RK4 step (s)."""

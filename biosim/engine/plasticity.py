@@ -25,8 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from pydantic import ValidationInfo, model_validator
+
 from biosim.registry import register
 from biosim.targets import Rule, Target
+from biosim.units import format_quantity
 
 SPIKING_PROJECTION = "spiking_projection"
 BACKENDS = {"biosim": "numba", "brian2": "brian2"}  # experiment backend -> builder backend
@@ -84,10 +87,20 @@ class SpikingRule(Rule):
     plugs_into: ClassVar[str] = SPIKING_PROJECTION
     needs_modulator: ClassVar[bool] = False
 
+    @model_validator(mode="after")
+    def _check_bounds(self, info: ValidationInfo) -> SpikingRule:
+        bounds = self.weight_bounds()
+        if bounds is not None and not bounds[0] < bounds[1]:
+            dimension = (info.context or {}).get("weight_dimension", "dimensionless")  # SI without a target
+            raise ValueError(f"w_min ({format_quantity(bounds[0], dimension)}) must be below w_max "
+                             f"({format_quantity(bounds[1], dimension)})")
+        return self
+
     @property
     def plastic(self) -> bool:
+        """Whether the rule changes weights (it has a builder for some backend)."""
         return bool(self.backends())
 
     def weight_bounds(self) -> tuple[float, float] | None:
-        """(w_min, w_max) the weights are clipped to, or None when unbounded."""
+        """(w_min, w_max) the weights are clipped to (unit of the target), or None when unbounded."""
         return None

@@ -8,16 +8,17 @@ far and reports ``complete = False`` with the reason.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
-from biosim.engine.network import Network, check_run_length
+from biosim.engine.network import SPIKE_BUFFER, Network, check_duration, check_run_length
 from biosim.family import DIVERGED, INTERRUPTED
 from biosim.interrupts import Interrupts
 from biosim.streams import stream
@@ -25,14 +26,22 @@ from biosim.streams import stream
 
 @dataclass
 class Recording:
-    """Everything a run recorded, in SI units, saveable as one ``.npz``."""
+    """Everything a run recorded, in SI units, saveable as one ``.npz``: ``dt`` (s), population ``sizes``, spike
+    ``(times s, indices)`` (at most ``max_spikes`` per population: ``truncated`` names those cut off), per-neuron
+    ``spike_stats`` (count, ISI sum s, ISI sum of squares s^2; never truncated, rates and CVs come from these),
+    population ``rates`` (Hz per step), ``states``, ``weights``, the ``dimensions`` of recorded states ("pop.var")
+    and weights (projection name: the dimension of the variable its weight targets), the ``duration`` run (s) and
+    how it stopped."""
 
     dt: float
     sizes: dict[str, int]
     spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # (times s, indices)
+    spike_stats: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # pop -> count, isi_sum, isi_sq
+    truncated: set[str] = field(default_factory=set)  # populations whose spike monitor hit max_spikes
     rates: dict[str, np.ndarray] = field(default_factory=dict)  # Hz per step
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # "pop.var" -> times, values
     weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # proj -> times, synapses, w
+    dimensions: dict[str, str] = field(default_factory=dict)  # "pop.var" or projection -> dimension
     duration: float = 0.0
     complete: bool = True
     stop_reason: str = "finished"
@@ -50,6 +59,12 @@ class Recording:
             arrays[f"spikes/{pop}/t"], arrays[f"spikes/{pop}/i"] = times, idx
         for pop, rate in self.rates.items():
             arrays[f"rates/{pop}"] = rate
+        for pop, stats in self.spike_stats.items():
+            for column, values in stats.items():
+                arrays[f"stats/{pop}/{column}"] = values
+        arrays["truncated"] = np.array(sorted(self.truncated), dtype=str)
+        for key, dimension in self.dimensions.items():
+            arrays[f"dimension/{key}"] = np.array(dimension)
         for group, name in ((self.states, "state"), (self.weights, "weights")):
             for key, table in group.items():
                 for column, values in table.items():
@@ -59,6 +74,7 @@ class Recording:
 
     @classmethod
     def load(cls, run_dir: Path) -> Recording:
+        """Read ``run_dir/recording.npz`` back."""
         data = np.load(Path(run_dir) / cls.FILE)
         rec = cls(float(data["dt"]), {}, duration=float(data["duration"]))
         for key in data.files:
@@ -69,6 +85,12 @@ class Recording:
                 rec.spikes[parts[1]] = (data[key], data[f"spikes/{parts[1]}/i"])
             elif parts[0] == "rates":
                 rec.rates[parts[1]] = data[key]
+            elif parts[0] == "stats":
+                rec.spike_stats.setdefault(parts[1], {})[parts[2]] = data[key]
+            elif parts[0] == "dimension":
+                rec.dimensions[parts[1]] = str(data[key])
+            elif parts[0] == "truncated":
+                rec.truncated = set(data[key].tolist())
             elif parts[0] in ("state", "weights"):
                 table = rec.states if parts[0] == "state" else rec.weights
                 table.setdefault(parts[1], {})[parts[2]] = data[key]
@@ -77,17 +99,22 @@ class Recording:
 
 @dataclass
 class Timing:
+    """Wall time (s) spent building arrays, loading or compiling kernels, and simulating."""
+
     build_s: float = 0.0
     jit_s: float = 0.0
     sim_s: float = 0.0
 
 
 class Simulation:
-    """Build a network once, then ``run`` it (repeatedly, continuing where it stopped)."""
+    """Build a network once, then ``run`` it (repeatedly, continuing where it stopped). ``chunk`` (s): biological
+    time per compiled call (Python runs only between chunks); ``spike_capacity``: spike-monitor buffer entries per
+    chunk and population. Refuses a network that will not fit in the available memory (``Network.check_memory``)."""
 
-    def __init__(self, network: Network, *, chunk: float = 0.1, spike_capacity: int = 1 << 20):
+    def __init__(self, network: Network, *, chunk: float = 0.1, spike_capacity: int = SPIKE_BUFFER):
         self.network = network
         self.timing = Timing()
+        network.check_memory()
         start = time.perf_counter()
         self.net: BuiltNetwork = build(network)
         self.timing.build_s = time.perf_counter() - start
@@ -103,20 +130,26 @@ class Simulation:
         self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
         self.timing.jit_s = time.perf_counter() - start
         self.step = 0
-        self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()})
+        self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()},
+                                   dimensions=network.recorded_dimensions())
         self._pieces: dict[str, list] = {}
         self._weight_samples = {rec.projection: self._sample_synapses(rec.projection, rec.max_synapses)
                                 for rec in network.weight_records}
         self._snapshot_weights()
 
     # ----------------------------------------------------------------------------------------
-    def run(self, duration: float, *, progress: bool = False, callback=None,
+    def run(self, duration: Any, *, progress: bool = False, callback: Callable[[int], Any] | None = None,
             interrupts: Interrupts | None = None) -> Recording:
-        """Advance by ``duration`` seconds. ``callback(step)`` runs after every chunk. Ctrl-C stops at the
-        next chunk boundary (through ``interrupts`` when the caller already holds the handler)."""
-        total = self.step + round(duration / self.network.dt)
-        check_run_length(total, self.network.dt)
-        bar = _progress_bar(total - self.step, self.network.dt, progress)
+        """Advance by ``duration`` (s, or text such as ``"1 s"``) and return the recording, which holds every
+        segment since the start (a second ``run`` continues it; the same object is returned, grown).
+        ``progress`` shows a progress bar; ``callback(step)`` runs after every chunk. Ctrl-C or SIGTERM stops at
+        the next chunk boundary (through ``interrupts`` when the caller already holds the handler), keeping what
+        was recorded, with ``complete = False``."""
+        dt = self.network.dt
+        duration = check_duration(duration, dt)
+        total = self.step + round(duration / dt)
+        check_run_length(total, dt)
+        bar = progress_bar(total - self.step, dt, progress)
         start = time.perf_counter()
         with (nullcontext(interrupts) if interrupts is not None else Interrupts()) as interrupts:
             while self.step < total:
@@ -165,8 +198,9 @@ class Simulation:
             count = int(pos[0])
             stored = sum(len(piece[0]) for piece in self._pieces.get(f"spk/{pop}", []))
             keep = max(0, min(count, limit - stored))
-            note = f"spike monitor of {pop!r} stopped at max_spikes = {limit}"
-            if keep < count and note not in self.recording.notes:
+            note = f"spike monitor of {pop!r} stopped at max_spikes = {limit}; rates and CVs use all spikes"
+            if keep < count and pop not in self.recording.truncated:
+                self.recording.truncated.add(pop)
                 self.recording.notes.append(note)
             self._pieces.setdefault(f"spk/{pop}", []).append((idx[:keep].copy(), steps[:keep].copy()))
             pos[0] = 0
@@ -208,6 +242,8 @@ class Simulation:
             idx = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
             steps = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
             rec.spikes[pop] = (steps.astype(np.float64) * dt, idx)
+        for pop, built in self.net.populations.items():
+            rec.spike_stats[pop] = built.counts.statistics(dt)
         for pop in self.network.rate_records:
             parts = pieces.get(f"rate/{pop}", [])
             counts = np.concatenate(parts) if parts else np.zeros(0, np.int32)
@@ -238,7 +274,8 @@ class Simulation:
         return sizes
 
 
-def _progress_bar(total_steps: int, dt: float, enabled: bool):
+def progress_bar(total_steps: int, dt: float, enabled: bool):
+    """A tqdm bar over ``total_steps`` steps of ``dt`` (s) when ``enabled`` (and the output is a terminal)."""
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
@@ -248,6 +285,10 @@ def _progress_bar(total_steps: int, dt: float, enabled: bool):
 
 
 class _NoBar:
+    """What a disabled progress bar does: nothing."""
+
+    n = 0
+
     def update(self, n: int) -> None:
         pass
 

@@ -15,7 +15,7 @@ from biosim.streams import partial_shuffle
 
 @register("neuron", "poisson")
 class PoissonSource(Params):
-    """Independent Poisson spike trains: each neuron fires in a step with probability rate * dt."""
+    """Independent Poisson spike trains: each neuron fires in a step with probability rate (Hz) x dt."""
 
     kind: ClassVar[str] = "poisson"
     state_vars: ClassVar[dict[str, str]] = {}
@@ -25,7 +25,7 @@ class PoissonSource(Params):
 
 @register("neuron", "spike_generator")
 class SpikeGenerator(Params):
-    """Spikes at given times (rounded to the time grid) from given neuron indices."""
+    """Spikes at given ``times`` (s, rounded to the time grid) from given neuron ``indices``."""
 
     kind: ClassVar[str] = "generator"
     state_vars: ClassVar[dict[str, str]] = {}
@@ -41,17 +41,21 @@ class SpikeGenerator(Params):
             raise ValueError("spike times and indices must be non-negative")
         return self
 
-    def schedule(self, dt: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, indices) sorted by step; refuses indices >= n and duplicate (step, index) pairs."""
-        steps = np.rint(np.asarray(self.times, dtype=np.float64) / dt).astype(np.int64)
-        idx = np.asarray(self.indices, dtype=np.int32)
+    def check(self, dt: float, n: int) -> None:
+        """Refuse indices >= ``n`` and one neuron twice in one step of ``dt`` (s): ValueError."""
+        idx = np.asarray(self.indices, dtype=np.int64)
         if idx.size and idx.max() >= n:
             raise ValueError(f"spike_generator index {int(idx.max())} is out of range for {n} neurons")
-        order = np.lexsort((idx, steps))
-        steps, idx = steps[order], idx[order]
+        steps, idx = self.schedule(dt)
         if np.any((np.diff(steps) == 0) & (np.diff(idx) == 0)):
-            raise ValueError("spike_generator has the same neuron twice in one time step")
-        return steps, idx
+            raise ValueError(f"spike_generator has the same neuron twice in one time step of {dt:g} s")
+
+    def schedule(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, indices) sorted by step, times rounded to the grid of ``dt`` (s)."""
+        steps = np.rint(np.asarray(self.times, dtype=np.float64) / dt).astype(np.int64)
+        idx = np.asarray(self.indices, dtype=np.int32)
+        order = np.lexsort((idx, steps))
+        return steps[order], idx[order]
 
 
 @njit(cache=True)

@@ -13,6 +13,12 @@ SCORES = {"accuracy": "accuracy", "roc_auc": "ROC-AUC", "mse": "reconstruction M
 SMALLER_IS_BETTER = ("mse",)  # every other score: larger is better
 
 
+def score_name(key: str) -> str:
+    """A record's score key as the console says it: 'val_roc_auc' -> 'val ROC-AUC'."""
+    split, _, score = key.partition("_")
+    return f"{split} {SCORES.get(score, score.replace('_', ' '))}"
+
+
 @dataclass
 class TrainingResults:
     """A trained stack's learning curves and the test items' hidden activities, for the plots.

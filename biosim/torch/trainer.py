@@ -24,8 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from biosim.family import DIVERGED, INTERRUPTED
-from biosim.torch.results import SCORES, SMALLER_IS_BETTER
+from biosim.family import DIVERGED, INTERRUPTED, number
+from biosim.torch.common import torch_generator
+from biosim.torch.results import SCORES, SMALLER_IS_BETTER, score_name
 
 # losses(batch index or None for all items, active groups) -> (one loss per group, None where not computed;
 # named batch statistics, summed over the epoch)
@@ -57,7 +58,7 @@ class Schedule:
     score: str = "accuracy"  # the validation score, a key of SCORES (records carry val_<score>)
     patience: int | None = None  # end a stage after this many validations without improvement
     restore_best: bool = False  # end each stage on its best-validation state
-    seed: int = 0  # of the batch order
+    seed: int = 0  # the run's seed: the batch order is its "batches" stream
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -97,7 +98,7 @@ def train(module: nn.Module, groups: list[list[nn.Parameter]], losses: Losses, e
     after every epoch."""
     hooks = hooks or Hooks()
     optimisers = [optimiser(group) for group in groups]
-    generator = torch.Generator().manual_seed(schedule.seed)
+    generator = torch_generator(schedule.seed, "batches")
     out = Training()
     tracking = schedule.restore_best or schedule.patience is not None
     for stage, active in enumerate(schedule.stages):
@@ -150,9 +151,9 @@ def train(module: nn.Module, groups: list[list[nn.Parameter]], losses: Losses, e
                 out.history.append(record)
                 if log is not None:
                     log.info("stage %d epoch %d: loss %s; %s", stage, epoch,
-                             " ".join(f"{v:.4f}" for v in record["group_loss"]),
-                             ", ".join(f"{k} {record[k]:.4f}" for k in record if k.startswith(("train_", "val_",
-                                                                                                   "test_"))))
+                             " ".join(number(v) for v in record["group_loss"]),
+                             ", ".join(f"{score_name(k)} {number(record[k])}" for k in record
+                                       if k.startswith(("train_", "val_", "test_"))))
                 score = schedule.validation(record)
                 if tracking and (best is None and not math.isnan(score) or best is not None and score > best[0]):
                     state = copy.deepcopy(module.state_dict()) if schedule.restore_best else None

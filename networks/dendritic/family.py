@@ -14,6 +14,8 @@ import ast
 import math
 import operator
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -21,11 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, explain
+from biosim.engine.network import available_memory
 from biosim.errors import did_you_mean
-from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
+from biosim.family import INTERRUPTED, Family, Outcome, Results, Run, number
 from biosim.networks.dendritic import montecarlo as mc
 from biosim.networks.dendritic import theory
 from biosim.streams import stream
+
+MAX_CELLS = 2**31 - 1  # the Monte-Carlo kernels index cells with int32
+MAX_BITS = 10**6  # largest binomial coefficient C(n, k) the exact theory computes, in bits (~k log2 n)
+MAX_UNION_STEPS = 10**7  # largest exact union distribution, in chain steps m x union sizes x k (~1 min / 3e6)
+MAX_POINTS = 10_000  # values of the swept parameter
 
 
 class _Point(BaseModel):
@@ -33,6 +41,17 @@ class _Point(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _exact_cost(self):
+        """The exact theory stays within reach: C(n, k) of at most ``MAX_BITS`` bits for every size k."""
+        n = getattr(self, "n", 0)
+        for name in ("a", "s", "w"):
+            k = getattr(self, name, None)
+            if k is not None and 0 < k <= n and (bits := min(k, n - k) * math.log2(n)) > MAX_BITS:
+                raise ValueError(f"{name} = {k} of n = {n}: the exact probabilities need integers of {bits:,.0f} bits "
+                                 f"(min({name}, n - {name}) log2 n); at most {MAX_BITS:,}")
+        return self
 
     def exact(self) -> theory.Fraction:
         raise NotImplementedError
@@ -49,7 +68,7 @@ class _Segment(_Point):
     """n cells, a active, a segment of s synapses onto distinct cells, threshold theta."""
 
     label: ClassVar[str] = "false match probability"
-    n: int = Field(gt=0)
+    n: int = Field(gt=0, le=MAX_CELLS)
     a: int = Field(gt=0)
     s: int = Field(gt=0)
     theta: int = Field(gt=0)
@@ -58,7 +77,14 @@ class _Segment(_Point):
     def _sizes(self):
         if self.a > self.n or self.s > self.n:
             raise ValueError(f"a = {self.a} and s = {self.s} must not exceed n = {self.n}")
+        top, why = self.max_theta()
+        if self.theta > top:
+            raise ValueError(f"theta = {self.theta} must lie in [1, {why} = {top}]: the segment could never reach it")
         return self
+
+    def max_theta(self) -> tuple[int, str]:
+        """The most active synapses a segment can have, and its formula."""
+        return min(self.a, self.s), "min(a, s)"
 
 
 class FalseMatch(_Segment):
@@ -75,7 +101,8 @@ class FalseNegative(_Point):
     """E2: v of the a pattern cells replaced by noise; n only sets where the noise cells come from."""
 
     label: ClassVar[str] = "false negative probability"
-    n: int = Field(6000, gt=0, description="cells (the simulation draws noise cells from the n - a others)")
+    n: int = Field(6000, gt=0, le=MAX_CELLS, description="cells (the simulation draws noise cells from the n - a "
+                                                           "others)")
     a: int = Field(gt=0)
     s: int = Field(gt=0)
     theta: int = Field(gt=0)
@@ -86,6 +113,8 @@ class FalseNegative(_Point):
         if not self.s <= self.a or not self.v <= self.a or 2 * self.a > self.n:
             raise ValueError(f"need s <= a, v <= a and 2 a <= n (got n={self.n}, a={self.a}, s={self.s}, "
                              f"v={self.v})")
+        if self.theta > self.s:
+            raise ValueError(f"theta = {self.theta} must lie in [1, s = {self.s}]: the segment could never reach it")
         return self
 
     def exact(self):
@@ -101,6 +130,20 @@ class Union(_Segment):
     m: int = Field(gt=0)
     form: theory.UnionForm = "segment"
     method: theory.UnionMethod = "exact"
+
+    @model_validator(mode="after")
+    def _union_cost(self):
+        grown = self.s if self.form == "segment" else self.a
+        steps = self.m * min(self.n, self.m * grown) * grown
+        if self.method == "exact" and steps > MAX_UNION_STEPS:
+            raise ValueError(f"m = {self.m}: the exact union distribution takes {steps:,} steps (m x min(n, m k) x k "
+                             f"with k = {grown}); at most {MAX_UNION_STEPS:,}, or method: approx")
+        return self
+
+    def max_theta(self):
+        if self.form == "segment":  # the segment holds up to m s synapses
+            return min(self.a, self.m * self.s, self.n), "min(a, m s, n)"
+        return min(self.s, self.m * self.a, self.n), "min(s, m a, n)"  # the input has up to m a active cells
 
     def exact(self):
         return theory.union_false_match(self.n, self.a, self.s, self.theta, self.m, form=self.form,
@@ -118,10 +161,18 @@ class Classifier(_Point):
     """E4: a w-of-n probe against m stored w-of-n patterns (exact value; the union bound is reported)."""
 
     label: ClassVar[str] = "false match probability"
-    n: int = Field(gt=0)
+    n: int = Field(gt=0, le=MAX_CELLS)
     w: int = Field(gt=0)
     theta: int = Field(gt=0)
     m: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.w > self.n:
+            raise ValueError(f"w = {self.w} must not exceed n = {self.n}")
+        if self.theta > self.w:
+            raise ValueError(f"theta = {self.theta} must lie in [1, w = {self.w}]: a probe could never reach it")
+        return self
 
     def exact(self):
         return theory.classifier_false_match(self.n, self.w, self.theta, self.m)[1]
@@ -146,6 +197,9 @@ class Range(BaseModel):
     stop: int  # inclusive
     step: int = Field(1, gt=0)
 
+    def points(self) -> int:
+        return max(0, (self.stop - self.start) // self.step + 1)
+
     def values(self) -> list[int]:
         return list(range(self.start, self.stop + 1, self.step))
 
@@ -168,6 +222,53 @@ class SegmentsExperiment(ExperimentBase):
     plots: list[str] = ["error_curves"]
 
 
+@dataclass
+class Curve:
+    """One curve of a study: a value per point of the sweep."""
+
+    label: str  # the curve's fixed parameters, e.g. "a=20, s=10, theta=5"
+    exact: np.ndarray  # exact probability per point (float; 0 where below the float range)
+    log10_exact: np.ndarray  # its log10, finite far below the float range (-inf for a probability of 0)
+    hits: np.ndarray  # int: Monte-Carlo matches (misses for false_negative) per point; -1 where not simulated
+    approx: np.ndarray | None = None  # study union: the paper's expected-union-size approximation
+    bound: np.ndarray | None = None  # study classifier: the union bound m x P(one match)
+
+    ARRAYS: ClassVar[tuple[str, ...]] = ("exact", "log10_exact", "hits", "approx", "bound")
+
+
+@dataclass
+class CurveResults:
+    """An error-curve study: the swept parameter ``x`` and its ``values``, one :class:`Curve` per
+    ``curves`` entry, ``trials`` Monte-Carlo trials per simulated point. Saved as ``results.npz``
+    (arrays ``values`` and ``c<k>_<array>``, the rest in its JSON header)."""
+
+    study: str
+    x: str  # name of the swept parameter (theta for study threshold)
+    values: np.ndarray  # int: its values, the x axis
+    curves: list[Curve]
+    trials: int  # Monte-Carlo trials per simulated point (0: theory only)
+    ylabel: str  # what the probabilities are, e.g. "false match probability"
+    title: str
+
+    FILE: ClassVar[str] = Results.FILE
+
+    def save(self, run_dir: Path) -> Path:
+        arrays = {"values": self.values}
+        for c, curve in enumerate(self.curves):
+            arrays |= {f"c{c}_{name}": value for name in Curve.ARRAYS if (value := getattr(curve, name)) is not None}
+        meta = {"study": self.study, "x": self.x, "curves": [curve.label for curve in self.curves],
+                "trials": self.trials, "ylabel": self.ylabel, "title": self.title}
+        return Results(arrays, meta).save(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> CurveResults:
+        saved = Results.load(run_dir)
+        arrays, meta = saved.arrays, saved.meta
+        curves = [Curve(label, **{name: arrays.get(f"c{c}_{name}") for name in Curve.ARRAYS})
+                  for c, label in enumerate(meta["curves"])]
+        return cls(meta["study"], meta["x"], arrays["values"], curves, meta["trials"], meta["ylabel"], meta["title"])
+
+
 def _xs(exp: SegmentsExperiment) -> list[int]:
     return exp.values.values() if isinstance(exp.values, Range) else list(exp.values)
 
@@ -175,19 +276,24 @@ def _xs(exp: SegmentsExperiment) -> list[int]:
 def prepare(exp: SegmentsExperiment, source: Source) -> list[tuple[str, list[_Point]]] | list[int]:
     """Validate every point of every curve; returns (label, points) per curve, or the thetas of a
     threshold study."""
+    count = exp.values.points() if isinstance(exp.values, Range) else len(exp.values)
+    if count > MAX_POINTS:
+        raise source.error(f"{count} values; at most {MAX_POINTS}", ("values",))
     xs = _xs(exp)
     if not xs:
         raise source.error("needs at least one value", ("values",))
     if exp.study == "threshold":
         if exp.x != "theta":
             raise source.error(f"study threshold sweeps theta, not {exp.x!r}", ("x",))
+        if min(xs) < 1:
+            raise source.error(f"theta = {min(xs)} must be at least 1", ("values",))
         return xs
     point = STUDIES[exp.study]
     if exp.x not in point.model_fields:
         allowed = list(point.model_fields)
         raise source.error(f"{exp.x!r} is not a parameter of study {exp.study!r}{did_you_mean(exp.x, allowed)}; "
                            f"allowed: {', '.join(allowed)}", ("x",))
-    curves = []
+    curves, free = [], available_memory()
     for k, fixed in enumerate(exp.curves):
         if exp.x in fixed:
             raise source.error(f"{exp.x!r} is the swept parameter; it takes its values from 'values'",
@@ -198,6 +304,11 @@ def prepare(exp: SegmentsExperiment, source: Source) -> list[tuple[str, list[_Po
             raise explain(err, point, source, ("curves", k)) from None
         except ValueError as err:
             raise source.error(str(err), ("curves", k)) from None
+        cells = max(p.n for p in points)
+        if exp.montecarlo.trials and free is not None and 5 * cells > free:
+            raise source.error(f"n = {cells}: the Monte Carlo needs {5 * cells / 1e9:.3g} GB (5 bytes per cell), "
+                               f"{free / 1e9:.3g} GB available; set montecarlo.trials: 0 for theory only",
+                               ("curves", k))
         curves.append((", ".join(f"{key}={value}" for key, value in fixed.items() if key != "method"), points))
     return curves
 
@@ -217,7 +328,10 @@ def _resolve(fixed: dict[str, Any], name: str, value: int) -> dict[str, Any]:
         if isinstance(node, ast.Name) and node.id == name:
             return value
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](evaluate(node.left), evaluate(node.right))
+            left, right = evaluate(node.left), evaluate(node.right)
+            if isinstance(node.op, ast.FloorDiv) and right == 0:
+                raise ValueError(f"{ast.unparse(node)!r} divides by 0 at {name} = {value}")
+            return _OPERATORS[type(node.op)](left, right)
         raise ValueError(f"formulas may use {name!r}, integers and + - * //; got {ast.unparse(node)!r}")
 
     resolved = {name: value}
@@ -233,23 +347,15 @@ def _resolve(fixed: dict[str, Any], name: str, value: int) -> dict[str, Any]:
 
 
 def execute(prepared, exp: SegmentsExperiment, run: Run) -> Outcome:
-    xs = np.array(_xs(exp))
     if exp.study == "threshold":
         return _execute_threshold(prepared, exp)
-    arrays: dict[str, np.ndarray] = {"x": xs}
-    curves_meta, points_meta = [], []
+    curves, points_meta = [], []
     complete, mc_seconds, segments = True, 0.0, 0
+    trials = exp.montecarlo.trials
     for c, (label, points) in enumerate(prepared):
         exact = [p.exact() for p in points]
-        arrays[f"c{c}_exact"] = np.array([float(e) for e in exact])
-        arrays[f"c{c}_log10_exact"] = np.array([theory.log10(e) for e in exact])
-        if isinstance(points[0], Union):
-            arrays[f"c{c}_approx"] = np.array([float(p.approximate()) for p in points])
-        if isinstance(points[0], Classifier):
-            arrays[f"c{c}_bound"] = np.array([float(p.bound()) for p in points])
         hits = np.full(len(points), -1, np.int64)  # -1: not simulated
         for k, (p, e) in enumerate(zip(points, exact, strict=True)):
-            trials = exp.montecarlo.trials
             if run.stop_requested or trials == 0 or trials * float(e) < exp.montecarlo.min_expected_hits:
                 continue
             start = time.perf_counter()
@@ -257,19 +363,20 @@ def execute(prepared, exp: SegmentsExperiment, run: Run) -> Outcome:
             mc_seconds += time.perf_counter() - start
             segments += trials * p.segments_per_trial()
             points_meta.append(_compare(c, p, float(e), int(hits[k]), trials, exp.x))
-        arrays[f"c{c}_hits"] = hits
-        curves_meta.append(label)
+        curves.append(Curve(
+            label, np.array([float(e) for e in exact]), np.array([theory.log10(e) for e in exact]), hits,
+            approx=np.array([float(p.approximate()) for p in points]) if isinstance(points[0], Union) else None,
+            bound=np.array([float(p.bound()) for p in points]) if isinstance(points[0], Classifier) else None))
         if run.stop_requested:
             complete = False
             break
-    trials = exp.montecarlo.trials
     z = [abs(p["z"]) for p in points_meta if p["z"] is not None]
-    metrics = {"study": exp.study, "x": exp.x, "curves": curves_meta, "montecarlo_trials": trials,
-               "points": points_meta, "max_abs_z": max(z, default=None),
+    metrics = {"study": exp.study, "x": exp.x, "curves": [curve.label for curve in curves],
+               "montecarlo_trials": trials, "points": points_meta, "max_abs_z": max(z, default=None),
                "max_abs_relative_error": max((abs(p["relative_error"]) for p in points_meta), default=None),
                "montecarlo_s": mc_seconds, "segments_per_s": segments / mc_seconds if mc_seconds else None}
-    results = Results(arrays, {"study": exp.study, "x": exp.x, "curves": curves_meta, "trials": trials,
-                               "ylabel": STUDIES[exp.study].label, "title": exp.description or exp.name})
+    results = CurveResults(exp.study, exp.x, np.array(_xs(exp)), curves, trials, STUDIES[exp.study].label,
+                           exp.description or exp.name)
     return Outcome(metrics, results, complete, None if complete else INTERRUPTED)
 
 
@@ -283,16 +390,16 @@ def _compare(curve: int, point: _Point, exact: float, hits: int, trials: int, x:
 
 def _execute_threshold(thetas: list[int], exp: SegmentsExperiment) -> Outcome:
     medians = theory.threshold_medians(thetas)
-    arrays = {"x": np.array(thetas), "c0_exact": np.array([medians[t] for t in thetas]),
-              "c0_log10_exact": np.log10(np.array([medians[t] for t in thetas])),
-              "c0_hits": np.full(len(thetas), -1, np.int64)}
+    exact = np.array([medians[t] for t in thetas])
     label = (f"median over n in {theory.THRESHOLD_GRID_N}, a/n in {theory.THRESHOLD_GRID_SPARSITY}, "
              f"s in {theory.THRESHOLD_GRID_S}")
+    with np.errstate(divide="ignore"):
+        curve = Curve(label, exact, np.log10(exact), np.full(len(thetas), -1, np.int64))
     below = [t for t in thetas if medians[t] <= 1e-7]
     metrics = {"study": "threshold", "median_false_match": {str(t): medians[t] for t in thetas},
                "min_theta_with_median_below_1e-7": min(below, default=None)}
-    results = Results(arrays, {"study": "threshold", "x": "theta", "curves": [label], "trials": 0,
-                               "ylabel": "median false match probability", "title": exp.description or exp.name})
+    results = CurveResults("threshold", "theta", np.array(thetas), [curve], 0, "median false match probability",
+                           exp.description or exp.name)
     return Outcome(metrics, results)
 
 
@@ -301,12 +408,13 @@ class DendriticSegments(Family):
     """Ahmad & Hawkins' error curves of dendritic segments on SDRs: exact theory and Monte-Carlo points."""
 
     schema = SegmentsExperiment
+    results = CurveResults
     plots = ("error_curves",)
     prepare = staticmethod(prepare)
     execute = staticmethod(execute)
 
     def summary(self, metrics: dict[str, Any]) -> str:
         if metrics["study"] == "threshold":
-            return f"median false match below 1e-7 from theta = {metrics['min_theta_with_median_below_1e-7']}"
-        return (f"{len(metrics['points'])} Monte-Carlo points, max |z| {metrics['max_abs_z']}, "
-                f"{metrics['segments_per_s'] or 0:.3g} segments/s")
+            return f"median false match below 1e-7 from theta = {number(metrics['min_theta_with_median_below_1e-7'])}"
+        return (f"{len(metrics['points'])} Monte-Carlo points, max |z| {number(metrics['max_abs_z'], 3)}, "
+                f"{number(metrics['segments_per_s'], 3)} segments/s")

@@ -44,6 +44,9 @@ class GCNConv(nn.Module):
         self.linear = nn.Linear(n_in, n_out, bias=False)
         self.bias = nn.Parameter(torch.zeros(n_out))
 
+    def initialise_from(self, generator: torch.Generator | None) -> None:
+        nn.init.zeros_(self.bias)
+
     def forward(self, x: torch.Tensor, ops: GraphOps) -> torch.Tensor:
         return torch.sparse.mm(ops.gcn, self.linear(x)) + self.bias
 
@@ -63,13 +66,20 @@ class GATConv(nn.Module):
     def __init__(self, n_in: int, n_out: int, heads: int = 4):
         super().__init__()
         if n_out % heads:
-            raise ValueError(f"GAT output width {n_out} must be a multiple of its {heads} heads")
+            from biosim.torch.common import BuildError
+
+            raise BuildError(f"GAT layer widths must be multiples of its {heads} heads; got {n_out}", ("hidden",))
         self.heads, self.width = heads, n_out // heads
         self.linear = nn.Linear(n_in, n_out, bias=False)
         self.att_src, self.att_dst = (nn.Parameter(torch.empty(heads, self.width)) for _ in range(2))
-        self.bias = nn.Parameter(torch.zeros(n_out))
-        nn.init.xavier_uniform_(self.att_src)
-        nn.init.xavier_uniform_(self.att_dst)
+        self.bias = nn.Parameter(torch.empty(n_out))
+        self.initialise_from(None)
+
+    def initialise_from(self, generator: torch.Generator | None) -> None:
+        """Xavier-uniform attention vectors, zero bias."""
+        nn.init.xavier_uniform_(self.att_src, generator=generator)
+        nn.init.xavier_uniform_(self.att_dst, generator=generator)
+        nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor, ops: GraphOps) -> torch.Tensor:
         h = self.linear(x).view(-1, self.heads, self.width)

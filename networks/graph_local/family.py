@@ -2,7 +2,9 @@
 single forward and forward-forward variants, or backprop) from YAML. Units (layers, or the whole stack for
 backprop) are trained in turn by ``biosim.torch.trainer``, each with its own Adam optimiser (weight decay),
 full batch, with optional early stopping on validation accuracy or ROC-AUC (the best state is restored).
-``use_edges: false`` trains the same model without the graph's edges (control).
+``use_edges: false`` trains the same model without the graph's edges (control). The data split, the edge
+split (with its negative edges), the initial parameters and the virtual class nodes each draw from their own
+stream of the run's seed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Outcome, Run
-from biosim.torch.common import TorchFamily, check_build, embeddings, load_data, prepare_rule_and_data
-from biosim.torch.results import TrainingResults
+from biosim.family import Outcome, Run, number
+from biosim.streams import stream
+from biosim.torch.common import (
+    TorchFamily,
+    Width,
+    build_net,
+    check_build,
+    embeddings,
+    load_data,
+    prepare_rule_and_data,
+)
+from biosim.torch.results import TrainingResults, score_name
 
 if TYPE_CHECKING:
     from biosim.torch.trainer import Training
@@ -31,7 +42,7 @@ class GraphLocalExperiment(ExperimentBase):
     task: Literal["node", "link"] = Field("node", description="node classification or link prediction")
     rule: Spec = "single_forward"
     conv: Literal["gcn", "sage", "gat"] = "gcn"
-    hidden: list[PositiveInt] = Field([64, 64], min_length=1, description="widths of the convolution layers")
+    hidden: list[Width] = Field([64, 64], min_length=1, description="widths of the convolution layers")
     data: Spec = "csbm"
     use_edges: bool = Field(True, description="false: the same model without the graph's edges (control)")
     lr: float = Field(1e-2, gt=0)
@@ -47,18 +58,36 @@ class GraphLocalExperiment(ExperimentBase):
     plots: list[str] = ["learning_curves", "embeddings"]
 
 
-def prepare(exp: GraphLocalExperiment, source: Source) -> tuple[Any, Any]:
-    """The rule and the loaded graph; widths the rule cannot build are refused here."""
+@dataclass
+class Prepared:
+    """The rule, the loaded graph and, for link prediction, its edge split (``split_edges``)."""
+
+    rule: Any
+    graph: Any
+    split: dict[str, np.ndarray] | None = None
+
+
+def prepare(exp: GraphLocalExperiment, source: Source) -> Prepared:
+    """The rule, the loaded graph and (links) the edge split; widths the rule cannot build, early stopping
+    without validation nodes or edges, and an edge split the graph cannot give are refused here."""
     from biosim.networks.graph_local.target import GRAPH_LAYERS
 
     rule, data = prepare_rule_and_data(exp, source, GRAPH_LAYERS.registry_name, "graph")
-    if exp.task == "node" and exp.patience is not None and data.val_fraction == 0 \
-            and data.registry_name != "karate_club":
-        raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
-                           ("patience",))
     graph = load_data(data, exp.seed, source)
     check_build(rule, source, **_net_context(exp, graph))
-    return rule, graph
+    if exp.task == "node":
+        if exp.patience is not None and len(graph.val) == 0:
+            raise source.error("early stopping (patience) needs validation nodes: set data.val_fraction > 0",
+                               ("patience",))
+        return Prepared(rule, graph)
+    try:
+        split = split_edges(graph.edges, len(graph.y), exp.link_val, exp.link_test, stream(exp.seed, "link_split"))
+    except ValueError as err:
+        raise source.error(str(err), ("link_test",)) from None
+    if exp.patience is not None and split["val_pos"].shape[1] == 0:
+        raise source.error(f"early stopping (patience) needs validation edges: link_val {exp.link_val} of "
+                           f"{graph.edges.shape[1]} edges holds none", ("link_val",))
+    return Prepared(rule, graph, split)
 
 
 def _net_context(exp: GraphLocalExperiment, graph) -> dict[str, Any]:
@@ -99,7 +128,7 @@ def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=l
     restored to it; then it is frozen."""
     import torch
 
-    from biosim.torch.trainer import Hooks, Schedule, greedy, train
+    from biosim.torch.trainer import Schedule, greedy, train
 
     units = net.units()
 
@@ -112,17 +141,16 @@ def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=l
                         restore_best=exp.patience is not None, seed=exp.seed)
     return train(net, units, losses, evaluate, schedule,
                  lambda params: torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay),
-                 Hooks(end_stage=net.freeze), stop=stop, log=log, device=exp.device)
+                 net.hooks(), stop=stop, log=log, device=exp.device)
 
 
 def fit(rule, exp: GraphLocalExperiment, graph, stop=lambda: False, log=None) -> GraphFit:
     """Train ``rule``'s network for node classification on ``graph`` (a ``biosim.data.graphs.Graph``)."""
     import torch
 
-    torch.manual_seed(exp.seed)
     tg = to_torch(graph, exp.use_edges, exp.device)
     val, test = (torch.tensor(a, dtype=torch.long, device=exp.device) for a in (graph.val, graph.test))
-    net = rule.implementation("torch", **_net_context(exp, graph)).to(exp.device)
+    net = build_net(rule, exp.seed, exp.device, **_net_context(exp, graph))
     net.prepare(tg)
 
     def evaluate(k: int) -> dict[str, float]:
@@ -140,29 +168,45 @@ def _unit_names(net) -> list[str]:
 
 
 def split_edges(edges: np.ndarray, n: int, val: float, test: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """RandomLinkSplit-style: shuffle the undirected edges into train / val / test positives; sample as
-    many distinct non-edges (no self loops) for each split. Message passing uses the train edges only."""
-    order = rng.permutation(edges.shape[1])
-    n_test, n_val = int(round(test * len(order))), int(round(val * len(order)))
+    """RandomLinkSplit-style: shuffle the undirected edges (2 x E, each pair once, i < j) into train / val /
+    test positives, and draw as many negatives for each split: a uniform sample without replacement, in random
+    order, of the node pairs i < j that are not edges (no self loops). Pairs are drawn in batches and the
+    self loops, edges and repeats rejected, which keeps exactly the pairs a one-by-one rejection loop over the
+    same draws would keep. Message passing uses the train edges only."""
+    n_edges = edges.shape[1]
+    order = rng.permutation(n_edges)
+    n_test, n_val = int(round(test * n_edges)), int(round(val * n_edges))
+    if n_test + n_val >= n_edges:
+        raise ValueError(f"link_val {val} + link_test {test} of {n_edges} edges leave no training edges")
+    free = n * (n - 1) // 2 - n_edges
+    if n_edges > free:
+        raise ValueError(f"the graph is too dense to sample as many non-edges as edges ({n_edges} edges, "
+                         f"{free} non-edges)")
+    existing = np.sort(edges[0].astype(np.int64) * n + edges[1])  # pair (i, j), i < j, as the code i n + j
+    chosen = np.empty(0, np.int64)
+    while len(chosen) < n_edges:
+        accept = 2 * (free - len(chosen)) / n**2  # the chance that a draw is a new non-edge
+        batch = int(1.2 * (n_edges - len(chosen)) / accept) + 64
+        pairs = np.sort(rng.integers(0, n, (batch, 2)), axis=1)
+        codes = pairs[:, 0] * n + pairs[:, 1]
+        codes = codes[(pairs[:, 0] != pairs[:, 1]) & ~_contains(existing, codes) & ~np.isin(codes, chosen)]
+        _, first = np.unique(codes, return_index=True)  # the first draw of each pair, in draw order
+        chosen = np.concatenate([chosen, codes[np.sort(first)]])
+    chosen = chosen[:n_edges]
+    negative = np.stack([chosen // n, chosen % n])
     parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-    existing = set(map(tuple, edges.T.tolist()))
-    negatives: list[tuple[int, int]] = []
-    wanted = edges.shape[1]
-    if wanted > n * (n - 1) // 2 - len(existing):
-        raise ValueError("the graph is too dense to sample as many non-edges as edges")
-    seen = set()
-    while len(negatives) < wanted:
-        i, j = sorted(rng.integers(0, n, 2).tolist())
-        if i != j and (i, j) not in existing and (i, j) not in seen:
-            seen.add((i, j))
-            negatives.append((i, j))
-    negative = np.array(negatives).T
     split, start = {}, 0
     for name, index in parts.items():
         split[f"{name}_pos"] = edges[:, index]
         split[f"{name}_neg"] = negative[:, start:start + len(index)]
         start += len(index)
     return split
+
+
+def _contains(sorted_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Which of ``codes`` are in ``sorted_codes`` (binary search)."""
+    at = np.searchsorted(sorted_codes, codes).clip(max=max(len(sorted_codes) - 1, 0))
+    return sorted_codes[at] == codes if len(sorted_codes) else np.zeros(len(codes), bool)
 
 
 def _auc(net, pairs_pos, pairs_neg, upto: int) -> float:
@@ -176,16 +220,16 @@ def _auc(net, pairs_pos, pairs_neg, upto: int) -> float:
     return float(roc_auc_score(labels, scores.cpu().numpy()))
 
 
-def fit_link(rule, exp: GraphLocalExperiment, graph, stop=lambda: False, log=None) -> GraphFit:
-    """Train a link-prediction rule on ``graph``'s edges split into train / val / test (ROC-AUC)."""
+def fit_link(rule, exp: GraphLocalExperiment, graph, split: dict[str, np.ndarray], stop=lambda: False,
+             log=None) -> GraphFit:
+    """Train a link-prediction rule on ``graph``'s edges split (``split_edges``) into train / val / test
+    (ROC-AUC)."""
     import torch
 
-    torch.manual_seed(exp.seed)
-    split = split_edges(graph.edges, len(graph.y), exp.link_val, exp.link_test, np.random.default_rng(exp.seed))
     pairs = {k: torch.tensor(v, dtype=torch.long, device=exp.device) for k, v in split.items()}
     tg = to_torch(graph, True, exp.device)
     tg.edges = pairs["train_pos"]
-    net = rule.implementation("torch", **_net_context(exp, graph)).to(exp.device)
+    net = build_net(rule, exp.seed, exp.device, **_net_context(exp, graph))
     net.prepare(tg, pairs["train_pos"], pairs["train_neg"])
 
     def evaluate(k: int) -> dict[str, float]:
@@ -201,9 +245,10 @@ def _results(exp: GraphLocalExperiment, rule, done: GraphFit, score: str, labels
                            done.training.history, labels, embeddings(hidden), arrays)
 
 
-def _execute_link(rule, graph, exp: GraphLocalExperiment, run: Run) -> Outcome:
+def _execute_link(prepared: Prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
+    rule, graph = prepared.rule, prepared.graph
     start = time.perf_counter()
-    done = fit_link(rule, exp, graph, lambda: run.stop_requested, run.log)
+    done = fit_link(rule, exp, graph, prepared.split, lambda: run.stop_requested, run.log)
     seconds = time.perf_counter() - start
     net, pairs = done.net, done.pairs
     last = len(net.convs) - 1
@@ -222,9 +267,9 @@ def _execute_link(rule, graph, exp: GraphLocalExperiment, run: Run) -> Outcome:
 def execute(prepared, exp: GraphLocalExperiment, run: Run) -> Outcome:
     import torch
 
-    rule, graph = prepared
     if exp.task == "link":
-        return _execute_link(rule, graph, exp, run)
+        return _execute_link(prepared, exp, run)
+    rule, graph = prepared.rule, prepared.graph
     start = time.perf_counter()
     done = fit(rule, exp, graph, lambda: run.stop_requested, run.log)
     seconds = time.perf_counter() - start
@@ -256,8 +301,9 @@ class GraphLocal(TorchFamily):
     train = staticmethod(execute)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        if metrics.get("task") == "link":
-            return (f"{metrics['rule']} ({metrics['conv']}): test ROC-AUC {metrics['test_roc_auc']:.3f}, per layer "
-                    f"{np.round(metrics['per_layer_test_roc_auc'], 3).tolist()}")
-        return (f"{metrics['rule']} ({metrics['conv']}, edges {metrics['use_edges']}): test accuracy "
-                f"{metrics['test_accuracy']:.3f}, per layer {np.round(metrics['per_layer_test_accuracy'], 3).tolist()}")
+        link = metrics.get("task") == "link"
+        score = "roc_auc" if link else "accuracy"
+        per_layer = " / ".join(number(v, 3) for v in metrics[f"per_layer_test_{score}"]) or "n/a"
+        setting = metrics["conv"] if link else f"{metrics['conv']}, edges {metrics['use_edges']}"
+        return (f"{metrics['rule']} ({setting}): {score_name(f'test_{score}')} {number(metrics[f'test_{score}'], 3)}, "
+                f"per layer {per_layer}")

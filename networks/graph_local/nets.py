@@ -1,5 +1,7 @@
 """PyTorch networks of the graph rules (``rules/graph_layers.py``). A graph net exposes one parameter group
-per trained unit and ``unit_loss(k, graph)`` / ``scores(graph, upto)``; the family's trainer does the rest."""
+per trained unit and ``unit_loss(k, graph)`` / ``scores(graph, upto)``, and the trainer hooks it needs
+(``hooks()``: a unit is frozen at the end of its stage); the family's trainer does the rest. Fixed random
+features (virtual class nodes) are drawn in ``initialise_from(generator)``, with the parameters."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from biosim.networks.graph_local.convs import CONVOLUTIONS, GraphOps
+from biosim.torch.trainer import Hooks
 
 
 @dataclass
@@ -27,13 +30,35 @@ def rownorm(h: torch.Tensor) -> torch.Tensor:
     return h / h.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
 
-class SingleForwardNet(nn.Module):
+class GraphNet(nn.Module):
+    """The base of the graph nets: units trained in turn, each frozen when its stage ends."""
+
+    def freeze(self, k: int) -> None:
+        """Unit ``k`` is done (nothing to do for nets whose one unit is the whole stack)."""
+
+    def hooks(self) -> Hooks:
+        return Hooks(end_stage=self.freeze)
+
+
+class VirtualNodes:
+    """A mixin for nets with C virtual class nodes: fixed standard-normal features (``virtual``, C x features)."""
+
+    virtual: torch.Tensor
+
+    def initialise_from(self, generator: torch.Generator | None) -> None:
+        """Draw the class nodes' features (None: from torch's global generator, for a net built on its own)."""
+        with torch.no_grad():
+            self.virtual.normal_(generator=generator)
+
+
+class SingleForwardNet(VirtualNodes, GraphNet):
     """Virtual class nodes (fixed random features) + one convolution per layer, trained greedily."""
 
     def __init__(self, conv: str, widths: list[int], n_features: int, n_classes: int):
         super().__init__()
         self.n_classes = n_classes
-        self.register_buffer("virtual", torch.randn(n_classes, n_features))
+        self.register_buffer("virtual", torch.empty(n_classes, n_features))
+        self.initialise_from(None)
         sizes = [n_features, *widths]
         self.convs = nn.ModuleList(CONVOLUTIONS[conv](a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self._ops: GraphOps | None = None
@@ -88,7 +113,7 @@ class SingleForwardNet(nn.Module):
         return out
 
 
-class BackpropGraphNet(nn.Module):
+class BackpropGraphNet(GraphNet):
     def __init__(self, conv: str, widths: list[int], n_features: int, n_classes: int):
         super().__init__()
         sizes = [n_features, *widths]
@@ -116,15 +141,12 @@ class BackpropGraphNet(nn.Module):
         logits = self.readout(self.hidden(graph)[-1])
         return F.cross_entropy(logits[graph.train], graph.y[graph.train])
 
-    def freeze(self, k: int) -> None:
-        pass
-
     def scores(self, graph: TorchGraph, upto: int) -> torch.Tensor:
         with torch.no_grad():
             return torch.softmax(self.readout(self.hidden(graph)[-1]), dim=1)
 
 
-class LinkNet(nn.Module):
+class LinkNet(GraphNet):
     """Per-layer (greedy) or end-to-end link prediction from edge features z_u * z_v."""
 
     def __init__(self, rule, conv: str, widths: list[int], n_features: int):
@@ -185,7 +207,7 @@ class LinkNet(nn.Module):
         return self.embeddings(len(self.convs) - 1)
 
 
-class LabelTrialNet(nn.Module):
+class LabelTrialNet(GraphNet):
     """Forward-forward on graphs with labels in the input: one forward pass per label assignment (positive:
     true training labels; negatives: every wrong one), per-layer BCE on the goodness sum(h^2) - theta of the
     training nodes, greedy; prediction tries every class on the unlabelled nodes and accumulates
@@ -265,12 +287,13 @@ class LabelAppendingNet(LabelTrialNet):
         return torch.cat([graph.x, vectors], dim=1), self._ops
 
 
-class VirtualNodeNet(LabelTrialNet):
+class VirtualNodeNet(VirtualNodes, LabelTrialNet):
     """FF + VN: C class nodes with fixed random features; a node with a label is joined to its class node."""
 
     def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
         super().__init__(rule, conv, widths, n_features, n_classes)
-        self.register_buffer("virtual", torch.randn(n_classes, n_features))
+        self.register_buffer("virtual", torch.empty(n_classes, n_features))
+        self.initialise_from(None)
 
     def assignment(self, graph, train_labels, others):
         n = len(graph.x)
@@ -337,7 +360,8 @@ class Top2InputNet(SingleForwardNet):
     def __init__(self, rule, conv: str, widths: list[int], n_features: int, n_classes: int):
         nn.Module.__init__(self)
         self.rule, self.n_classes = rule, n_classes
-        self.register_buffer("virtual", torch.randn(n_classes, n_features))
+        self.register_buffer("virtual", torch.empty(n_classes, n_features))
+        self.initialise_from(None)
         below = [n_features, *widths[:-1]]
         above = [*widths[1:], n_classes]
         self.convs = nn.ModuleList(CONVOLUTIONS[conv](a + b, w) for a, b, w in zip(below, above, widths, strict=True))

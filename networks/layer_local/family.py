@@ -5,7 +5,8 @@ every epoch records each group's loss, the rule's statistics (e.g. goodness of p
 per layer), and train/(validation)/test accuracy (or reconstruction MSE). With ``validation_fraction`` > 0 a
 seeded, stratified part of the training set is held out and each stage ends on its best-validation
 checkpoint (as the official CCL code does); the test set never selects anything. A NaN loss or Ctrl-C stops
-cleanly and keeps what was recorded.
+cleanly and keeps what was recorded. The data split, the hold-out, the initial parameters, the batch order
+and the negatives each draw from their own stream of the run's seed (``biosim.torch.common``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,23 @@ from functools import partial
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec
-from biosim.family import Outcome, Run
-from biosim.torch.common import TorchFamily, check_build, embeddings, load_data, prepare_rule_and_data
-from biosim.torch.results import TrainingResults
+from biosim.family import Outcome, Run, number
+from biosim.streams import stream
+from biosim.torch.common import (
+    TorchFamily,
+    Width,
+    build_net,
+    check_build,
+    embeddings,
+    load_data,
+    prepare_rule_and_data,
+    torch_generator,
+)
+from biosim.torch.results import TrainingResults, score_name
 
 
 class LayerLocalExperiment(ExperimentBase):
@@ -31,7 +42,7 @@ class LayerLocalExperiment(ExperimentBase):
     family: str = "layer_local"
     task: Literal["classification", "reconstruction"] = "classification"
     rule: Spec = "forward_forward"
-    hidden: list[PositiveInt] = Field([256, 256], min_length=1, description="hidden layer widths")
+    hidden: list[Width] = Field([256, 256], min_length=1, description="hidden layer widths")
     data: Spec = {"name": "digits", "test_fraction": 0.25, "stratify": True}
     input_scaling: Literal["rms", "unit", "none"] = Field(
         "rms", description="rescale every input vector to RMS 1 or to unit L2 norm")
@@ -51,14 +62,30 @@ class LayerLocalExperiment(ExperimentBase):
     plots: list[str] = ["learning_curves", "embeddings"]
 
 
-def prepare(exp: LayerLocalExperiment, source: Source) -> tuple[Any, Any]:
-    """The rule and the loaded data split; widths the rule cannot build on this data are refused here."""
+@dataclass
+class Prepared:
+    """The rule, the loaded data split, and the training items kept for fitting and held out for validation
+    (indices into the training set)."""
+
+    rule: Any
+    split: Any
+    fit: np.ndarray
+    val: np.ndarray
+
+
+def prepare(exp: LayerLocalExperiment, source: Source) -> Prepared:
+    """The rule, the loaded data split and the validation hold-out; widths the rule cannot build on this
+    data, and a hold-out too small to stratify, are refused here."""
     from biosim.networks.layer_local.target import TORCH_LAYERS
 
     rule, data = prepare_rule_and_data(exp, source, TORCH_LAYERS.registry_name, "images")
     split = load_data(data, exp.seed, source)
+    try:
+        fit, val = _hold_out(split.train_y, exp.validation_fraction, stream(exp.seed, "validation"))
+    except ValueError as err:  # scikit-learn: too few items of a class, or fewer held out than classes
+        raise source.error(f"cannot hold out a stratified validation set: {err}", ("validation_fraction",)) from None
     check_build(rule, source, **_net_context(exp, split))
-    return rule, split
+    return Prepared(rule, split, fit, val)
 
 
 def _net_context(exp: LayerLocalExperiment, split) -> dict[str, Any]:
@@ -128,14 +155,16 @@ def _evaluate(net, sets: Sets) -> dict[str, float]:
     return scores | (net.epoch_stats(sets.x_test, sets.y_test) if hasattr(net, "epoch_stats") else {})
 
 
-def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (into the training set) kept for fitting and held out for validation: seeded, stratified."""
+def _hold_out(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into the training set) kept for fitting and held out for validation: stratified, drawn from
+    ``rng``."""
     index = np.arange(len(labels))
     if fraction == 0:
         return index, index[:0]
     from sklearn.model_selection import train_test_split
 
-    fit, val = train_test_split(index, test_size=fraction, stratify=labels, random_state=seed)
+    fit, val = train_test_split(index, test_size=fraction, stratify=labels,
+                                random_state=int(rng.integers(2**32)))
     return np.sort(fit), np.sort(val)
 
 
@@ -144,9 +173,8 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
 
     from biosim.torch.trainer import Schedule, greedy, simultaneous, train
 
-    rule, split = prepared
+    rule, split, fit, val = prepared.rule, prepared.split, prepared.fit, prepared.val
     device = torch.device(exp.device)
-    fit, val = _hold_out(split.train_y, exp.validation_fraction, exp.seed)
 
     def inputs(a):
         return torch.tensor(_scale(a, exp.input_scaling), dtype=torch.float32, device=device)
@@ -156,7 +184,8 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
 
     sets = Sets(inputs(split.train_x[fit]), labels(split.train_y[fit]), inputs(split.train_x[val]),
                 labels(split.train_y[val]), inputs(split.test_x), labels(split.test_y))
-    net = rule.implementation("torch", **_net_context(exp, split)).to(device)
+    net = build_net(rule, exp.seed, device, **_net_context(exp, split))
+    net.generator = torch_generator(exp.seed, "negatives", device)
     groups = net.groups()
     schedule = Schedule(stages=(greedy if exp.training == "greedy" else simultaneous)(len(groups)),
                         epochs=exp.epochs, items=len(sets.y), batch_size=exp.batch_size,
@@ -165,7 +194,7 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
                         restore_best=len(val) > 0, seed=exp.seed)
     start = time.perf_counter()
     training = train(net, groups, lambda index, active: net.local_losses(sets.x[index], sets.y[index]),
-                     lambda stage: _evaluate(net, sets), schedule, partial(_optimiser, exp),
+                     lambda stage: _evaluate(net, sets), schedule, partial(_optimiser, exp), net.hooks(),
                      stop=lambda: run.stop_requested, log=run.log, device=device)
     seconds = time.perf_counter() - start
     history = training.history
@@ -194,6 +223,6 @@ class LayerLocal(TorchFamily):
     train = staticmethod(execute)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}"
+        scores = ", ".join(f"{score_name(k)} {number(metrics[k])}"
                            for k in ("test_accuracy", "train_accuracy", "test_mse", "train_mse") if k in metrics)
-        return f"{metrics['rule']}: {scores}, {metrics['epochs_per_s'] or 0:.2f} epochs/s"
+        return f"{metrics['rule']}: {scores}, {number(metrics['epochs_per_s'], 3)} epochs/s"

@@ -2,7 +2,9 @@
 registers the builders that make these nets).
 
 A ``LocalNet`` splits its parameters into groups, one per local loss; ``local_losses`` returns one loss
-per group that depends on that group's parameters only (every layer's input is detached).
+per group that depends on that group's parameters only (every layer's input is detached). Its own draws
+during training (negative labels, hybrid masks) come from ``generator`` (the family sets the run's
+``"negatives"`` stream; None: torch's global generator, for nets used on their own).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from biosim.torch.trainer import Hooks
+
 if TYPE_CHECKING:
     from biosim.rules.torch_layers.forward_forward import ForwardForward
 
@@ -23,9 +27,15 @@ class LocalNet(nn.Module):
     target's ``LayerStack``, ``networks/layer_local/target.py``)."""
 
     task = "classification"  # or "reconstruction": ``reconstruct(x)`` instead of ``predict(x)``
+    generator: torch.Generator | None = None  # of the net's own draws during training, on its device
 
     def groups(self) -> list[list[nn.Parameter]]:
         raise NotImplementedError
+
+    def hooks(self) -> Hooks:
+        """What the trainer calls into at every step (gradient transforms, updates outside autograd): none
+        for plain local losses."""
+        return Hooks()
 
     def group_names(self) -> list[str]:
         """A label per group, for logs and plots."""
@@ -133,8 +143,8 @@ class ForwardForwardNet(LocalNet):
                 scores = self.label_goodness(x)
                 scores[torch.arange(len(y), device=y.device), y] = -torch.inf
                 probs = torch.softmax(scores, dim=1)
-            return torch.multinomial(probs, 1).squeeze(1)
-        shift = torch.randint(1, self.n_classes, y.shape, device=y.device)
+            return torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
+        shift = torch.randint(1, self.n_classes, y.shape, device=y.device, generator=self.generator)
         return (y + shift) % self.n_classes
 
     def local_losses(self, x, y):
@@ -358,10 +368,10 @@ class UnsupervisedFFNet(LocalNet):
         return out
 
     def negatives(self, x: torch.Tensor) -> torch.Tensor:
-        mask = hybrid_mask(self.image_shape[:2], len(x), self.rule.blur_passes, device=x.device)
+        mask = hybrid_mask(self.image_shape[:2], len(x), self.rule.blur_passes, self.generator, x.device)
         mask = mask.view(len(x), -1).repeat_interleave(self.channels, dim=1) if self.channels > 1 else \
             mask.view(len(x), -1)
-        other = x[torch.randperm(len(x), device=x.device)]
+        other = x[torch.randperm(len(x), device=x.device, generator=self.generator)]
         return mask * x + (1 - mask) * other
 
     def goodness(self, h: torch.Tensor) -> torch.Tensor:
@@ -406,17 +416,19 @@ class CounterCurrentAutoencoderNet(LocalNet):
         # it, F and G agree on the trivial code a_l = c_l = 0
         self.forward_norms = nn.ModuleList(nn.BatchNorm1d(w) for w in widths)
         self.feedback_norms = nn.ModuleList(nn.BatchNorm1d(w) for w in widths)
-        bottleneck = int(np.argmin(widths)) + 1  # the level of the narrowest code
+        self.bottleneck = int(np.argmin(widths)) + 1  # the level of the narrowest code
+        self.initialise_from(None)
+
+    def initialise_from(self, generator: torch.Generator | None) -> None:
+        """The official init: orthogonal weights, zero biases; decoder-forward and encoder-feedback weights
+        scaled by ``init_scale`` (they start near 0)."""
         for l, (f, g) in enumerate(zip(self.forward_layers, self.feedback_layers, strict=True)):
-            nn.init.orthogonal_(f.weight)
-            nn.init.orthogonal_(g.weight)
+            nn.init.orthogonal_(f.weight, generator=generator)
+            nn.init.orthogonal_(g.weight, generator=generator)
             nn.init.zeros_(f.bias)
             nn.init.zeros_(g.bias)
-            with torch.no_grad():  # the official scaling: decoder forward and encoder feedback start near 0
-                if l >= bottleneck:
-                    f.weight.mul_(rule.init_scale)
-                if l < bottleneck:
-                    g.weight.mul_(rule.init_scale)
+            with torch.no_grad():
+                (f if l >= self.bottleneck else g).weight.mul_(self.rule.init_scale)
 
     def groups(self):
         L = len(self.forward_layers)

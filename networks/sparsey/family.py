@@ -14,18 +14,21 @@ Studies:
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_params
-from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
-from biosim.networks.sparsey.hierarchy import Hierarchy, LevelConfig
+from biosim.engine.network import available_memory
+from biosim.family import INTERRUPTED, Family, Outcome, Results, Run, number
+from biosim.networks.sparsey.hierarchy import Hierarchy, LevelConfig, receptive_fields
 from biosim.networks.sparsey.mac import CSA, MacParams, SingleMac
 from biosim.rules.sparsey_mac import SPARSEY_MAC
-from biosim.streams import streams
+from biosim.streams import stream, streams
 
 
 class SparseyExperiment(ExperimentBase):
@@ -49,6 +52,74 @@ class SparseyExperiment(ExperimentBase):
     plots: list[str] = ["sparsey"]
 
 
+@dataclass
+class Capacity:
+    """Study capacity: retrieval per number of stored items (rows) and seed (columns), and timing."""
+
+    items: np.ndarray  # int: items stored, one value per row
+    seeds: np.ndarray  # int: the seed of each column
+    exact: np.ndarray  # fraction of items whose retrieved code equals the stored one (NaN: not run)
+    per_module: np.ndarray  # fraction of CMs whose retrieved winner equals the stored one (NaN: not run)
+    timing_stored: np.ndarray  # int: items in the mac after each timed batch
+    timing_store_s: np.ndarray  # s per stored item in that batch
+    timing_retrieve_s: np.ndarray  # s per retrieved item in that batch
+
+
+@dataclass
+class Similarity:
+    """Study similarity: one entry per presented variant of a stored item."""
+
+    input_overlap: np.ndarray  # fraction of the stored item's active bits the variant keeps, in [0, 1]
+    code_overlap: np.ndarray  # fraction of the Q CMs whose winner equals the stored code's, in [0, 1]
+
+
+@dataclass
+class Sequences:
+    """Study sequences: code overlap with the stored code (fraction of Q), mean over sequences, per position."""
+
+    recognition_overlap_by_position: np.ndarray  # input present at every position (U and H)
+    recall_overlap_by_position: np.ndarray  # only the first element presented (H only afterwards)
+
+
+@dataclass
+class Classification:
+    """Study classification: 1-nearest-neighbour labels of the test images by stored code overlap."""
+
+    test_labels: np.ndarray  # int: true class of each test image
+    predicted: np.ndarray  # int: class of the stored training image with the largest code overlap
+    familiarity: np.ndarray  # top-level familiarity G (mean over its macs) per training image, in [0, 1]
+    split_train_index: np.ndarray  # int: dataset indices of the training images
+    split_test_index: np.ndarray  # int: dataset indices of the test images
+
+
+@dataclass
+class SparseyResults:
+    """A Sparsey study's results: ``data`` is the study's record (:class:`Capacity`, :class:`Similarity`,
+    :class:`Sequences` or :class:`Classification`). Saved as ``results.npz`` (its arrays by field name,
+    study and title in the JSON header)."""
+
+    study: str
+    title: str
+    data: Capacity | Similarity | Sequences | Classification
+
+    FILE: ClassVar[str] = Results.FILE
+
+    def save(self, run_dir: Path) -> Path:
+        arrays = {f.name: np.asarray(getattr(self.data, f.name)) for f in fields(self.data)}
+        return Results(arrays, {"study": self.study, "title": self.title}).save(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> SparseyResults:
+        saved = Results.load(run_dir)
+        record = RECORDS[saved.meta["study"]]
+        return cls(saved.meta["study"], saved.meta["title"], record(**{f.name: saved.arrays[f.name]
+                                                                       for f in fields(record)}))
+
+
+RECORDS: dict[str, type] = {"capacity": Capacity, "similarity": Similarity, "sequences": Sequences,
+                            "classification": Classification}
+
+
 def prepare(exp: SparseyExperiment, source: Source):
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", SPARSEY_MAC))
     csa = validate_params(CSA, exp.csa, source, ("csa",))
@@ -56,11 +127,45 @@ def prepare(exp: SparseyExperiment, source: Source):
         if not exp.levels:
             raise source.error("a classification needs 'levels' (a list of level settings)", ("levels",))
         levels = [validate_params(LevelConfig, level, source, ("levels", k)) for k, level in enumerate(exp.levels)]
+        for k, level in enumerate(levels):
+            if min(level.grid) < 1:
+                raise source.error(f"grid = {list(level.grid)}: a level needs at least 1 x 1 macs",
+                                   ("levels", k, "grid"))
         data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
-        return rule, csa, levels, data
+        try:
+            split = data.load(stream(exp.seed, "data"))
+        except (OSError, ValueError) as err:
+            raise source.error(str(err), ("data",)) from None
+        for k, rfs in enumerate(receptive_fields(split.shape, levels)[0]):
+            blind = sum(len(rf) == 0 for rf in rfs)
+            if blind:
+                raise source.error(f"rf = {levels[k].rf:g}: {blind} of the {len(rfs)} macs of level {k + 1} see no "
+                                   "unit of the level below (the field falls between them); widen rf or change grid",
+                                   ("levels", k, "rf"))
+        return rule, csa, levels, split
     mac = validate_params(MacParams, exp.mac, source, ("mac",))
-    if exp.active > exp.inputs:
-        raise source.error(f"active = {exp.active} exceeds inputs = {exp.inputs}", ("active",))
+    top, why = exp.inputs, "inputs"
+    if exp.study == "similarity":
+        top, why = exp.inputs // 2, "inputs // 2 (a variant swaps active bits for inactive ones)"
+    if mac.max_active is not None and mac.max_active < top:
+        top, why = mac.max_active, "mac.max_active"
+    if not mac.min_active <= exp.active <= top:
+        raise source.error(f"active = {exp.active} must lie in [mac.min_active = {mac.min_active}, {why} = {top}]",
+                           ("active",))
+    cells = mac.q * mac.k
+    weights = exp.inputs * cells + (cells * cells if exp.study == "sequences" else 0)  # uint8 U (and H) weights
+    free = available_memory()
+    if free is not None and weights > free:
+        raise source.error(f"inputs = {exp.inputs}: the mac's weights need {weights / 1e9:.3g} GB "
+                           f"(inputs x q x k bytes), {free / 1e9:.3g} GB available", ("inputs",))
+    if not exp.items:
+        raise source.error("needs at least one number of items", ("items",))
+    for k, n in enumerate(exp.items):
+        if n < 1:
+            raise source.error(f"items = {n} must be at least 1", ("items", k))
+    if exp.study == "similarity" and len(exp.items) != 1:
+        raise source.error(f"study similarity stores one number of items, got {len(exp.items)} values "
+                           f"{exp.items}; give one, e.g. items: [{exp.items[0]}]", ("items",))
     return rule, csa, mac
 
 
@@ -68,9 +173,9 @@ def _random_items(rng: np.random.Generator, n: int, inputs: int, active: int) ->
     return [np.sort(rng.choice(inputs, active, replace=False)) for _ in range(n)]
 
 
-def _capacity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
+def _capacity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, Capacity]:
     rule, csa, mac_params = prepared
-    rows, arrays = [], {"items": np.array(exp.items), "seeds": np.arange(exp.seed, exp.seed + exp.seeds)}
+    rows = []
     exact = np.full((len(exp.items), exp.seeds), np.nan)
     per_cm, g_novel, g_familiar = np.full_like(exact, np.nan), np.full_like(exact, np.nan), np.full_like(exact, np.nan)
     for a, n in enumerate(exp.items):
@@ -96,9 +201,11 @@ def _capacity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
                  rows[-1]["exact_retrieval_rate_min"], rows[-1]["per_module_accuracy_mean"])
         if run.stop_requested:
             break
-    timing = _timing(rule, csa, mac_params, exp)
-    arrays |= {"exact": exact, "per_module": per_cm, **{f"timing_{k}": np.array(v) for k, v in timing.items()}}
-    return {"capacity": rows, "time_per_item": timing}, arrays
+    timing = {"stored": [], "store_s": [], "retrieve_s": []} if run.stop_requested else \
+        _timing(rule, csa, mac_params, exp)
+    record = Capacity(np.array(exp.items), np.arange(exp.seed, exp.seed + exp.seeds), exact, per_cm,
+                      *(np.array(timing[k]) for k in ("stored", "store_s", "retrieve_s")))
+    return {"capacity": rows, "time_per_item": timing}, record
 
 
 def _timing(rule, csa, mac_params, exp: SparseyExperiment, batch: int = 50, total: int = 1000) -> dict[str, list]:
@@ -125,7 +232,7 @@ def _variant(rng: np.random.Generator, item: np.ndarray, keep: int, inputs: int)
     return np.sort(np.concatenate([kept, others]))
 
 
-def _similarity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
+def _similarity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, Similarity]:
     rule, csa, mac_params = prepared
     input_overlap, code_overlap = [], []
     for b in range(exp.seeds):
@@ -150,10 +257,10 @@ def _similarity(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]
     run.log.info("Spearman(input overlap, code overlap) = %.3f", rho)
     return ({"spearman_input_vs_code_overlap": rho,
              "code_overlap_by_input_overlap": dict(zip([f"{v:.4g}" for v in levels], curve, strict=True))},
-            {"input_overlap": x, "code_overlap": y})
+            Similarity(x, y))
 
 
-def _sequences(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
+def _sequences(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, Sequences]:
     rule, csa, mac_params = prepared
     level = LevelConfig(**mac_params.model_dump(), grid=(1, 1), rf=None, horizontal=True)
     rngs = streams(exp.seed, "items", "hierarchy")
@@ -192,15 +299,12 @@ def _sequences(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
                "recall_per_module_accuracy": float(call_overlap[:, 1:].mean())}
     run.log.info("recognition %.3f, recall from the first element %.3f exact, %.3f per CM",
              *metrics.values())
-    return metrics, {"recall_overlap_by_position": call_overlap.mean(axis=0),
-                     "recognition_overlap_by_position": rec_overlap.mean(axis=0)}
+    return metrics, Sequences(rec_overlap.mean(axis=0), call_overlap.mean(axis=0))
 
 
-def _classification(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, dict]:
-    rule, csa, levels, data = prepared
-    rngs = streams(exp.seed, "data", "hierarchy")
-    split = data.load(rngs["data"])
-    model = Hierarchy(split.shape, levels, rule, rngs["hierarchy"], csa)
+def _classification(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, Classification]:
+    rule, csa, levels, split = prepared
+    model = Hierarchy(split.shape, levels, rule, stream(exp.seed, "hierarchy"), csa)
     start = time.perf_counter()
     g_train = []
     for image in split.train_x:
@@ -230,8 +334,7 @@ def _classification(prepared, exp: SparseyExperiment, run: Run) -> tuple[dict, d
                "top_level_familiarity_mean": float(np.nanmean(g_train)), "fraction_of_macs_frozen": frozen}
     run.log.info("test accuracy %.3f on %d held-out images (%d stored in one trial each, %.2f s)", accuracy,
              len(split.test_y), len(g_train), train_s)
-    return metrics, {"test_labels": split.test_y, "predicted": predicted, "familiarity": np.array(g_train),
-                     "split_train_index": split.train_index, "split_test_index": split.test_index}
+    return metrics, Classification(split.test_y, predicted, np.array(g_train), split.train_index, split.test_index)
 
 
 STUDIES = {"capacity": _capacity, "similarity": _similarity, "sequences": _sequences,
@@ -243,15 +346,19 @@ class Sparsey(Family):
     """Sparsey macrocolumns and hierarchies: capacity, similarity, sequences, classification."""
 
     schema = SparseyExperiment
+    results = SparseyResults
     plots = ("sparsey",)
     prepare = staticmethod(prepare)
 
     def execute(self, prepared, exp: SparseyExperiment, run: Run) -> Outcome:
-        metrics, arrays = STUDIES[exp.study](prepared, exp, run)
+        metrics, record = STUDIES[exp.study](prepared, exp, run)
         complete = not run.stop_requested
-        results = Results(arrays, {"study": exp.study, "title": exp.description or exp.name})
+        results = SparseyResults(exp.study, exp.description or exp.name, record)
         return Outcome({"study": exp.study, **metrics}, results, complete, None if complete else INTERRUPTED)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        keys = ("capacity", "spearman_input_vs_code_overlap", "recall_exact_rate", "test_accuracy")
-        return "; ".join(f"{k}: {metrics[k]}" for k in keys if k in metrics)
+        if "capacity" in metrics:
+            return "exact retrieval by items stored: " + ", ".join(
+                f"{row['items']}: {number(row['exact_retrieval_rate_mean'], 3)}" for row in metrics["capacity"])
+        keys = ("spearman_input_vs_code_overlap", "recall_exact_rate", "test_accuracy")
+        return "; ".join(f"{k}: {number(metrics[k], 3)}" for k in keys if k in metrics)

@@ -29,6 +29,42 @@ def _centres(grid: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
     return np.array([(r, c) for r in rows for c in cols])
 
 
+def receptive_fields(input_shape: tuple[int, int], levels: list[LevelConfig]
+                     ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], list[np.ndarray]]:
+    """Per level, per mac: the indices of its U input into the level below's bit vector and of its H input into
+    its own level's; and per level the mac positions, as (row, col) in the level below's coordinates."""
+    below_pos = np.array([(r, c) for r in range(input_shape[0]) for c in range(input_shape[1])], float)
+    below_shape, below_units = input_shape, np.ones(len(below_pos), np.int64)  # afferent bits per unit below
+    u_rf: list[list[np.ndarray]] = []
+    h_rf: list[list[np.ndarray]] = []
+    positions: list[np.ndarray] = []
+    for level in levels:
+        centres = _centres(level.grid, below_shape)
+        spacing = np.array([max(1.0, (below_shape[0] - 1) / max(level.grid[0] - 1, 1)),
+                            max(1.0, (below_shape[1] - 1) / max(level.grid[1] - 1, 1))])
+        starts = np.concatenate([[0], np.cumsum(below_units)])
+        rfs = []
+        for centre in centres:
+            near = np.ones(len(below_pos), bool) if level.rf is None else \
+                np.max(np.abs(below_pos - centre), axis=1) <= level.rf + 1e-9
+            rfs.append(np.concatenate([np.zeros(0, np.int64)] + [np.arange(starts[u], starts[u + 1])
+                                                                 for u in np.flatnonzero(near)]))
+        cells = level.q * level.k
+        h_rfs = []
+        for centre in centres:
+            if not level.horizontal:
+                h_rfs.append(np.zeros(0, np.int64))
+                continue
+            near = np.max(np.abs(centres - centre) / spacing, axis=1) <= (level.rf or np.inf) + 1e-9
+            h_rfs.append(np.concatenate([np.arange(m * cells, (m + 1) * cells) for m in np.flatnonzero(near)]))
+        u_rf.append(rfs)
+        h_rf.append(h_rfs)
+        positions.append(centres)
+        below_pos, below_shape = centres / spacing, level.grid
+        below_units = np.full(len(centres), cells, np.int64)
+    return u_rf, h_rf, positions
+
+
 class Hierarchy:
     """Levels of macs over a binary image of ``input_shape``; ``frame`` codes one image. Every mac draws
     from the hierarchy's own generator ``rng`` (e.g. ``biosim.streams.stream(seed, "hierarchy")``)."""
@@ -39,34 +75,7 @@ class Hierarchy:
         kernels = rule.implementation("numba")
         self._module = _compiled(kernels)
         self._context = mac_context(rng, self.csa.constants(), kernels.params)
-        below_pos = np.array([(r, c) for r in range(input_shape[0]) for c in range(input_shape[1])], float)
-        below_shape, below_units = input_shape, np.ones(len(below_pos), np.int64)  # afferent bits per unit below
-        self.u_rf: list[list[np.ndarray]] = []  # per mac: indices into the level below's bit vector
-        self.h_rf: list[list[np.ndarray]] = []
-        self.positions: list[np.ndarray] = []
-        for level in levels:
-            centres = _centres(level.grid, below_shape)
-            spacing = np.array([max(1.0, (below_shape[0] - 1) / max(level.grid[0] - 1, 1)),
-                                max(1.0, (below_shape[1] - 1) / max(level.grid[1] - 1, 1))])
-            starts = np.concatenate([[0], np.cumsum(below_units)])
-            rfs = []
-            for centre in centres:
-                near = np.ones(len(below_pos), bool) if level.rf is None else \
-                    np.max(np.abs(below_pos - centre), axis=1) <= level.rf + 1e-9
-                rfs.append(np.concatenate([np.arange(starts[u], starts[u + 1]) for u in np.flatnonzero(near)]))
-            cells = level.q * level.k
-            h_rfs = []
-            for centre in centres:
-                if not level.horizontal:
-                    h_rfs.append(np.zeros(0, np.int64))
-                    continue
-                near = np.max(np.abs(centres - centre) / spacing, axis=1) <= (level.rf or np.inf) + 1e-9
-                h_rfs.append(np.concatenate([np.arange(m * cells, (m + 1) * cells) for m in np.flatnonzero(near)]))
-            self.u_rf.append(rfs)
-            self.h_rf.append(h_rfs)
-            self.positions.append(centres)
-            below_pos, below_shape = centres / spacing, level.grid
-            below_units = np.full(len(centres), cells, np.int64)
+        self.u_rf, self.h_rf, self.positions = receptive_fields(input_shape, levels)
         self.d_rf = [self._top_down(lv) for lv in range(len(levels))]
         self.macs = [[Mac(level, len(u), len(h), len(d)) for u, h, d in zip(us, hs, ds, strict=True)]
                      for level, us, hs, ds in zip(levels, self.u_rf, self.h_rf, self.d_rf, strict=True)]

@@ -6,41 +6,41 @@ registry entry it belongs to (neuron model, connector, rule) before anything is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from biosim import registry
-from biosim.analysis import population_summary, rate_rhythm
+from biosim.analysis import rate_rhythm, summary_of
 from biosim.config import ExperimentBase, Source, Spec, Strict, instantiate
-from biosim.engine.network import Network, Normal, Uniform, Value, check_run_length
-from biosim.engine.plasticity import BACKENDS, SPIKING_PROJECTION
+from biosim.engine.network import Network, check_duration
+from biosim.engine.plasticity import BACKENDS
 from biosim.engine.simulation import Recording, Timing
-from biosim.errors import ConfigError, did_you_mean
-from biosim.family import Family, Outcome, Run
-from biosim.params import Frequency, Time
-from biosim.units import UnitError, parse_quantity
+from biosim.family import Family, Outcome, Run, number
+from biosim.params import Time
 
 
 class DriveConfig(Strict):
-    """Poisson drive: ``n`` independent inputs per neuron at ``rate``, each adding ``weight``."""
+    """Poisson drive: ``n`` independent inputs per neuron at ``rate``, each adding ``weight`` to ``target``."""
 
     target: str
-    n: int = Field(gt=0)
-    rate: Frequency
+    n: int
+    rate: Any
     weight: Any
 
 
 class CurrentStep(Strict):
-    at: Time
+    """From time ``at`` on, every neuron's ``i_ext`` is ``value``."""
+
+    at: Any
     value: Any
 
 
 class PopulationConfig(Strict):
-    n: int = Field(gt=0)
+    """``n`` neurons of neuron ``model`` (a registry name) with ``params``, initial values, drive and currents."""
+
+    n: int
     model: str
     params: dict[str, Any] = {}
     init: dict[str, Any] = {}
@@ -49,6 +49,8 @@ class PopulationConfig(Strict):
 
 
 class ProjectionConfig(Strict):
+    """Synapses ``pre`` -> ``post`` onto ``target``: connector, weight (target's unit), delay, rule, modulator."""
+
     pre: str
     post: str
     target: str
@@ -60,24 +62,30 @@ class ProjectionConfig(Strict):
 
 
 class StateMonitorConfig(Strict):
+    """Record ``variables`` of neurons ``indices`` of ``population`` every ``every`` (default: dt)."""
+
     population: str
     variables: list[str] = ["v"]
     indices: list[int] = [0]
-    every: Time | None = None
+    every: Any = None
 
 
 class WeightMonitorConfig(Strict):
+    """Snapshot at most ``max_synapses`` weights of ``projection`` every ``every`` (default about 1 s)."""
+
     projection: str
-    every: Time = 1.0
-    max_synapses: int = Field(10_000, gt=0)
+    every: Any = None  # default: the whole number of steps nearest 1 s
+    max_synapses: int = 10_000
 
 
 class MonitorsConfig(Strict):
+    """Which populations' spikes and rates are recorded, state and weight monitors, the spike cap."""
+
     spikes: list[str] | Literal["all"] = "all"
     rates: list[str] | Literal["all"] = "all"
     state: list[StateMonitorConfig] = []
     weights: list[WeightMonitorConfig] = []
-    max_spikes: int = Field(50_000_000, gt=0, description="per population; 8 bytes each")
+    max_spikes: int = Field(50_000_000, description="per population; 8 bytes each; rates and CVs use all spikes")
 
 
 class SpikingExperiment(ExperimentBase):
@@ -87,135 +95,52 @@ class SpikingExperiment(ExperimentBase):
     backend: Literal["biosim", "brian2"] = "biosim"
     dt: Time = 1e-4
     duration: Time
-    chunk: Time = 0.1
+    chunk: Time = Field(0.1, gt=0)
     populations: dict[str, PopulationConfig]
     projections: dict[str, ProjectionConfig] = {}
     monitors: MonitorsConfig = MonitorsConfig()
     plots: list[str] = ["raster", "rates", "voltage", "isi", "weights"]
 
 
-
-
-def _value(raw: Any, dimension: str, source: Source, loc: tuple) -> Value:
-    """A constant, ``{uniform: [lo, hi]}``, ``{normal: [mean, std]}`` or a list, in ``dimension``."""
-    try:
-        if isinstance(raw, dict):
-            if len(raw) != 1 or next(iter(raw)) not in ("uniform", "normal"):
-                raise ValueError("a distribution is written {uniform: [low, high]} or {normal: [mean, std]}")
-            (kind, bounds), = raw.items()
-            if not isinstance(bounds, list) or len(bounds) != 2:
-                raise ValueError(f"{kind} takes a list of two values")
-            a, b = (parse_quantity(x, dimension) for x in bounds)
-            return Uniform(a, b) if kind == "uniform" else Normal(a, b)
-        if isinstance(raw, list):
-            return [parse_quantity(x, dimension) for x in raw]
-        return parse_quantity(raw, dimension)
-    except (UnitError, ValueError) as err:
-        raise source.error(str(err), loc) from None
-
-
-def _unknown(source: Source, kind: str, name: str, allowed, loc: tuple, context: str = "") -> Exception:
-    allowed = list(allowed)
-    guess = did_you_mean(name, allowed)
-    return source.error(f"unknown {kind} {name!r}{context}{guess}; allowed: {', '.join(allowed)}", loc)
-
-
-@contextmanager
-def _located(source: Source, loc: tuple) -> Iterator[None]:
-    """Report a ConfigError of the Network API at its own key, any other ValueError at ``loc``, with file and
-    line."""
-    try:
-        yield
-    except ConfigError as err:
-        key = tuple(err.key.split(".")) if err.key else loc
-        raise source.error(str(err).removeprefix(f"{err.key}: "), key) from None
-    except ValueError as err:
-        raise source.error(str(err), loc) from None
-
-
 def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
-    """The Network an experiment describes; every value is validated first (errors name file, line, key):
-    besides the schema, sizes a connector cannot meet, rate x dt outside [0, 1), delays and run lengths
-    past the engine's limits, and whether each plastic rule has an implementation on the chosen backend."""
-    with _located(source, ("duration",)):
-        check_run_length(round(exp.duration / exp.dt), exp.dt)
-    net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes)
+    """The Network an experiment describes, built through the Python API, whose methods own every check (errors
+    name file, line and key through ``source``); besides, what only an experiment has: its run length, whether
+    each plastic rule has an implementation on the chosen backend, and the memory the run will need."""
+    net = Network(dt=exp.dt, seed=exp.seed, max_spikes=exp.monitors.max_spikes, source=source,
+                  keys={"max_spikes": ("monitors", "max_spikes")})
+    check_duration(exp.duration, net.dt, source)
     for name, pop in exp.populations.items():
         loc = ("populations", name)
         model = instantiate({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"),
                             name_loc=(*loc, "model"))
-        for var in pop.init:
-            if var not in model.state_vars:
-                raise _unknown(source, "state variable", var, model.state_vars, (*loc, "init", var))
-        init = {var: _value(raw, model.state_vars[var], source, (*loc, "init", var))
-                for var, raw in pop.init.items()}
-        with _located(source, loc):
-            net.add_population(name, pop.n, model, init)
+        net.add_population(name, pop.n, model, pop.init)
         if pop.drive is not None:
-            target = pop.drive.target
-            if target not in model.synaptic_targets:
-                raise _unknown(source, "target", target, model.synaptic_targets, (*loc, "drive", "target"))
-            weight = _value(pop.drive.weight, model.state_vars[target], source, (*loc, "drive", "weight"))
-            with _located(source, (*loc, "drive")):
-                net.add_poisson_drive(name, target, pop.drive.n, pop.drive.rate, weight)
+            drive = pop.drive
+            net.add_poisson_drive(name, drive.target, drive.n, drive.rate, drive.weight)
         if pop.current:
-            if "i_ext" not in model.state_vars:
-                raise source.error(f"model {pop.model!r} takes no current", (*loc, "current"))
-            dim = model.state_vars["i_ext"]
-            net.add_current_steps(name, [(step.at, _value(step.value, dim, source, (*loc, "current", k, "value")))
-                                         for k, step in enumerate(pop.current)])
-
+            net.add_current_steps(name, [(step.at, step.value) for step in pop.current])
     for name, proj in exp.projections.items():
-        loc = ("projections", name)
-        for role in ("pre", "post"):
-            pop = getattr(proj, role)
-            if pop not in net.populations:
-                raise _unknown(source, "population", pop, net.populations, (*loc, role))
-        post_model = net.populations[proj.post].model
-        if proj.target not in post_model.synaptic_targets:
-            raise _unknown(source, "target", proj.target, post_model.synaptic_targets, (*loc, "target"),
-                           f" for model {exp.populations[proj.post].model!r}")
-        dimension = post_model.state_vars[proj.target]
-        connector = instantiate(proj.connector, "connector", source, (*loc, "connector"))
-        rule = instantiate(proj.rule, "rule", source, (*loc, "rule"), {"weight_dimension": dimension},
-                           kind=("plugs_into", SPIKING_PROJECTION))
+        net.connect(proj.pre, proj.post, target=proj.target, connector=proj.connector, weight=proj.weight,
+                    delay=proj.delay, rule=proj.rule, modulator=proj.modulator, name=name)
+        rule = net.projections[name].rule
         if rule.plastic and BACKENDS[exp.backend] not in rule.backends():
             runs_on = [backend for backend, builder in BACKENDS.items() if builder in rule.backends()]
             raise source.error(f"rule {rule.registry_name!r} has no implementation on backend {exp.backend!r}; "
-                               f"it runs on: {', '.join(runs_on) or 'none'}", (*loc, "rule"))
-        weight = _value(proj.weight, dimension, source, (*loc, "weight"))
-        delay = _value(proj.delay, "time", source, (*loc, "delay"))
-        with _located(source, loc):
-            net.connect(proj.pre, proj.post, target=proj.target, connector=connector, weight=weight,
-                        delay=delay, rule=rule, modulator=proj.modulator, name=name)
-
-    _monitors(exp, net, source)
+                               f"it runs on: {', '.join(runs_on) or 'none'}", ("projections", name, "rule"))
+    _monitors(exp, net)
+    net.check_memory(exp.duration)
     return net
 
 
-def _monitors(exp: SpikingExperiment, net: Network, source: Source) -> None:
-    spiking = list(net.populations)
+def _monitors(exp: SpikingExperiment, net: Network) -> None:
+    monitors = exp.monitors
+    net.record_spikes(*(net.populations if monitors.spikes == "all" else monitors.spikes))
     neurons = [name for name, pop in net.populations.items() if pop.kind == "neuron"]
-    for field, default in (("spikes", spiking), ("rates", neurons)):
-        chosen = getattr(exp.monitors, field)
-        chosen = default if chosen == "all" else chosen
-        for pop in chosen:
-            if pop not in net.populations:
-                raise _unknown(source, "population", pop, net.populations, ("monitors", field))
-        (net.record_spikes if field == "spikes" else net.record_rates)(*chosen)
-    for k, state in enumerate(exp.monitors.state):
-        loc = ("monitors", "state", k)
-        if state.population not in net.populations:
-            raise _unknown(source, "population", state.population, net.populations, (*loc, "population"))
-        try:
-            net.record_state(state.population, state.variables, state.indices, state.every or exp.dt)
-        except ValueError as err:
-            raise source.error(str(err), loc) from None
-    for k, weights in enumerate(exp.monitors.weights):
-        try:
-            net.record_weights(weights.projection, weights.every, weights.max_synapses)
-        except ValueError as err:
-            raise source.error(str(err), ("monitors", "weights", k)) from None
+    net.record_rates(*(neurons if monitors.rates == "all" else monitors.rates))
+    for state in monitors.state:
+        net.record_state(state.population, state.variables, state.indices, state.every)
+    for weights in monitors.weights:
+        net.record_weights(weights.projection, weights.every, weights.max_synapses)
 
 
 # -- running: the family's execute half ---------------------------------------------------------------
@@ -231,9 +156,11 @@ def weight_summary(w: np.ndarray, bounds: tuple[float, float] | None) -> dict[st
 
 
 def spiking_metrics(exp: SpikingExperiment, rec: Recording, timing: Timing, network: Network) -> dict[str, Any]:
-    """Per population rate_hz, cv_isi, spike_count and rhythm; weight statistics; the wall-time split."""
-    populations = {pop: {**population_summary(t, i, rec.sizes[pop], rec.duration), "n": rec.sizes[pop]}
-                   for pop, (t, i) in rec.spikes.items()}
+    """Per population rate_hz, cv_isi, spike_count (from the never-truncated spike counters), whether the spike
+    monitor was truncated, and rhythm; weight statistics; the wall-time split."""
+    populations = {pop: {**summary_of(stats, rec.duration), "n": rec.sizes[pop],
+                         "spikes_truncated": pop in rec.truncated}
+                   for pop, stats in rec.spike_stats.items()}
     for pop, rate in rec.rates.items():
         populations.setdefault(pop, {}).update(rate_rhythm(rate, rec.dt))
     weights = {name: {"initial": weight_summary(table["w"][0], network.projections[name].rule.weight_bounds()),
@@ -249,7 +176,7 @@ def simulate(exp: SpikingExperiment, network: Network, run: Run) -> tuple[Record
     if exp.backend == "brian2":
         from biosim.backends.brian2_backend import run_brian2
 
-        rec, timing, synapses = run_brian2(network, exp.duration)
+        rec, timing, synapses = run_brian2(network, exp.duration, progress=True)
         return rec, timing, {"synapse_count": synapses}
     from biosim.engine.simulation import Simulation
 
@@ -274,14 +201,23 @@ class Spiking(Family):
     plots = ("raster", "rates", "voltage", "isi", "weights")
 
     def prepare(self, exp: SpikingExperiment, source: Source) -> Network:
+        """The validated Network (:func:`build_spiking`)."""
         return build_spiking(exp, source)
 
     def execute(self, network: Network, exp: SpikingExperiment, run: Run) -> Outcome:
+        """Simulate on the experiment's backend; warn about truncated spike monitors."""
         rec, timing, extra = simulate(exp, network, run)
+        for pop in sorted(rec.truncated):
+            run.log.warning("the spike monitor of %r stopped at monitors.max_spikes = %d: the raster and ISI figures "
+                            "show the first spikes only; rates and CVs in metrics.json use all of them",
+                            pop, network.max_spikes)
         if not rec.complete:
             run.log.warning("kept %.3f s of %.3f s", rec.duration, exp.duration)
         return Outcome({**spiking_metrics(exp, rec, timing, network), **extra}, rec, rec.complete, rec.stop_reason)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        return "; ".join(f"{pop}: {v['rate_hz']:.3f} Hz, CV ISI {v['cv_isi']}, {v['spike_count']} spikes"
+        """Rate, CV and spike count per population, in one line."""
+        return "; ".join(f"{pop}: {number(v.get('rate_hz'))} Hz, CV ISI {number(v.get('cv_isi'))}, "
+                         f"{number(v.get('spike_count'))} spikes"
+                         + (" (spike monitor truncated)" if v.get("spikes_truncated") else "")
                          for pop, v in metrics["populations"].items())

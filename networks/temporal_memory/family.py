@@ -8,15 +8,18 @@ prediction precision (fraction of predicted columns that became active) are reco
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_params
-from biosim.family import INTERRUPTED, Family, Outcome, Results, Run
-from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams
+from biosim.engine.network import available_memory
+from biosim.family import INTERRUPTED, Family, Outcome, Results, Run, number
+from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams, check_rule
 from biosim.rules.dendritic_segments import DENDRITIC_SEGMENTS
 from biosim.streams import streams
 
@@ -35,12 +38,54 @@ class TMExperiment(ExperimentBase):
     plots: list[str] = ["anomaly"]
 
 
+@dataclass
+class SequenceResults:
+    """A temporal-memory run, one value per presented step (learning passes, then the test pass if any).
+    Saved as ``results.npz`` (the three arrays, the rest in its JSON header)."""
+
+    title: str
+    passes: int  # learning passes asked for
+    test: bool  # whether a test pass (no learning) was asked for, after them
+    sequence_lengths: list[int]  # elements per sequence of the dataset
+    anomaly: np.ndarray  # fraction of active columns that were not predicted, per step, in [0, 1]
+    precision: np.ndarray  # fraction of predicted columns that became active, per step (NaN: none predicted)
+    phase: np.ndarray  # int: pass of each step (0 .. passes - 1 learning, passes: the test pass)
+
+    FILE: ClassVar[str] = Results.FILE
+    ARRAYS: ClassVar[tuple[str, ...]] = ("anomaly", "precision", "phase")
+
+    def save(self, run_dir: Path) -> Path:
+        meta = {"title": self.title, "passes": self.passes, "test": self.test,
+                "sequence_lengths": self.sequence_lengths}
+        return Results({name: getattr(self, name) for name in self.ARRAYS}, meta).save(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> SequenceResults:
+        saved = Results.load(run_dir)
+        return cls(**saved.meta, **{name: saved.arrays[name] for name in cls.ARRAYS})
+
+
+BYTES_PER_CELL = 35  # per cell: the model's arrays (11 bytes) and its segment store's (24), before any segment
+
+
 def prepare(exp: TMExperiment, source: Source):
     params = validate_params(TemporalMemoryParams, exp.model, source, ("model",))
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", DENDRITIC_SEGMENTS))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "sdr_sequences"))
     if data.columns != params.columns:
         raise source.error(f"the data has {data.columns} columns but the model {params.columns}", ("data",))
+    cells, free = params.columns * params.cells_per_column, available_memory()
+    if free is not None and cells * BYTES_PER_CELL > free:
+        raise source.error(f"{params.columns} columns x {params.cells_per_column} cells need about "
+                           f"{cells * BYTES_PER_CELL / 1e9:.3g} GB before any segment grows, {free / 1e9:.3g} GB "
+                           "available", ("model", "columns"))
+    if exp.passes == 0 and not exp.test:
+        raise source.error("passes = 0 and test = false: nothing to present; set passes >= 1 or test: true",
+                           ("passes",))
+    try:
+        check_rule(params, rule)  # as TemporalMemory does (the thresholds are checked by TemporalMemoryParams)
+    except ValueError as err:
+        raise source.error(str(err), ("rule", "max_new_synapses")) from None
     return params, rule, data
 
 
@@ -73,15 +118,14 @@ def execute(prepared, exp: TMExperiment, run: Run) -> Outcome:
             complete = False
             break
     steps = sum(a.size for a in anomaly)
-    arrays = {"anomaly": np.concatenate(anomaly), "precision": np.concatenate(precision),
-              "phase": np.concatenate(phase)}
     test = per_pass[-1] if exp.test and complete else None
     metrics = {"passes": per_pass, "test_mean_anomaly": test["mean_anomaly"] if test else None,
                "test_prediction_precision": test["prediction_precision"] if test else None,
                "segments": tm.n_segments, "synapses": tm.n_synapses, "build_s": build_s,
-               "run_s": sum(pass_seconds), "steps": steps, "steps_per_s": steps / sum(pass_seconds)}
-    results = Results(arrays, {"title": exp.description or exp.name, "passes": exp.passes, "test": exp.test,
-                               "sequence_lengths": [len(s) for s in sequences]})
+               "run_s": sum(pass_seconds), "steps": steps,
+               "steps_per_s": steps / sum(pass_seconds) if sum(pass_seconds) > 0 else None}
+    results = SequenceResults(exp.description or exp.name, exp.passes, exp.test, [len(s) for s in sequences],
+                              np.concatenate(anomaly), np.concatenate(precision), np.concatenate(phase))
     return Outcome(metrics, results, complete, None if complete else INTERRUPTED)
 
 
@@ -90,10 +134,11 @@ class TemporalMemoryFamily(Family):
     """Sequence learning with a temporal memory on dendritic SDR neurons."""
 
     schema = TMExperiment
+    results = SequenceResults
     plots = ("anomaly",)
     prepare = staticmethod(prepare)
     execute = staticmethod(execute)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        return (f"test mean anomaly {metrics['test_mean_anomaly']}, precision "
-                f"{metrics['test_prediction_precision']}, {metrics['steps_per_s']:.0f} steps/s")
+        return (f"test mean anomaly {number(metrics['test_mean_anomaly'])}, precision "
+                f"{number(metrics['test_prediction_precision'])}, {number(metrics['steps_per_s'], 3)} steps/s")

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from biosim.engine.codegen import bind_kernels
 from biosim.networks.dendritic import segments as dendritic
@@ -43,6 +43,32 @@ class TemporalMemoryParams(Params):
     connected_permanence: float = Field(0.5, gt=0, le=1, description="permanence from which a synapse conducts")
     max_segments_per_cell: int = Field(255, gt=0, description="least recently used segments give way beyond")
     max_synapses_per_segment: int = Field(255, gt=0, description="weakest synapses give way beyond")
+
+    @field_validator("min_threshold")
+    @classmethod
+    def _matching_below_active(cls, value: int, info: ValidationInfo) -> int:
+        active = info.data.get("activation_threshold")
+        if active is not None and value > active:
+            raise ValueError(f"min_threshold = {value} must lie in [1, activation_threshold = {active}] (a matching "
+                             "segment needs fewer active synapses than an active one)")
+        return value
+
+    @field_validator("max_synapses_per_segment")
+    @classmethod
+    def _room_to_become_active(cls, value: int, info: ValidationInfo) -> int:
+        active = info.data.get("activation_threshold")
+        if active is not None and active > value:
+            raise ValueError(f"activation_threshold = {active} must lie in [1, max_synapses_per_segment = {value}]: "
+                             "no segment could become active")
+        return value
+
+
+def check_rule(params: TemporalMemoryParams, rule: SegmentRule) -> None:
+    """The rule grows enough synapses for a new segment to match; ValueError (about ``max_new_synapses``) if not."""
+    if 0 < rule.max_new_synapses < params.min_threshold:
+        raise ValueError(f"max_new_synapses = {rule.max_new_synapses} must be 0 (no learning) or lie in "
+                         f"[min_threshold = {params.min_threshold}, {params.max_synapses_per_segment}]: a new "
+                         "segment could never match, so it would never learn")
 
 
 class TMConstants(NamedTuple):
@@ -249,6 +275,7 @@ class TemporalMemory:
     """
 
     def __init__(self, params: TemporalMemoryParams, rule: SegmentRule, rng: np.random.Generator):
+        check_rule(params, rule)
         self.params, self.rule, self.rng = params, rule, rng
         cells = params.columns * params.cells_per_column
         self.store = dendritic.empty(cells)

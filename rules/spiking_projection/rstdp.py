@@ -15,7 +15,7 @@ from numba import njit
 from pydantic import Field
 
 from biosim.engine.plasticity import Modulator, SpikingPlasticity, SpikingRule, Trace
-from biosim.params import Frequency, Time, Weight
+from biosim.params import Frequency, PositiveTime, Weight
 from biosim.registry import register
 from biosim.rules.spiking_projection.stdp import clip
 
@@ -60,12 +60,12 @@ class RewardSTDP(SpikingRule):
 
     reads: ClassVar[str] = "pre/post spike traces and a modulator population"
     needs_modulator: ClassVar[bool] = True
-    tau_plus: Time = Field(20e-3, description="decay of the presynaptic trace")
-    tau_minus: Time = Field(20e-3, description="decay of the postsynaptic trace")
+    tau_plus: PositiveTime = Field(20e-3, description="decay of the presynaptic trace")
+    tau_minus: PositiveTime = Field(20e-3, description="decay of the postsynaptic trace")
     a_plus: float = Field(0.01, ge=0, description="eligibility per causal pair, fraction of w_max")
     a_minus: float = Field(0.0105, ge=0, description="eligibility per acausal pair, fraction of w_max")
-    tau_e: Time = Field(1.0, description="decay of the eligibility trace")
-    tau_d: Time = Field(0.2, description="decay of the modulator level")
+    tau_e: PositiveTime = Field(1.0, description="decay of the eligibility trace")
+    tau_d: PositiveTime = Field(0.2, description="decay of the modulator level")
     dopamine: float = Field(1.0, description="modulator level added per modulator spike")
     eta: Frequency = Field(1.0, description="learning rate")
     w_min: Weight = Field(0.0, description="lower weight bound")

@@ -13,7 +13,7 @@ from numba import njit
 from pydantic import Field
 
 from biosim.engine.plasticity import Brian2Synapses, Pairing, SpikingPlasticity, SpikingRule, Trace
-from biosim.params import Time, Weight
+from biosim.params import PositiveTime, Weight
 from biosim.registry import register
 
 
@@ -58,8 +58,8 @@ class STDP(SpikingRule):
     """Pair-based STDP, additive or multiplicative, all-to-all or nearest-spike pairing."""
 
     reads: ClassVar[str] = "pre/post spike traces"
-    tau_plus: Time = Field(20e-3, description="decay of the presynaptic trace")
-    tau_minus: Time = Field(20e-3, description="decay of the postsynaptic trace")
+    tau_plus: PositiveTime = Field(20e-3, description="decay of the presynaptic trace")
+    tau_minus: PositiveTime = Field(20e-3, description="decay of the postsynaptic trace")
     a_plus: float = Field(0.01, ge=0, description="potentiation per pair, fraction of w_max")
     a_minus: float = Field(0.0105, ge=0, description="depression per pair, fraction of w_max")
     w_min: Weight = Field(0.0, description="lower weight bound")

@@ -19,7 +19,7 @@ from numba import njit
 from pydantic import Field, model_validator
 
 from biosim.engine.plasticity import Brian2Synapses, Pairing, SpikingPlasticity, SpikingRule, Trace
-from biosim.params import Time, Weight
+from biosim.params import PositiveTime, Weight
 from biosim.registry import register
 from biosim.rules.spiking_projection.stdp import clip
 
@@ -72,10 +72,10 @@ class TripletSTDP(SpikingRule):
 
     reads: ClassVar[str] = "two pre and two post spike traces"
     preset: str | None = Field(None, description=f"one of: {', '.join(PRESETS)}")
-    tau_plus: Time = Field(16.8e-3, description="decay of r1")
-    tau_minus: Time = Field(33.7e-3, description="decay of o1")
-    tau_x: Time = Field(101e-3, description="decay of r2")
-    tau_y: Time = Field(125e-3, description="decay of o2")
+    tau_plus: PositiveTime = Field(16.8e-3, description="decay of r1")
+    tau_minus: PositiveTime = Field(33.7e-3, description="decay of o1")
+    tau_x: PositiveTime = Field(101e-3, description="decay of r2")
+    tau_y: PositiveTime = Field(125e-3, description="decay of o2")
     a2_plus: float = Field(5e-10, ge=0, description="pair potentiation, fraction of w_max")
     a3_plus: float = Field(6.2e-3, ge=0, description="triplet potentiation, fraction of w_max")
     a2_minus: float = Field(7e-3, ge=0, description="pair depression, fraction of w_max")
