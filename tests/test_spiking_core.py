@@ -395,17 +395,17 @@ def test_summary_formats_numbers_and_tolerates_missing_ones():
 
 def test_memory_limit_of_a_container_is_honoured(monkeypatch, tmp_path):
     """cgroup v2 ``memory.max - memory.current`` lowers MemAvailable; "max" (no limit) and absent files do not."""
-    from biosim.engine import network as network_module
+    from biosim import memory
 
     meminfo, limit, usage = tmp_path / "meminfo", tmp_path / "memory.max", tmp_path / "memory.current"
     meminfo.write_text("MemTotal: 9000000 kB\nMemAvailable: 8000000 kB\n")
-    monkeypatch.setattr(network_module, "MEMINFO", meminfo)
-    monkeypatch.setattr(network_module, "CGROUP_FILES", ((limit, usage), (tmp_path / "absent", tmp_path / "absent")))
-    assert network_module.available_memory() == 8_192_000_000
+    monkeypatch.setattr(memory, "MEMINFO", meminfo)
+    monkeypatch.setattr(memory, "CGROUP_FILES", ((limit, usage), (tmp_path / "absent", tmp_path / "absent")))
+    assert memory.available_memory() == 8_192_000_000
     limit.write_text("max\n"), usage.write_text("100\n")
-    assert network_module.available_memory() == 8_192_000_000
+    assert memory.available_memory() == 8_192_000_000
     limit.write_text("2000000000\n"), usage.write_text("500000000\n")
-    assert network_module.available_memory() == 1_500_000_000
+    assert memory.available_memory() == 1_500_000_000
 
 
 def test_a_plug_in_connector_without_a_count_is_estimated_without_it(monkeypatch):

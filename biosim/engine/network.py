@@ -17,10 +17,8 @@ numbers, text with a unit (``"1.5 ms"``) or Brian2 quantities; registry entries 
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +29,7 @@ from biosim.engine.neurons import MAX_STEPS
 from biosim.engine.plasticity import SPIKING_PROJECTION
 from biosim.engine.sources import PoissonSource, SpikeGenerator
 from biosim.errors import ConfigError, did_you_mean
+from biosim.memory import available_memory
 from biosim.params import si_number
 from biosim.rules.spiking_projection.static import Static
 from biosim.targets import Rule
@@ -88,35 +87,6 @@ def support(value: Value) -> tuple[float, float]:
         return value.low, value.high
     array = np.asarray(value, dtype=np.float64)
     return (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-
-
-MEMINFO = Path("/proc/meminfo")
-_V1 = Path("/sys/fs/cgroup/memory")
-CGROUP_FILES = ((Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory.current")),  # v2: limit, usage
-                (_V1 / "memory.limit_in_bytes", _V1 / "memory.usage_in_bytes"))  # v1
-
-
-def _cgroup_room() -> int | None:
-    """Bytes left under this container's memory limit (cgroup v2, else v1), or None without a numeric limit."""
-    for limit_file, usage_file in CGROUP_FILES:
-        try:
-            limit, usage = int(limit_file.read_text().strip()), int(usage_file.read_text().strip())
-        except (OSError, ValueError):  # absent, or "max" (no limit)
-            continue
-        return max(0, limit - usage)
-    return None
-
-
-def available_memory() -> int | None:
-    """Bytes available for new allocations: the kernel's ``MemAvailable``, lowered to what the container's cgroup
-    limit leaves; None when neither is known."""
-    known = []
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        known += [int(line.split()[1]) * 1024 for line in MEMINFO.read_text().splitlines()
-                  if line.startswith("MemAvailable:")][:1]
-    room = _cgroup_room()
-    known += [room] if room is not None else []
-    return min(known) if known else None
 
 
 def _is_number(value: Any) -> bool:

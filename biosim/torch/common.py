@@ -80,7 +80,7 @@ def check_build(rule: Any, source: Source, **context: Any) -> None:
         if "overflow" not in str(err):
             raise
         raise source.error("these widths make a layer of more bytes than torch can count (2^63)", ("hidden",)) from None
-    from biosim.engine.network import available_memory
+    from biosim.memory import available_memory
 
     tensors = (*net.parameters(), *net.buffers())
     need = sum(t.numel() * t.element_size() for t in tensors)

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, explain
-from biosim.engine.network import available_memory
 from biosim.errors import did_you_mean
 from biosim.family import INTERRUPTED, Family, Outcome, Results, Run, number
+from biosim.memory import available_memory
 from biosim.networks.dendritic import montecarlo as mc
 from biosim.networks.dendritic import theory
 from biosim.streams import stream

@@ -23,8 +23,8 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_params
-from biosim.engine.network import available_memory
 from biosim.family import INTERRUPTED, Family, Outcome, Results, Run, number
+from biosim.memory import available_memory
 from biosim.networks.sparsey.hierarchy import Hierarchy, LevelConfig, receptive_fields
 from biosim.networks.sparsey.mac import CSA, MacParams, SingleMac
 from biosim.rules.sparsey_mac import SPARSEY_MAC

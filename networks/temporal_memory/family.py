@@ -17,8 +17,8 @@ from pydantic import Field
 
 from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate, validate_params
-from biosim.engine.network import available_memory
 from biosim.family import INTERRUPTED, Family, Outcome, Results, Run, number
+from biosim.memory import available_memory
 from biosim.networks.temporal_memory.model import TemporalMemory, TemporalMemoryParams, check_rule
 from biosim.rules.dendritic_segments import DENDRITIC_SEGMENTS
 from biosim.streams import streams
