@@ -79,6 +79,26 @@ def test_cuba_rates_and_cv_within_5_percent():
         assert 3.0 < ours["rate_hz"] < 10.0
 
 
+# Brunel's network at a fifth of its size: N, C_E and C_I / 5, J x 5 (the same mean recurrent input, five
+# times its variance); still asynchronous irregular (ISI CV about 1.1), 8 s on both backends instead of 50
+SCALED_BRUNEL = ["populations.exc.n=2000", "populations.inh.n=500", "duration=0.5 s",
+                 *(f"projections.{p}.connector.k={k}" for p, k in
+                   [("exc_exc", 200), ("exc_inh", 200), ("inh_exc", 50), ("inh_inh", 50)]),
+                 *(f"projections.{p}.weight={w} mV" for p, w in
+                   [("exc_exc", 0.5), ("exc_inh", 0.5), ("inh_exc", -2.5), ("inh_inh", -2.5)])]
+
+
+def test_scaled_brunel_rates_and_cv_within_5_percent():
+    net, duration = _experiment("brunel", "variant=C", "monitors.state=[]", *SCALED_BRUNEL)
+    runs = {b: _summaries(rec, ["exc", "inh"]) for b, rec in both(net, duration).items()}
+    for pop in ("exc", "inh"):
+        ours, theirs = runs["biosim"][pop], runs["brian2"][pop]
+        assert ours["rate_hz"] == pytest.approx(theirs["rate_hz"], rel=0.05)
+        assert ours["cv_isi"] == pytest.approx(theirs["cv_isi"], rel=0.05)
+        assert ours["cv_isi"] > 0.8  # irregular
+
+
+@pytest.mark.slow
 def test_brunel_asynchronous_irregular_rate_within_5_percent():
     net, duration = _experiment("brunel", "variant=C", "monitors.state=[]")
     runs = {b: _summaries(rec, ["exc", "inh"]) for b, rec in both(net, duration).items()}

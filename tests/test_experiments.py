@@ -16,26 +16,34 @@ def run(name: str, *overrides: str):
     return network, Simulation(network).run(exp.duration)
 
 
-@pytest.fixture(scope="module")
-def brunel_states():
-    states = {}
-    for variant in "ABCD":
-        _, rec = run("brunel", f"variant={variant}", "monitors.state=[]", "monitors.spikes=[exc]",
-                     "monitors.rates=[exc]")
-        states[variant] = (population_summary(*rec.spikes["exc"], rec.sizes["exc"], rec.duration)
-                           | rate_rhythm(rec.rates["exc"], rec.dt))
-    return states
+def brunel_state(variant: str, duration: str = "1 s") -> dict[str, float]:
+    """Rate, ISI CV and population rhythm of the excitatory population in one Fig. 8 state."""
+    _, rec = run("brunel", f"variant={variant}", f"duration={duration}", "monitors.state=[]",
+                 "monitors.spikes=[exc]", "monitors.rates=[exc]")
+    return (population_summary(*rec.spikes["exc"], rec.sizes["exc"], rec.duration)
+            | rate_rhythm(rec.rates["exc"], rec.dt))
 
 
-def test_brunel_fig8_states(brunel_states):
+@pytest.mark.slow
+def test_brunel_fig8_states():
     """Brunel (2000) Fig. 8: A synchronous regular, B synchronous irregular fast, C asynchronous
-    irregular, D synchronous irregular slow."""
-    a, b, c, d = (brunel_states[v] for v in "ABCD")
+    irregular, D synchronous irregular slow (1 s each, about a minute)."""
+    a, b, c, d = (brunel_state(v) for v in "ABCD")
     assert a["cv_isi"] < 0.1 and a["rate_hz"] > 100  # regular firing near saturation
     assert b["cv_isi"] > 0.7 and b["rate_peak_hz"] > 100  # irregular neurons, fast population rhythm
     assert d["rate_hz"] < 10 and 10 < d["rate_peak_hz"] < 40 and d["rate_cv"] > 1  # slow synchronous rhythm
     assert c["rate_hz"] == pytest.approx(37.3, abs=1.0)
     assert c["rate_cv"] < min(b["rate_cv"], d["rate_cv"])  # the AI state is the least synchronous
+
+
+def test_brunel_states_in_short_runs():
+    """The default suite's twin of Fig. 8 (10 s instead of 60): A regular near saturation in 0.1 s, the AI
+    rate in 0.3 s (37.3 Hz over 1 s), D's slow rhythm in 0.3 s."""
+    a, c, d = brunel_state("A", "0.1 s"), brunel_state("C", "0.3 s"), brunel_state("D", "0.3 s")
+    assert a["cv_isi"] < 0.1 and a["rate_hz"] > 100
+    assert c["rate_hz"] == pytest.approx(37.3, abs=1.0)
+    assert d["rate_hz"] < 10 and 10 < d["rate_peak_hz"] < 40 and d["rate_cv"] > 1
+    assert c["rate_cv"] < d["rate_cv"]
 
 
 def test_song2000_weights_become_bimodal():
