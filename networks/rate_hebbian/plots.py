@@ -35,8 +35,11 @@ def learning_curves(results: RateResults, out: Path) -> list[Path]:
         note(errors, "nothing trained")
     errors.set_xlabel(SAMPLES)
     errors.set_ylabel("error (dimensionless)")
-    for ax, values, what in ((ordered, results.cos_ordered, "eigenvector i (same rank)"),
-                             (first, results.cos_first, "eigenvector 1 (PC1)")):
+    rows = results.cos_first.shape[1] if results.cos_first.ndim == 2 else 0
+    for ax, values, what, leading in ((ordered, results.cos_ordered, "eigenvector i (same rank)", rows + 1),
+                                      (first, results.cos_first, "eigenvector 1 (PC1)", 2)):
+        if _repeated(results.eigenvalues[:leading]):
+            ax.set_title("repeated eigenvalues: these eigenvectors are\nany basis of their eigenspace", fontsize=8)
         _, cos = _positive(results, values)
         for i in range(min(cos.shape[1], MAX_CURVES)):
             ax.semilogx(x, cos[:, i], "-", label=f"row {i + 1}")
@@ -49,6 +52,11 @@ def learning_curves(results: RateResults, out: Path) -> list[Path]:
         ax.set_ylim(-0.02, 1.02)
     fig.suptitle(f"{results.title} (rule {results.rule})", fontsize=10)
     return save(fig, out / "hebbian_curves.png")
+
+
+def _repeated(eigenvalues: np.ndarray) -> bool:
+    """Whether two of these (descending) eigenvalues are equal, so their eigenvectors are not unique."""
+    return bool(np.any(np.isclose(eigenvalues[:-1], eigenvalues[1:], rtol=1e-9, atol=0)))
 
 
 def _aligned(W: np.ndarray, V: np.ndarray) -> np.ndarray:
