@@ -268,3 +268,27 @@ def test_outputs_silent_to_every_pattern_are_counted_and_said():
     assert outcome.metrics["silent_outputs"] == outcome.metrics["outputs"]
     assert "outputs silent" in registry.get("family", "rate_hebbian")().summary(outcome.metrics)
     assert execute(ROOT / "experiments" / "bcm_selectivity.yaml").metrics["silent_outputs"] == 0
+
+
+@pytest.mark.parametrize("rule", ["oja_subspace", "sanger", "oja"])
+def test_the_torch_backend_trains_what_the_numba_loop_trains(rule):
+    """backend: torch applies each batch's matrix-form update (BLAS) to W: the same weights as the fused per-sample
+    loop, up to rounding."""
+    runs = [execute(PCA, f"rule={rule}", "samples=5000", "records=3", f"backend={backend}")
+            for backend in ("numba", "torch")]
+    W_numba, W_torch = (run.results.final_weights for run in runs)
+    assert np.abs(W_numba - W_torch).max() < 1e-10 * np.abs(W_numba).max()
+    assert runs[0].results.subspace_error[-1] < runs[0].results.subspace_error[0]
+
+
+@pytest.mark.parametrize(("overrides", "key", "message"), [
+    (["rule=bcm"], "backend", "rule 'bcm' runs on numba, not torch; rules with a torch update: oja, oja_subspace, "
+                              "sanger"),
+    (["activation=rectified"], "activation", "activation must be linear, not 'rectified'"),
+    (["fan_in=10"], "fan_in", "fan_in must be left out, not 10"),
+])
+def test_the_torch_backend_refuses_what_it_cannot_train(overrides, key, message):
+    exp, source = load_experiment(PCA, ["backend=torch", *overrides])
+    with pytest.raises(ConfigError) as err:
+        registry.get("family", "rate_hebbian")().prepare(exp, source)
+    assert err.value.key == key and message in str(err.value), str(err.value)

@@ -42,6 +42,9 @@ class RateHebbianExperiment(ExperimentBase):
     outputs: int = Field(5, ge=1, le=4096, description="k: outputs of the projection")
     activation: Literal["linear", "rectified"] = Field("linear", description="f in y = f(W x)")
     fan_in: int | None = Field(None, ge=1, description="inputs each output reads (CSR weights); none: dense")
+    backend: Literal["numba", "torch"] = Field(
+        "numba", description="numba: the fused per-sample loop (any rule, fastest for small batches); torch: each "
+                             "batch's matrix-form update (dense, linear outputs, rules with a torch builder)")
     init: Literal["gaussian", "uniform", "identity"] = Field(
         "gaussian", description="initial weights: N(0, s^2 / fan-in), U(0, s sqrt(3 / fan-in)) (rows of norm about "
                                 "s = init_scale), or W = I (k = n, dense)")
@@ -115,6 +118,8 @@ def prepare(exp: RateHebbianExperiment, source: Source) -> Prepared:
         raise source.error(f"init identity needs a dense square projection (outputs = n = {n}, no fan_in); "
                            f"got outputs = {k}" + (f", fan_in = {exp.fan_in}" if exp.fan_in is not None else ""),
                            ("init",))
+    if exp.backend == "torch":
+        _check_torch(exp, rule, source)
     kernels = rule.implementation("numba")
     if kernels.lateral and exp.activation != "linear":
         raise source.error(f"rule {rule.registry_name!r} solves y = W x + Q y exactly, which needs activation: "
@@ -134,6 +139,19 @@ def prepare(exp: RateHebbianExperiment, source: Source) -> Prepared:
         raise source.error(f"outputs = {k}, n = {n}: the run needs {needed / 1e9:.3g} GB, {free / 1e9:.3g} GB "
                            "available", ("outputs",))
     return Prepared(rule, kernels, samples)
+
+
+def _check_torch(exp: RateHebbianExperiment, rule: RateRule, source: Source) -> None:
+    """The torch update is the dense matrix form for linear outputs, where the rule has one."""
+    if "torch" not in rule.backends():
+        with_torch = [name for name in registry.names("rule") if getattr(registry.get("rule", name), "plugs_into", "")
+                      == RATE_PROJECTION and "torch" in registry.get("rule", name).backends()]
+        raise source.error(f"rule {rule.registry_name!r} runs on {', '.join(rule.backends())}, not torch; rules "
+                           f"with a torch update: {', '.join(with_torch)}", ("backend",))
+    for key, value, needed in (("activation", exp.activation, "linear"), ("fan_in", exp.fan_in, None)):
+        if value != needed:
+            raise source.error(f"backend torch trains a dense projection with linear outputs: {key} must be "
+                               f"{needed or 'left out'}, not {value!r}", (key,))
 
 
 def _projection(exp: RateHebbianExperiment, n: int, rng: np.random.Generator) -> model.Projection:
@@ -164,7 +182,9 @@ def execute(prepared: Prepared, exp: RateHebbianExperiment, run: Run) -> Outcome
     rule, kernels, samples = prepared
     rngs = streams(exp.seed, "init", "train", "probe")
     n, k = samples.dim, exp.outputs
-    net = model.RateNetwork(_projection(exp, n, rngs["init"]), kernels, exp.activation)
+    projection = _projection(exp, n, rngs["init"])
+    net = model.TorchRateNetwork(projection, rule.implementation("torch")) if exp.backend == "torch" else \
+        model.RateNetwork(projection, kernels, exp.activation)
     probe = samples.draw(exp.probe, rngs["probe"])
     V = samples.eigenvectors[:, :min(k, n)]
     keep_weights = k * n * (exp.records + 1) <= MAX_HISTORY_VALUES

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from biosim.engine.codegen import bind_kernels
-from biosim.networks.rate_hebbian.target import RateRuleKernels
+from biosim.networks.rate_hebbian.target import RateRuleKernels, TorchRateUpdate
 
 LINEAR, RECTIFIED = 0, 1
 ACTIVATIONS = {"linear": LINEAR, "rectified": RECTIFIED}
@@ -136,6 +136,27 @@ class RateNetwork:
     @property
     def finite(self) -> bool:
         return bool(np.isfinite(self.W.data).all() and np.isfinite(self.Q).all() and np.isfinite(self.state).all())
+
+
+class TorchRateNetwork(RateNetwork):
+    """A dense projection with linear outputs trained by a rule's ``torch`` update: each batch's matrix-form update
+    (BLAS products) applied to W in place, for large batches; responses and measures as :class:`RateNetwork`'s."""
+
+    def __init__(self, projection: Projection, update: TorchRateUpdate):
+        self.W, self.update = projection, update
+        self.activation = LINEAR
+        self.kernels = RateRuleKernels(None, (), lateral=False)  # no Numba kernel: no lateral weights, no state
+        self.Q, self.state = np.zeros((projection.k, projection.k)), np.zeros(projection.k)
+
+    def train(self, X: np.ndarray, batch: int) -> None:
+        """Learn from the rows of ``X`` (samples x n) in batches of ``batch``: W += delta(W, X_batch)."""
+        import torch
+
+        W = torch.from_numpy(self.W.data).view(self.W.k, self.W.n_inputs)  # shares memory with the projection
+        X = torch.from_numpy(np.ascontiguousarray(X, np.float64))
+        with torch.no_grad():
+            for start in range(0, X.shape[0], batch):
+                W += self.update.delta(W, X[start:start + batch])
 
 
 # -- what was learned --------------------------------------------------------------------------------------
