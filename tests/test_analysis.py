@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import signal
@@ -26,3 +29,13 @@ def test_rate_spectrum_is_welchs_with_a_hann_window(frequency, bins):
     assert rhythm["rate_peak_hz"] == pytest.approx(freqs[1:][np.argmax(density[1:])])
     assert abs(rhythm["rate_peak_hz"] - frequency) <= freqs[1]
     assert rhythm["rate_cv"] == pytest.approx(binned.std() / binned.mean())
+
+
+def test_importing_the_package_loads_no_fitting_library():
+    """Every spiking run imports biosim.analysis: powerlaw, Elephant and scipy.signal load only in the functions
+    that use them, and the names importers use stay importable from the package."""
+    code = ("import sys, biosim.analysis as a; from biosim.analysis import cv_of, isi_cv, isis, population_summary, "
+            "rate_rhythm, spike_statistics, summary_of; "
+            "print(sorted(m for m in ('powerlaw', 'elephant', 'scipy.signal', 'neo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -1,4 +1,4 @@
-"""Spike-train statistics: firing rates, ISI coefficient of variation, rate spectra."""
+"""Spike-train statistics of a run: firing rates, ISI coefficients of variation, rate spectra."""
 
 from __future__ import annotations
 
