@@ -114,7 +114,9 @@ class RateNetwork:
         k, n = projection.k, projection.n_inputs
         self.Q = np.zeros((k, k))
         self.state = np.full(k, kernels.state0)
-        self._scratch = (np.zeros(projection.data.size), np.zeros((k, k)), np.zeros(k), np.zeros(k), np.zeros(n))
+        # dW, dQ, u, y, r and M: the loop sets M = (I - Q)^-1 at each batch start (lateral rules only)
+        self._scratch = (np.zeros(projection.data.size), np.zeros((k, k)), np.zeros(k), np.zeros(k), np.zeros(n),
+                         np.eye(k))
         self._module = bind_kernels([train_batches], {"rule_update": kernels.update}, "rate_hebbian")
 
     def _mixing(self) -> np.ndarray:
@@ -125,7 +127,7 @@ class RateNetwork:
         w = self.W
         self._module.train_batches(w.indptr, w.indices, w.data, self.Q, np.ascontiguousarray(X, np.float64), batch,
                                    self.activation, self.kernels.lateral, self.kernels.params, self.state,
-                                   *self._scratch, self._mixing())
+                                   *self._scratch)
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """The outputs (samples x k) for inputs ``X`` (samples x n), nothing learned."""
