@@ -175,9 +175,10 @@ def run_chains(stored: StoredPatterns, P: int, xi: np.ndarray, starts: np.ndarra
     final = starts.astype(np.int8, copy=True)
     overlaps = np.zeros((chains, stored.S.shape[0]), np.int64)
     done = 0
+    S = stored.S.astype(np.int64)  # once: every chain's starting overlaps A = S . sigma
 
     def chain(c: int, sigma: np.ndarray, betas: np.ndarray, m: np.ndarray, n: np.ndarray, e: np.ndarray) -> int:
-        A = stored.S.astype(np.int64) @ sigma.astype(np.int64)
+        A = S @ sigma.astype(np.int64)
         accepted = run_chain(ST, inv, coef_n, P, sigma, A, betas, DYNAMICS[dynamics], ORDERS[order], record_every,
                              xi, stored.label, label_inv, m, n, e, rngs[c])
         overlaps[c] = A
