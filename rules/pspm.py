@@ -14,8 +14,8 @@ contract); the one ``update`` kernel serves both, told apart by the record's ``c
 Draw order from the generator: neurons ``i`` ascending; for each, its unpaired model spikes in time order, then its
 unpaired target spikes; for each spike, the pool's ``x`` in the order of their first spikes in the window (by step,
 then by index; the C code goes by index, which would cost a sort per spike); for each ``(spike, x)``, ``U{0..9}`` as
-``int(10 * rng.random())`` (uniform to within 2**-53; Numba's ``rng.integers`` costs ten times as much here) and, for
-the control only, then ``i' = int(N * rng.random())`` and ``x' = int(N * rng.random())``.
+``biosim.streams.randint(rng, 10)`` (exactly uniform; Numba's ``rng.integers`` costs ten times as much here) and, for
+the control only, then ``i' = randint(rng, N)`` and ``x' = randint(rng, N)``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pydantic import Field
 from biosim.networks.pspm.pairing import pair_spikes
 from biosim.params import Voltage
 from biosim.registry import register
+from biosim.streams import randint
 from biosim.targets import Rule
 
 if TYPE_CHECKING:
@@ -112,11 +113,11 @@ def _modify_pools(W, i, sign, times, unpaired, step_ptr, step_neurons, inhibitor
             if seen[x]:
                 continue
             seen[x] = True
-            q = p.eps * int(rng.random() * 10)
+            q = p.eps * randint(rng, 10)
             post, pre = i, x
             if p.control:
-                post = int(rng.random() * N)
-                pre = int(rng.random() * N)
+                post = randint(rng, N)
+                pre = randint(rng, N)
             W[post, pre] = _dale(W[post, pre] + sign * q, inhibitory[pre])
         for x in window:
             seen[x] = False

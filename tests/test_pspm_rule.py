@@ -9,6 +9,7 @@ from biosim import registry
 from biosim.networks.pspm.pairing import pair_spikes
 from biosim.networks.pspm.target import PspmRuleKernels
 from biosim.rules.pspm import Pspm, PspmControl, PspmParams, pair_window, pspm_update
+from biosim.streams import randint
 
 
 def pair(a, b, w):
@@ -105,8 +106,8 @@ def reference_update(S, S_ref, W, inhibitory, it, p, rng):
                 for step in range(t - p.z, t):
                     pool += [x for x in np.flatnonzero(S[step]) if x not in pool]
                 for x in pool:
-                    q = p.eps * int(rng.random() * 10)
-                    post, pre = (int(rng.random() * N), int(rng.random() * N)) if p.control else (i, x)
+                    q = p.eps * randint(rng, 10)
+                    post, pre = (randint(rng, N), randint(rng, N)) if p.control else (i, x)
                     W[post, pre] += sign * q
                     dale(post, pre)
     W += p.c * (int(S_ref.sum()) - int(S.sum()))
