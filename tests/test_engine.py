@@ -210,3 +210,69 @@ def test_runs_longer_than_int32_steps_are_refused():
     net.add_population("n", 1, LIFCuba())
     with pytest.raises(ValueError, match="limited to 2147483647 steps"):
         Simulation(net).run(3e5)
+
+
+def timed_network(seed=3, n=6, steps=400):
+    """LIF delta neurons driven by a per-neuron, per-step input replayed from an array, recurrently coupled."""
+    net = Network(dt=1e-4, seed=seed)
+    net.add_population("n", n, LIFDelta(v_th=8e-3, v_reset=0.0))
+    drive = np.random.default_rng(seed).normal(15e-3, 10e-3, (steps, n))
+    net.add_timed_input("n", drive)
+    net.connect("n", "n", target="v", connector="all_to_all", weight=Uniform(0.0, 1e-3), name="rec")
+    net.record_spikes("n")
+    net.record_state("n", ["v", "i_ext"], list(range(n)), 1e-4)
+    return net, drive
+
+
+def test_timed_input_is_replayed_row_by_row_and_its_last_row_holds():
+    net, drive = timed_network()
+    rec = Simulation(net, chunk=7e-4).run(0.05)  # 500 steps: 100 past the trace
+    i_ext = rec.states["n.i_ext"]["values"]  # recorded at the start of each step, before the input is set
+    np.testing.assert_array_equal(i_ext[1:401], drive)
+    np.testing.assert_array_equal(i_ext[401:], np.broadcast_to(drive[-1], (99, drive.shape[1])))
+    assert rec.spikes["n"][0].size > 10
+
+
+def test_timed_input_refuses_a_wrong_shape_and_a_second_input():
+    net, _ = timed_network()
+    with pytest.raises(Exception, match=r"already has an input"):
+        net.add_timed_input("n", np.zeros((5, 6)))
+    other = Network(dt=1e-4)
+    other.add_population("n", 4, LIFDelta())
+    with pytest.raises(Exception, match=r"shape \(steps, 4\)"):
+        other.add_timed_input("n", np.zeros((5, 3)))
+    other.add_current_steps("n", [(0.0, 1e-3)])
+    with pytest.raises(Exception, match=r"already has an input"):
+        other.add_timed_input("n", np.zeros((5, 4)))
+
+
+def test_restart_replays_the_run_and_takes_new_weights():
+    """A restarted Simulation is the one just built: the same spikes again; with new weights, the spikes of a
+    Simulation built with those weights (and the Poisson streams start over too)."""
+    net, _ = timed_network()
+    net.add_population("src", 6, PoissonSource(rate=200.0))
+    net.connect("src", "n", target="v", connector=OneToOne(), weight=2e-3)
+    sim = Simulation(net, chunk=3e-3)
+    first = spikes_of(sim.run(0.04))
+    sim.restart()
+    again = spikes_of(sim.run(0.04))
+    for pop in first:
+        np.testing.assert_array_equal(first[pop][0], again[pop][0])
+        np.testing.assert_array_equal(first[pop][1], again[pop][1])
+    pre, post = sim.synapses("rec")
+    W = np.random.default_rng(9).uniform(0.0, 3e-3, (6, 6))  # W[post, pre]
+    sim.restart(weights={"rec": W[post, pre]})
+    changed = spikes_of(sim.run(0.04))
+    fresh_net, _ = timed_network()
+    fresh_net.add_population("src", 6, PoissonSource(rate=200.0))
+    fresh_net.connect("src", "n", target="v", connector=OneToOne(), weight=2e-3)
+    fresh_net.projections["rec"].weight = W[post, pre]
+    fresh = spikes_of(Simulation(fresh_net).run(0.04))
+    assert changed["n"][0].size != first["n"][0].size or not np.array_equal(changed["n"][1], first["n"][1])
+    for pop in fresh:
+        np.testing.assert_array_equal(changed[pop][0], fresh[pop][0])
+        np.testing.assert_array_equal(changed[pop][1], fresh[pop][1])
+    with pytest.raises(ValueError, match="has 36 synapses"):
+        sim.restart(weights={"rec": np.zeros(5)})
+    with pytest.raises(ValueError, match="one shared weight"):
+        sim.restart(weights={"src_to_n": np.zeros(6)})

@@ -38,11 +38,17 @@ def _groups(b2, net: BuiltNetwork) -> dict[str, Any]:
         model = pop.spec.model
         if pop.spec.kind == "neuron":
             desc = model.brian2()
+            namespace = _namespace(b2, desc.namespace)
+            if pop.timed.shape[0]:  # the replayed input, as the engine's: row t in step t, the last row after
+                unit = _unit(b2, UNITS[model.state_vars["i_ext"]])
+                namespace["timed_input"] = b2.TimedArray(pop.timed * unit, dt=dt * b2.second)
             group = b2.NeuronGroup(pop.n, desc.equations, threshold=desc.threshold, reset=desc.reset,
                                    refractory=model.t_ref * b2.second if model.t_ref > 0 else False,
-                                   method=desc.method, namespace=_namespace(b2, desc.namespace), name=name)
+                                   method=desc.method, namespace=namespace, name=name)
             for k, (var, dimension) in enumerate(model.state_vars.items()):
                 setattr(group, var, pop.S[k] * _unit(b2, UNITS[dimension]))
+            if pop.timed.shape[0]:
+                group.run_regularly("i_ext = timed_input(t, i)", when="start")
         elif pop.spec.kind == "poisson":
             group = b2.PoissonGroup(pop.n, rates=model.rate * b2.Hz, name=name)
         else:

@@ -60,6 +60,7 @@ class BuiltPopulation:
     cur_steps: np.ndarray | None = None
     cur_values: np.ndarray | None = None
     cur_cursor: np.ndarray | None = None
+    timed: np.ndarray | None = None  # float64[steps, n]: the replayed i_ext (0 rows: none)
     counts: SpikeCounters | None = None  # per-neuron counters (every population), never truncated
 
     @property
@@ -151,6 +152,7 @@ def _build_population(index: int, spec: Population, dt: float, seed: int) -> Bui
         pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)
         pop.cur_values = np.array([v for _, v in steps], np.float64)
         pop.cur_cursor = np.zeros(1, np.int64)
+        pop.timed = spec.timed_input if spec.timed_input is not None else np.zeros((0, spec.n))
     elif spec.kind == "poisson":
         pop.prob = model.rate * dt  # in [0, 1): checked by Network.add_population
         pop.rng = stream(seed, f"poisson/{spec.name}")

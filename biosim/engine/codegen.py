@@ -7,7 +7,7 @@ process with the same network structure loads machine code instead of compiling.
 NamedTuple records, compiled per type, not per value), weights, sizes and the random generators (one
 ``np.random.Generator`` per Poisson population and per drive) are runtime arguments, so sweeps never recompile.
 
-Per step (Brian2's schedule): record state (start) -> step currents -> neuron update + threshold ->
+Per step (Brian2's schedule): record state (start) -> step currents or timed input -> neuron update + threshold ->
 spike propagation (direct, or into a delay ring buffer) -> delivery of due delayed input ->
 Poisson drives -> plasticity -> reset -> spike monitors and per-neuron spike counters, rate monitors.
 """
@@ -212,6 +212,10 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
                 for name in ("cur_steps", "cur_values", "cur_cursor"):
                     plan.arg(f"{name}{k}", getattr(pop, name))
                 plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], cur_steps{k}, cur_values{k}, cur_cursor{k}, t)")
+            if pop.timed.shape[0]:
+                fn = plan.use(kernels.apply_timed_input, "apply_timed_input")
+                plan.arg(f"timed{k}", pop.timed)
+                plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], timed{k}, t)")
             update = plan.use(pop.spec.model.update, f"update_{pop.spec.model.registry_name}")
             plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk})")
         elif pop.spec.kind == "poisson":

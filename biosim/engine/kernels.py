@@ -16,6 +16,12 @@ def apply_current_steps(i_ext, steps, values, cursor, t):
     cursor[0] = k
 
 
+@njit(cache=True)
+def apply_timed_input(i_ext, values, t):
+    """A replayed input: every neuron's ``i_ext`` is row ``t`` of ``values`` (steps x n), the last row after it."""
+    i_ext[:] = values[min(t, values.shape[0] - 1)]
+
+
 def binomial_cdf(n: int, p: float, tail: float = 1e-17) -> np.ndarray:
     """Cumulative probabilities of Binomial(n, p), cut where the terms past the mean fall below
     ``tail``; the last entry is set to 1, so inversion sampling is exact up to ~1e-16 in probability.

@@ -106,6 +106,7 @@ class Population:
     model: Any  # a NeuronModel, PoissonSource or SpikeGenerator
     init: dict[str, Value] = field(default_factory=dict)
     current_steps: list[tuple[float, float]] = field(default_factory=list)  # (time s, i_ext SI)
+    timed_input: np.ndarray | None = None  # float64[steps, n]: i_ext (SI) of every neuron in each step
 
     @property
     def kind(self) -> str:
@@ -419,7 +420,29 @@ class Network:
                   for k, (at, value) in enumerate(steps)]
         if any(at < 0 for at, _ in parsed):
             raise self.error("step times must be >= 0", *loc)
+        if pop.timed_input is not None:
+            raise self.error(f"population {population!r} already has a timed input; give it one or the other", *loc)
         pop.current_steps.extend(sorted(parsed))
+
+    def add_timed_input(self, population: str, values: Any) -> None:
+        """Replay ``values`` (steps x n, unit of the model's ``i_ext``; SI floats or a Brian2 quantity) as the
+        ``i_ext`` of every neuron of ``population``: in step ``t`` neuron ``i`` gets ``values[t, i]``; after the last
+        row that row holds (Brian2's ``TimedArray``). The same input replays on every ``Simulation.restart``."""
+        loc = ("populations", population, "timed_input")
+        if population not in self.populations:
+            raise self.unknown("population", population, self.populations, *loc)
+        pop = self.populations[population]
+        if pop.kind != "neuron" or "i_ext" not in pop.model.state_vars:
+            raise self.error(f"model {pop.model.registry_name!r} takes no current", *loc)
+        if pop.current_steps or pop.timed_input is not None:
+            raise self.error(f"population {population!r} already has an input; give it one timed input or steps",
+                             *loc)
+        values = self.value(values, pop.model.state_vars["i_ext"], loc)
+        if not isinstance(values, np.ndarray) or values.ndim != 2 or values.shape[1] != pop.n or not len(values):
+            raise self.error(f"expected an array of shape (steps, {pop.n}), got shape {np.shape(values)}", *loc)
+        if not np.isfinite(values).all():
+            raise self.error("timed input values must be finite", *loc)
+        pop.timed_input = np.ascontiguousarray(values, dtype=np.float64)
 
     # -- monitors ------------------------------------------------------------------------------------
     def record_spikes(self, *populations: str) -> None:
@@ -538,6 +561,8 @@ class Network:
             per_neuron = {"neuron": 8 * len(pop.model.state_vars) + 13, "poisson": 8}.get(pop.kind, 4)
             per_neuron += 32  # spike counters: count, last, ISI sum (int64), ISI sum of squares (float64)
             sizes[("populations", name, "n")] = per_neuron * pop.n
+            if pop.timed_input is not None:
+                sizes[("populations", name, "timed_input")] = float(pop.timed_input.nbytes)
         rings: dict[tuple[str, str], tuple[int, tuple]] = {}
         for name, proj in self.projections.items():
             pre, post = self.populations[proj.pre], self.populations[proj.post]

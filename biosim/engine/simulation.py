@@ -121,6 +121,7 @@ class Simulation:
         self.chunk_steps = max(1, round(chunk / network.dt))
         for record in network.weight_records:  # weight snapshots happen at chunk boundaries
             self.chunk_steps = min(self.chunk_steps, max(1, round(record.every / network.dt)))
+        self.spike_capacity = spike_capacity
         start = time.perf_counter()
         plan, self.buffers = plan_kernel(self.net, self.chunk_steps, spike_capacity)
         self.source = plan.source()
@@ -129,13 +130,59 @@ class Simulation:
         self._clock = plan.args["clock"]
         self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
         self.timing.jit_s = time.perf_counter() - start
+        self._weight_samples = {rec.projection: self._sample_synapses(rec.projection, rec.max_synapses)
+                                for rec in network.weight_records}
+        self._start()
+
+    def _start(self) -> None:
+        """Step 0, an empty recording, the first weight snapshot."""
+        network = self.network
         self.step = 0
         self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()},
                                    dimensions=network.recorded_dimensions())
         self._pieces: dict[str, list] = {}
-        self._weight_samples = {rec.projection: self._sample_synapses(rec.projection, rec.max_synapses)
-                                for rec in network.weight_records}
         self._snapshot_weights()
+
+    def restart(self, weights: dict[str, Any] | None = None) -> None:
+        """Go back to step 0 as built: every state variable, spike counter, delay buffer, plasticity variable,
+        random stream and monitor as the network's seed made them, so that the same run comes again, with
+        ``weights`` (projection name -> one weight per synapse, in the projection's synapse order,
+        :meth:`synapses`; the unit of its target) replacing those drawn. The compiled kernel is kept: a training
+        loop restarts one Simulation with new weights instead of building and loading a new one."""
+        fresh = build(self.network)
+        plan, _ = plan_kernel(fresh, self.chunk_steps, self.spike_capacity)
+        for name, old, new in zip(plan.args, self._args, plan.args.values(), strict=True):
+            if isinstance(old, np.ndarray):
+                if old.shape != new.shape or old.dtype != new.dtype:
+                    raise ValueError(f"the network changed since this Simulation was built ({name}: {old.shape} "
+                                     f"-> {new.shape}); build a new Simulation")
+                np.copyto(old, new)
+            elif isinstance(old, np.random.Generator):
+                old.bit_generator.state = new.bit_generator.state
+        for name, values in (weights or {}).items():
+            self._set_weights(name, values)
+        self._start()
+
+    def _set_weights(self, name: str, values: Any) -> None:
+        if name not in self.net.projections:
+            raise ValueError(f"no projection {name!r}; projections: {', '.join(self.net.projections) or 'none'}")
+        proj = self.net.projections[name]
+        if proj.weights is None:
+            raise ValueError(f"projection {name!r} has one shared weight; connect it with one weight per synapse "
+                             "to restart it with new ones")
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != proj.weights.shape:
+            raise ValueError(f"projection {name!r} has {proj.n_synapses} synapses, got weights of shape "
+                             f"{values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"the new weights of projection {name!r} must be finite")
+        proj.weights[:] = values
+
+    def synapses(self, projection: str) -> tuple[np.ndarray, np.ndarray]:
+        """(pre, post) neuron indices of every synapse of ``projection``, in its synapse order (that of
+        ``restart``'s weights and of weight recordings)."""
+        proj = self.net.projections[projection]
+        return np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr)), proj.indices.astype(np.int64)
 
     # ----------------------------------------------------------------------------------------
     def run(self, duration: Any, *, progress: bool = False, callback: Callable[[int], Any] | None = None,
@@ -179,7 +226,7 @@ class Simulation:
         """Set each neuron population's input flag: is i_ext non-zero now or a current step still due?"""
         for pop in self.net.populations.values():
             if pop.S is not None and "i_ext" in pop.spec.model.state_vars:
-                pending = pop.cur_cursor[0] < pop.cur_steps.size
+                pending = pop.cur_cursor[0] < pop.cur_steps.size or pop.timed.shape[0] > 0
                 pop.has_input[0] = pending or np.any(pop.S[pop.row("i_ext")])
 
     def _stop(self, reason: str) -> None:
