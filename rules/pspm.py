@@ -27,6 +27,7 @@ from numba import njit
 from pydantic import Field
 
 from biosim.networks.pspm.pairing import pair_spikes
+from biosim.networks.pspm.target import PSPM_WEIGHTS
 from biosim.params import Voltage
 from biosim.registry import register
 from biosim.streams import randint
@@ -34,9 +35,6 @@ from biosim.targets import Rule
 
 if TYPE_CHECKING:
     from biosim.networks.pspm.target import PspmRuleKernels
-
-PSPM_WEIGHTS = "pspm_weights"
-
 
 class PspmParams(NamedTuple):
     """``pspm`` and ``pspm_control`` as their kernel reads them."""

@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 from biosim.registry import register
 from biosim.targets import Target
 
+PSPM_WEIGHTS = "pspm_weights"
+
 
 class PspmRuleKernels(NamedTuple):
     """What the Numba engine runs for a rule on a PSPM network."""

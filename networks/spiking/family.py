@@ -113,6 +113,11 @@ def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
         loc = ("populations", name)
         model = instantiate({"name": pop.model, **pop.params}, "neuron", source, (*loc, "params"),
                             name_loc=(*loc, "model"))
+        if exp.backend == "brian2" and getattr(model, "kind", None) == "neuron":
+            try:
+                model.brian2()
+            except ValueError as err:
+                raise source.error(str(err), (*loc, "model")) from None
         net.add_population(name, pop.n, model, pop.init)
         if pop.drive is not None:
             drive = pop.drive
