@@ -50,6 +50,7 @@ def biosim_iteration(W, it):
     return S, counts, d
 
 def numpy_simulate(W):
+    W = W.astype(np.float32).astype(np.float64)  # as the engine stores a static projection
     tau, R = 1.0 / neuron.tau_m, neuron.r_m
     v = np.zeros(N)
     out = np.zeros((STEPS, N), np.uint8)

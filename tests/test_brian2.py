@@ -167,10 +167,11 @@ def test_timed_input_agrees():
     net.add_timed_input("neuron", np.random.default_rng(2).normal(14e-3, 8e-3, (steps, n)))
     net.connect("neuron", "neuron", target="v", connector=AllToAll(autapses=False), weight=0.5e-3)
     net.record_spikes("neuron")
-    net.record_state("neuron", ["v"], list(range(n)), 1e-4)
+    net.record_state("neuron", ["v", "i_ext"], list(range(n)), 1e-4)
     runs = both(net, 0.35)  # past the trace: its last row holds
     assert runs["biosim"].spikes["neuron"][0].size >= 20, "the scenario must make the neurons spike"
     for k in (0, 1):
         np.testing.assert_array_equal(runs["biosim"].spikes["neuron"][k], runs["brian2"].spikes["neuron"][k])
-    np.testing.assert_allclose(runs["biosim"].states["neuron.v"]["values"],
-                               runs["brian2"].states["neuron.v"]["values"], rtol=1e-9, atol=1e-12)
+    for var in ("v", "i_ext"):
+        np.testing.assert_allclose(runs["biosim"].states[f"neuron.{var}"]["values"],
+                                   runs["brian2"].states[f"neuron.{var}"]["values"], rtol=1e-9, atol=1e-12)

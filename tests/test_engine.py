@@ -276,3 +276,10 @@ def test_restart_replays_the_run_and_takes_new_weights():
         sim.restart(weights={"rec": np.zeros(5)})
     with pytest.raises(ValueError, match="one shared weight"):
         sim.restart(weights={"src_to_n": np.zeros(6)})
+    with pytest.raises(ValueError, match=r"no projection 'recc' \(did you mean 'rec'\?\)"):
+        sim.synapses("recc")
+    rest = spikes_of(sim.run(0.02))  # a refused restart changed nothing: the run continues where it was
+    assert rest["n"][0].size > changed["n"][0].size and rest["n"][0][-1] > 0.04
+    net.populations["n"].model = LIFDelta(v_th=9e-3, v_reset=0.0)  # a changed parameter needs a new Simulation
+    with pytest.raises(ValueError, match="network changed since this Simulation was built"):
+        sim.restart()

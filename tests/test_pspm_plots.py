@@ -30,7 +30,7 @@ def synthetic(control: bool = True, avalanches: bool = True, iterations: int = I
     found = []
     if avalanches:
         for name, S in zip(names, rasters, strict=True):
-            found.append((name, find_avalanches(S.sum(axis=1).astype(float), DT, 35.0)))
+            found.append((name, find_avalanches(S.sum(axis=1).reshape(-1, 2).sum(axis=1).astype(float), 2 * DT, 35.0)))
     fits = {name: {"tau": 1.5, "alpha": 2.0, "size_xmin": float(np.median(a.sizes)),
                    "duration_xmin": float(np.median(a.durations)), "crackling_slope": 1.2,
                    "crackling_predicted": 2.0} for name, a in found}

@@ -103,6 +103,17 @@ def test_kernel_distances_are_the_papers_definition():
     assert got.per_neuron == pytest.approx(d_p, rel=1e-10)
     assert got.aggregate == pytest.approx(d_a, rel=1e-10)
     assert kernel_distances(model, model).per_neuron == 0.0
+    assert kernel_distances(model > 0, reference > 0) == kernel_distances((model > 0) * 1, (reference > 0) * 1)
+    from scipy.signal import fftconvolve
+
+    for kernel in (np.array([3.0, 1.0, 0.5, 0.2]), rng.random(7), rng.random(steps + 9)):  # asymmetric, even, > T
+        diff = (reference - model).astype(float)
+        smooth = fftconvolve(diff, kernel[None, :], mode="same", axes=1)
+        got = kernel_distances(model, reference, kernel)
+        assert got.per_neuron == pytest.approx((smooth**2).mean(axis=1).sum(), rel=1e-10)
+        assert got.aggregate == pytest.approx((smooth.sum(axis=0) ** 2).mean() / n, rel=1e-10)
+    with pytest.raises(ValueError, match="dtype"):
+        kernel_distances(model.astype(str), reference.astype(str))
     with pytest.raises(ValueError, match="one shape"):
         kernel_distances(model, reference[:, 1:])
     with pytest.raises(ValueError, match="outside the grid"):

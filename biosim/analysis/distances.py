@@ -64,10 +64,11 @@ def bin_spikes(times: np.ndarray, indices: np.ndarray, n: int, dt: float, steps:
 
 def kernel_distances(model: np.ndarray, reference: np.ndarray, kernel: np.ndarray = PAPER_KERNEL) -> KernelDistances:
     """D_P and D_A between binned ``model`` and ``reference`` trains (both (N, T) counts per step): each neuron's
-    train difference convolved with ``kernel`` (mode 'same', as ``np.convolve``: T samples; the paper's kernel by
-    default), D_P = sum_i mean_t (k*s_ref_i - k*s_i)^2, D_A = (1/N) mean_t (k*(sum_i s_ref_i - sum_i s_i))^2.
-    Compiled over the non-zero differences only (O(spikes x kernel + N T); tested against ``np.convolve``)."""
-    model, reference = np.asarray(model), np.asarray(reference)
+    train difference convolved with ``kernel`` (mode 'same': T samples centred as ``scipy.signal.fftconvolve``'s, and
+    ``np.convolve``'s when T >= len(kernel); the paper's kernel by default), D_P = sum_i mean_t (k*s_ref_i -
+    k*s_i)^2, D_A = (1/N) mean_t (k*(sum_i s_ref_i - sum_i s_i))^2. Compiled over the non-zero differences only
+    (O(spikes x kernel + N T); tested against ``np.convolve`` and ``fftconvolve``). Bool rasters count as 0/1."""
+    model, reference = (_counts(a) for a in (model, reference))
     if model.ndim != 2 or model.shape != reference.shape or 0 in model.shape:
         raise ValueError(f"kernel_distances needs two non-empty (neurons, steps) arrays of one shape "
                          f"(got {model.shape} and {reference.shape})")
@@ -76,6 +77,16 @@ def kernel_distances(model: np.ndarray, reference: np.ndarray, kernel: np.ndarra
         raise ValueError(f"kernel_distances needs a non-empty 1-D kernel (got shape {kernel.shape})")
     per_neuron, aggregate = _kernel_distances(model, reference, kernel)
     return KernelDistances(per_neuron=float(per_neuron), aggregate=float(aggregate))
+
+
+def _counts(a: np.ndarray) -> np.ndarray:
+    """Binned trains as numbers (bool rasters as 0/1 bytes); ValueError for anything else."""
+    a = np.asarray(a)
+    if a.dtype == np.bool_:
+        return a.view(np.uint8)
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"kernel_distances needs spike counts (numbers or bools), got dtype {a.dtype}")
+    return a
 
 
 @njit(cache=True)

@@ -48,7 +48,7 @@ def _groups(b2, net: BuiltNetwork) -> dict[str, Any]:
             for k, (var, dimension) in enumerate(model.state_vars.items()):
                 setattr(group, var, pop.S[k] * _unit(b2, UNITS[dimension]))
             if pop.timed.shape[0]:
-                group.run_regularly("i_ext = timed_input(t, i)", when="start")
+                group.run_regularly("i_ext = timed_input(t, i)", when="start", order=1)  # after the monitors
         elif pop.spec.kind == "poisson":
             group = b2.PoissonGroup(pop.n, rates=model.rate * b2.Hz, name=name)
         else:

@@ -548,11 +548,12 @@ class Network:
         return int(round(high / self.dt))
 
     # -- memory --------------------------------------------------------------------------------------
-    def memory_estimate(self, duration: float | None = None) -> dict[tuple, float]:
+    def memory_estimate(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER) -> dict[tuple, float]:
         """Bytes the engine will allocate, by the key that causes them: neuron state and spike counters per
         population, connectivity per projection (expected synapse count; per-synapse weights and delays counted
         as the float64/int64 arrays the builder draws them into),
-        delay ring buffers, monitor buffers and, given ``duration`` (s), the rate, state and weight recordings.
+        delay ring buffers, monitor buffers (``spike_capacity`` entries per chunk, as the Simulation's) and, given
+        ``duration`` (s), the rate, state and weight recordings.
         Spike monitors grow with activity (12 B per spike, at most ``max_spikes``) and are not counted, nor are
         the synapses of a connector that gives no expected count (:meth:`uncounted`)."""
         sizes: dict[tuple, float] = {}
@@ -585,7 +586,7 @@ class Network:
             sizes[loc] = sizes.get(loc, 0) + 8.0 * (depth + 1) * self.populations[post].n
         for pop in self.spike_records:
             sizes[("monitors", "spikes")] = sizes.get(("monitors", "spikes"), 0) \
-                + 8 * max(SPIKE_BUFFER, 2 * self.populations[pop].n)
+                + 8 * max(spike_capacity, 2 * self.populations[pop].n)
         sizes[("monitors", "rates")] = 24.0 * steps * len(self.rate_records)
         for k, record in enumerate(self.state_records):
             samples = steps // max(1, round(record.every / self.dt)) + 1
@@ -604,10 +605,10 @@ class Network:
                 if proj.connector.expected_synapses(self.populations[proj.pre].n, self.populations[proj.post].n,
                                                     proj.pre == proj.post) is None]
 
-    def check_memory(self, duration: float | None = None) -> None:
+    def check_memory(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER) -> None:
         """Refuse a network whose :meth:`memory_estimate` exceeds the machine's available memory."""
         available = available_memory()
-        sizes = self.memory_estimate(duration)
+        sizes = self.memory_estimate(duration, spike_capacity)
         total = sum(sizes.values())
         if available is None or total <= available:
             return

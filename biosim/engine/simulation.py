@@ -19,6 +19,7 @@ import numpy as np
 from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.network import SPIKE_BUFFER, Network, check_duration, check_run_length
+from biosim.errors import did_you_mean
 from biosim.family import DIVERGED, INTERRUPTED
 from biosim.interrupts import Interrupts
 from biosim.streams import stream
@@ -114,7 +115,7 @@ class Simulation:
     def __init__(self, network: Network, *, chunk: float = 0.1, spike_capacity: int = SPIKE_BUFFER):
         self.network = network
         self.timing = Timing()
-        network.check_memory()
+        network.check_memory(spike_capacity=spike_capacity)
         start = time.perf_counter()
         self.net: BuiltNetwork = build(network)
         self.timing.build_s = time.perf_counter() - start
@@ -127,6 +128,7 @@ class Simulation:
         self.source = plan.source()
         self._kernel = load_kernel(plan)
         self._args = list(plan.args.values())
+        self._arg_names = list(plan.args)
         self._clock = plan.args["clock"]
         self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
         self.timing.jit_s = time.perf_counter() - start
@@ -147,41 +149,56 @@ class Simulation:
         """Go back to step 0 as built: every state variable, spike counter, delay buffer, plasticity variable,
         random stream and monitor as the network's seed made them, so that the same run comes again, with
         ``weights`` (projection name -> one weight per synapse, in the projection's synapse order,
-        :meth:`synapses`; the unit of its target) replacing those drawn. The compiled kernel is kept: a training
-        loop restarts one Simulation with new weights instead of building and loading a new one."""
+        :meth:`synapses`; SI, the unit of its target) replacing those drawn. The compiled kernel is kept: a training
+        loop restarts one Simulation with new weights instead of building and loading a new one. Everything is
+        checked before anything changes: a refused restart (ValueError) leaves the Simulation as it was."""
+        new_weights = {name: self._checked_weights(name, values) for name, values in (weights or {}).items()}
         fresh = build(self.network)
         plan, _ = plan_kernel(fresh, self.chunk_steps, self.spike_capacity)
+        changed = "the network changed since this Simulation was built ({}); build a new Simulation"
+        if list(plan.args) != self._arg_names:
+            raise ValueError(changed.format("its kernel arguments differ"))
         for name, old, new in zip(plan.args, self._args, plan.args.values(), strict=True):
             if isinstance(old, np.ndarray):
                 if old.shape != new.shape or old.dtype != new.dtype:
-                    raise ValueError(f"the network changed since this Simulation was built ({name}: {old.shape} "
-                                     f"-> {new.shape}); build a new Simulation")
+                    raise ValueError(changed.format(f"{name}: {old.shape} -> {new.shape}"))
+            elif not isinstance(old, np.random.Generator) and not _same_value(old, new):
+                raise ValueError(changed.format(f"{name}: {old!r} -> {new!r}"))
+        for old, new in zip(self._args, plan.args.values(), strict=True):
+            if isinstance(old, np.ndarray):
                 np.copyto(old, new)
             elif isinstance(old, np.random.Generator):
                 old.bit_generator.state = new.bit_generator.state
-        for name, values in (weights or {}).items():
-            self._set_weights(name, values)
+        for name, values in new_weights.items():
+            self.net.projections[name].weights[:] = values
         self._start()
 
-    def _set_weights(self, name: str, values: Any) -> None:
+    def _projection(self, name: str):
         if name not in self.net.projections:
-            raise ValueError(f"no projection {name!r}; projections: {', '.join(self.net.projections) or 'none'}")
-        proj = self.net.projections[name]
+            raise ValueError(f"no projection {name!r}{did_you_mean(name, list(self.net.projections))}; projections: "
+                             f"{', '.join(self.net.projections) or 'none'}")
+        return self.net.projections[name]
+
+    def _checked_weights(self, name: str, values: Any) -> np.ndarray:
+        """``values`` as the float64 per-synapse weights of projection ``name``; ValueError if they cannot be."""
+        proj = self._projection(name)
         if proj.weights is None:
             raise ValueError(f"projection {name!r} has one shared weight; connect it with one weight per synapse "
                              "to restart it with new ones")
+        if hasattr(values, "dim"):
+            raise ValueError(f"give the new weights of projection {name!r} as SI numbers, not a Brian2 quantity")
         values = np.asarray(values, dtype=np.float64)
         if values.shape != proj.weights.shape:
             raise ValueError(f"projection {name!r} has {proj.n_synapses} synapses, got weights of shape "
                              f"{values.shape}")
         if not np.isfinite(values).all():
             raise ValueError(f"the new weights of projection {name!r} must be finite")
-        proj.weights[:] = values
+        return values
 
     def synapses(self, projection: str) -> tuple[np.ndarray, np.ndarray]:
         """(pre, post) neuron indices of every synapse of ``projection``, in its synapse order (that of
         ``restart``'s weights and of weight recordings)."""
-        proj = self.net.projections[projection]
+        proj = self._projection(projection)
         return np.repeat(np.arange(proj.pre.n), np.diff(proj.indptr)), proj.indices.astype(np.int64)
 
     # ----------------------------------------------------------------------------------------
@@ -319,6 +336,16 @@ class Simulation:
         buffers += sum(a.nbytes for trio in self.buffers.states for a in trio)
         sizes["monitor_buffers"] = buffers
         return sizes
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two non-array kernel arguments (numbers, parameter records) are equal, arrays inside compared by
+    value."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and type(a) is type(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
 
 
 def progress_bar(total_steps: int, dt: float, enabled: bool):

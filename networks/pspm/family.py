@@ -181,8 +181,9 @@ class Trained:
         self.updates: list[tuple[int, int, int, int]] = []
         self.S = np.zeros((0, 0), np.uint8)
 
-    def simulate(self, net: network.PspmNetwork, S_ref: np.ndarray, W_ref: np.ndarray, excitatory: np.ndarray) -> None:
-        self.S = net.raster(self.W)
+    def simulate(self, net: network.PspmNetwork, S_ref: np.ndarray, W_ref: np.ndarray, excitatory: np.ndarray,
+                 run: Run) -> None:
+        self.S = net.raster(self.W, run.interrupts)
         distances = kernel_distances(self.S.T, S_ref.T)
         recovery = weight_recovery(self.W, W_ref, np.broadcast_to(excitatory[None, :], self.W.shape))
         self.rows.append({"distance_per_neuron": distances.per_neuron, "distance_aggregate": distances.aggregate,
@@ -212,13 +213,13 @@ def execute(prepared: Prepared, exp: PspmExperiment, run: Run) -> Outcome:
     start = time.perf_counter()
     net = network.PspmNetwork(neuron, current, exp.dt, exp.seed)
     build_s = time.perf_counter() - start
-    S_ref = net.raster(W_ref)
+    S_ref = net.raster(W_ref, run.interrupts)
     excitatory = ~inhibitory
     model = Trained(W_naive.copy(), kernels, stream(exp.seed, "rule"))
     control = Trained(W_naive.copy(), control_kernels, stream(exp.seed, "control")) if control_kernels else None
     trained = [t for t in (model, control) if t is not None]
     for t in trained:
-        t.simulate(net, S_ref, W_ref, excitatory)
+        t.simulate(net, S_ref, W_ref, excitatory, run)
     S_naive = model.S.copy()
     run.log.info("target %.3g Hz, naive %.3g Hz; network built and kernel loaded in %.2f s",
                  S_ref.mean() / exp.dt, S_naive.mean() / exp.dt, build_s)
@@ -233,7 +234,7 @@ def execute(prepared: Prepared, exp: PspmExperiment, run: Run) -> Outcome:
             begin = time.perf_counter()
             t.update(S_ref, inhibitory, it)
             middle = time.perf_counter()
-            t.simulate(net, S_ref, W_ref, excitatory)
+            t.simulate(net, S_ref, W_ref, excitatory, run)
             update_s += middle - begin
             sim_s += time.perf_counter() - middle
         bar.update(1)

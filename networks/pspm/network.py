@@ -14,6 +14,7 @@ import numpy as np
 from biosim.engine.connectors import AllToAll
 from biosim.engine.network import Network
 from biosim.engine.simulation import Simulation
+from biosim.interrupts import Interrupts
 from biosim.networks.pspm.neuron import LIFEuler
 
 POPULATION, PROJECTION = "lif", "recurrent"
@@ -56,10 +57,11 @@ class PspmNetwork:
         self.simulation = Simulation(net, chunk=steps * dt, spike_capacity=steps * n)
         self.pre, self.post = self.simulation.synapses(PROJECTION)
 
-    def raster(self, W: np.ndarray) -> np.ndarray:
-        """The spikes of one simulation with weights ``W[i, x]`` (V): uint8[steps, n], 1 where neuron i spiked."""
+    def raster(self, W: np.ndarray, interrupts: Interrupts | None = None) -> np.ndarray:
+        """The spikes of one simulation with weights ``W[i, x]`` (V): uint8[steps, n], 1 where neuron i spiked.
+        A stop requested through ``interrupts`` (the caller's Ctrl-C/SIGTERM handler) ends it early, recorded."""
         self.simulation.restart(weights={PROJECTION: W[self.post, self.pre]})
-        rec = self.simulation.run(self.steps * self.dt)
+        rec = self.simulation.run(self.steps * self.dt, interrupts=interrupts)
         times, neurons = rec.spikes[POPULATION]
         S = np.zeros((self.steps, self.n), np.uint8)
         S[np.rint(times / self.dt).astype(np.int64), neurons] = 1
