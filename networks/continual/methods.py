@@ -1,0 +1,204 @@
+"""What each continual-learning rule runs in torch (``rules/continual.py`` builds these): hooks around and inside
+each task's training. Every method reads the net only through its layers' ``weight`` and presynaptic ``x``.
+
+* :class:`FineTuning`: nothing (plain SGD on each task in turn, the baseline).
+* :class:`Multitask`: task t trains on the union of tasks 0..t (the upper bound).
+* :class:`EWC`: diagonal empirical Fisher after each task, accumulated online, penalty lam/2 sum F (w - w*)^2.
+* :class:`SVDProjection`: an exact basis of each finished task's activities (GPM-like reference).
+* :class:`HLOP`: the basis learned by lateral subspace neurons with the Oja subspace rule (Xiao et al. 2024).
+
+Both projection methods replace a shared layer's weight gradient by grad W (I - H^T H), H the protected rows
+(equal to the input projection delta^T (x - H^T H x)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from biosim.networks.continual.target import PresynapticLayer
+
+
+def project_out(grad: torch.Tensor, H: torch.Tensor) -> None:
+    """grad <- grad (I - H^T H) in place: the weight gradient of inputs x projected to x - H^T H x."""
+    if len(H):
+        grad -= (grad @ H.T) @ H
+
+
+def activities(net: Any, layers: list[PresynapticLayer], x: torch.Tensor, task: torch.Tensor,
+               batch_size: int) -> list[torch.Tensor]:
+    """Each layer's presynaptic activity (items x n) for inputs ``x`` of tasks ``task``, no autograd."""
+    out: list[list[torch.Tensor]] = [[] for _ in layers]
+    with torch.no_grad():
+        for k in range(0, len(x), batch_size):
+            net(x[k:k + batch_size], task[k:k + batch_size])
+            for rows, layer in zip(out, layers, strict=True):
+                rows.append(layer.x)
+    return [torch.cat(rows) for rows in out]
+
+
+class FineTuning:
+    """Plain sequential training: nothing protects the old tasks."""
+
+    def __init__(self, net: Any):
+        self.net = net
+        self.shared = net.shared_layers()
+
+    def training_tasks(self, t: int) -> list[int]:
+        return [t]
+
+    def begin_task(self, t: int) -> None:
+        pass
+
+    def penalty(self) -> torch.Tensor | None:
+        return None
+
+    def transform_gradients(self) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def end_task(self, t: int, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor, batch_size: int) -> None:
+        pass
+
+    def subspaces(self) -> list[torch.Tensor]:
+        return [layer.weight.new_zeros(0, layer.weight.shape[1]) for layer in self.shared]
+
+
+class Multitask(FineTuning):
+    """Joint training: task t trains, from the weights after task t-1, on the shuffled union of the training
+    items of tasks 0..t (each item with its own task's permutation or head)."""
+
+    def training_tasks(self, t: int) -> list[int]:
+        return list(range(t + 1))
+
+
+class EWC(FineTuning):
+    """Elastic weight consolidation (Kirkpatrick et al. 2017), online (Schwarz et al. 2018): after task t,
+    F <- gamma F + F_t with F_t the diagonal empirical Fisher (mean over the task's training items of the squared
+    per-sample gradient of -log p(y|x), exact per sample for a layer with grad W = delta^T x:
+    F_W = (delta^2)^T (x^2) / N) and anchors w* the weights after task t; penalty lam/2 sum F (w - w*)^2."""
+
+    def __init__(self, net: Any, lam: float, gamma: float):
+        super().__init__(net)
+        self.lam, self.gamma = lam, gamma
+        self.all = net.layers()
+        self.fisher: list[torch.Tensor] | None = None
+        self.anchors: list[torch.Tensor] = []
+
+    def penalty(self) -> torch.Tensor | None:
+        if self.fisher is None:
+            return None
+        return 0.5 * self.lam * sum(((layer.weight - w) ** 2 * f).sum()
+                                    for layer, w, f in zip(self.all, self.anchors, self.fisher, strict=True))
+
+    def end_task(self, t: int, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor, batch_size: int) -> None:
+        fisher = [torch.zeros_like(layer.weight) for layer in self.all]
+        for layer in self.all:
+            layer.keep_output = True
+        try:
+            for k in range(0, len(x), batch_size):
+                scores = self.net(x[k:k + batch_size], task[k:k + batch_size])
+                # summed, not averaged: each output's gradient is then one item's own delta
+                loss = torch.nn.functional.cross_entropy(scores, y[k:k + batch_size], reduction="sum")
+                deltas = torch.autograd.grad(loss, [layer.y for layer in self.all])
+                for f, layer, delta in zip(fisher, self.all, deltas, strict=True):
+                    f += (delta ** 2).T @ (layer.x ** 2)
+        finally:
+            for layer in self.all:
+                layer.keep_output, layer.y = False, None
+        fisher = [f / len(x) for f in fisher]
+        self.fisher = fisher if self.fisher is None else [self.gamma * a + b for a, b in zip(self.fisher, fisher,
+                                                                                               strict=True)]
+        self.anchors = [layer.weight.detach().clone() for layer in self.all]
+
+
+class SVDProjection(FineTuning):
+    """After task t, per shared layer: the top-k_t right singular vectors of the task's activities X (items x n)
+    after the stored basis B is projected out, R = X - X B^T B, appended to B; later tasks train with gradients
+    projected off B. ``k0`` rows after task 0, ``k_t`` after each later task (the sizes HLOP learns)."""
+
+    def __init__(self, net: Any, k0: list[int], k_t: list[int]):
+        super().__init__(net)
+        self.k0, self.k_t = k0, k_t
+        self.basis = super().subspaces()
+
+    def transform_gradients(self) -> None:
+        for layer, B in zip(self.shared, self.basis, strict=True):
+            project_out(layer.weight.grad, B)
+
+    def end_task(self, t: int, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor, batch_size: int) -> None:
+        sizes = self.k0 if t == 0 else self.k_t
+        for l, X in enumerate(activities(self.net, self.shared, x, task, batch_size)):
+            B, X = self.basis[l].double(), X.double()  # float64: the new rows orthogonal to B to ~1e-15
+            _, _, Vh = torch.linalg.svd(X - (X @ B.T) @ B, full_matrices=False)
+            self.basis[l] = torch.cat([B, Vh[:sizes[l]]]).to(self.basis[l].dtype)
+
+    def subspaces(self) -> list[torch.Tensor]:
+        return self.basis
+
+
+def hebbian_step(H: torch.Tensor, V: torch.Tensor, x: torch.Tensor, frozen: int, lr: float, momentum: float,
+                 clamp: float, delta: Any) -> None:
+    """One HLOP iteration in place: D = clamp(delta(H, x)) (the Oja subspace rule at eta = 1: (y^T x - y^T y H)/B
+    with y = H x, over all rows), then on the rows from ``frozen`` on only V <- m V + (1 - m) D, H <- H + lr V."""
+    D = delta(H, x).clamp_(-clamp, clamp)[frozen:]
+    V[frozen:] = momentum * V[frozen:] + (1 - momentum) * D
+    H[frozen:] += lr * V[frozen:]
+
+
+class HLOP(FineTuning):
+    """Hebbian learning based orthogonal projection (Xiao et al., ICLR 2024): per shared layer, lateral subspace
+    neurons H (k x n) read the presynaptic activity x; at each task k_t new rows (orthogonal init) learn, after every
+    optimiser step, ``iterations`` Oja-subspace updates with momentum on the step's batch, the old rows frozen;
+    the weight gradients of later tasks are projected off the rows of the finished tasks."""
+
+    def __init__(self, net: Any, k0: list[int], k_t: list[int], iterations: int, momentum: float, clamp: float,
+                 lr: list[float] | None, stable_factor: float, delta: Any, generator: torch.Generator,
+                 orthonormal_projection: bool = True):
+        super().__init__(net)
+        self.orthonormal_projection = orthonormal_projection
+        self.k0, self.k_t, self.iterations, self.momentum, self.clamp = k0, k_t, iterations, momentum, clamp
+        self.fixed_lr, self.stable_factor, self.delta, self.generator = lr, stable_factor, delta, generator
+        self.H = super().subspaces()
+        self.V = [h.clone() for h in self.H]
+        self.frozen = [0] * len(self.H)
+        self.lr = list(lr) if lr is not None else [0.0] * len(self.H)
+        self.projected = [h.clone() for h in self.H]  # the rows the gradients are projected off
+
+    def begin_task(self, t: int) -> None:
+        """Freeze every row (the gradients are projected off them, or off an orthonormal basis of their span) and
+        add k_t orthogonal rows (drawn from the run's generator); with the stable rate, restart its running
+        minimum."""
+        sizes = self.k0 if t == 0 else self.k_t
+        for l, H in enumerate(self.H):
+            new = torch.zeros(sizes[l], H.shape[1], dtype=torch.float32)
+            if len(new):
+                torch.nn.init.orthogonal_(new, generator=self.generator)
+            self.frozen[l] = len(H)
+            # the frozen rows, or an orthonormal basis of their span (SVD, float64)
+            self.projected[l] = (torch.linalg.svd(H.double(), full_matrices=False)[2].to(H.dtype)
+                                 if self.orthonormal_projection and len(H) else H.clone())
+            self.H[l] = torch.cat([H, new.to(H)])
+            self.V[l] = torch.cat([self.V[l], torch.zeros_like(new).to(H)])
+        if self.fixed_lr is None:
+            self.lr = [float("inf")] * len(self.H)
+
+    def transform_gradients(self) -> None:
+        for layer, P in zip(self.shared, self.projected, strict=True):
+            project_out(layer.weight.grad, P)
+
+    def after_step(self) -> None:
+        """``iterations`` Hebbian steps per shared layer on the step's x; the stable rate is the running minimum
+        over the task's batches of stable_factor / mean ||x||^2 (the activities grow while the task trains)."""
+        for l, layer in enumerate(self.shared):
+            if self.fixed_lr is None:
+                self.lr[l] = min(self.lr[l], self.stable_factor / float((layer.x ** 2).sum(1).mean()))
+            for _ in range(self.iterations):
+                hebbian_step(self.H[l], self.V[l], layer.x, self.frozen[l], self.lr[l], self.momentum, self.clamp,
+                             self.delta)
+
+    def subspaces(self) -> list[torch.Tensor]:
+        return self.H
