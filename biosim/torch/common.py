@@ -51,12 +51,17 @@ def prepare_rule_and_data(exp: Any, source: Source, plugs_into: str, data_kind: 
         raise source.error(f"rule {rule.registry_name!r} is for task {rule.task!r}, not {exp.task!r}; allowed here: "
                            f"{', '.join(allowed)}", ("rule",))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", data_kind))
-    if exp.device == "cuda":
+    require_device(exp.device, source)
+    return rule, data
+
+
+def require_device(device: str, source: Source) -> None:
+    """Refuse ``device: cuda`` (key ``device``) where torch sees no GPU."""
+    if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise source.error("device 'cuda' was asked for but torch sees no GPU here; allowed: cpu", ("device",))
-    return rule, data
 
 
 def load_data(data: Any, seed: int, source: Source) -> Any:

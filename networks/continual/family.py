@@ -22,7 +22,7 @@ from biosim import registry
 from biosim.config import ExperimentBase, Source, Spec, instantiate
 from biosim.family import INTERRUPTED, Family, Outcome, Run, number
 from biosim.streams import stream
-from biosim.torch.common import Width, load_data, torch_generator, torch_threads
+from biosim.torch.common import Width, load_data, require_device, torch_generator, torch_threads
 
 
 class ContinualExperiment(ExperimentBase):
@@ -60,11 +60,7 @@ def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
 
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", CONTINUAL_LEARNING.registry_name))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
-    if exp.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise source.error("device 'cuda' was asked for but torch sees no GPU here; allowed: cpu", ("device",))
+    require_device(exp.device, source)
     split = load_data(data, exp.seed, source)
     classes = np.unique(split.train_y)
     if exp.scenario == "split":
