@@ -207,10 +207,11 @@ def parse_quantity(value: object, dimension: str) -> float:
 
 def format_quantity(value: float, dimension: str, exact: bool = False) -> str:
     """Render an SI value in the display unit of its dimension, e.g. ``0.02 -> '20 ms'``: 6 significant digits,
-    or with ``exact`` as many as :func:`parse_quantity` needs to read back the same float (saved configs)."""
+    or with ``exact`` as many as :func:`parse_quantity` needs to read back the same float (saved configs), up to 15;
+    beyond that the SI value as Python writes it (``8e-07 V``, not ``0.00079999999999999993 mV``)."""
     unit = display_unit(dimension)
     scale = unit_scale(unit)[0] if unit else 1.0
-    for digits in (6, 12, 15, 17) if exact else (6,):
+    for digits in (6, 12, 15) if exact else (6,):
         text = f"{f'{value / scale:.{digits}g}'} {unit}".strip()
         if not exact or parse_quantity(text, dimension) == value:
             return text
