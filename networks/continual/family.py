@@ -136,13 +136,10 @@ def scores(A: np.ndarray, done: int) -> tuple[float, float]:
 
 
 def orthonormality_error(H: Any) -> float:
-    """max |H H^T - I| (NaN for no rows)."""
-    import torch
+    """max |H H^T - I| of torch rows ``H`` (the rate Hebbian family's measure, in float64; NaN for no rows)."""
+    from biosim.networks.rate_hebbian.model import orthonormality_error as measure
 
-    if len(H) == 0:
-        return float("nan")
-    G = H.double() @ H.double().T
-    return float((G - torch.eye(len(H), dtype=G.dtype, device=G.device)).abs().max())
+    return measure(H.detach().double().cpu().numpy()) if len(H) else float("nan")
 
 
 def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
