@@ -315,8 +315,8 @@ def trains(S: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
 def _metrics(exp, rule, model: Trained, control: Trained | None, rasters, names, fits) -> dict[str, Any]:
     dt, n = exp.dt, exp.n
     first, last = model.rows[0], model.rows[-1]
-    ref = trains(rasters["target"], dt)
-    counts = {name: count_statistics(trains(rasters[name], dt)[1], n) for name in names}
+    spikes = {name: trains(rasters[name], dt) for name in names}
+    counts = {name: count_statistics(spikes[name][1], n) for name in names}
     metrics: dict[str, Any] = {
         "rule": rule.registry_name, "naive": exp.naive, "neurons": n, "steps": rasters["target"].shape[0],
         "distance_per_neuron_initial": first["distance_per_neuron"],
@@ -329,7 +329,7 @@ def _metrics(exp, rule, model: Trained, control: Trained | None, rasters, names,
         "rate_hz": {name: float(rasters[name].mean() / dt) for name in names},
         "spike_count_mean": {name: c.mean for name, c in counts.items()},
         "spike_count_sd": {name: c.sd for name, c in counts.items()},
-        "isi_distance": {name: _isi(trains(rasters[name], dt), ref) for name in names if name != "target"},
+        "isi_distance": {name: _isi(spikes[name], spikes["target"]) for name in names if name != "target"},
     }
     metrics["distance_per_neuron_ratio"] = _ratio(last["distance_per_neuron"], first["distance_per_neuron"])
     metrics["distance_aggregate_ratio"] = _ratio(last["distance_aggregate"], first["distance_aggregate"])
