@@ -25,8 +25,12 @@ from biosim.streams import stream
 from biosim.torch.common import Width, load_data, require_device, torch_generator, torch_threads
 
 
+#: the neuron of the net (``nets.make_net``)
+Neuron = Literal["relu", "dsr", "lif_bptt", "lif_ottt"]
+
+
 class ContinualExperiment(ExperimentBase):
-    """A task sequence learned by a rate MLP under one continual-learning rule (family ``continual``)."""
+    """A task sequence learned by a rate or spiking MLP under one continual-learning rule (family ``continual``)."""
 
     family: str = "continual"
     scenario: Literal["permuted", "split"] = Field(
@@ -34,8 +38,15 @@ class ContinualExperiment(ExperimentBase):
                                 "consecutive groups, one head per task")
     tasks: int = Field(5, ge=1, description="tasks in the sequence")
     rule: Spec = "hlop"
-    hidden: list[Width] = Field([100, 100], min_length=1, description="hidden layer widths (ReLU, no bias)")
+    hidden: list[Width] = Field([100, 100], min_length=1, description="hidden layer widths (no bias)")
+    neuron: Neuron = Field("relu", description="relu: rate MLP; dsr: DSR spiking neurons (gradients through the "
+                                               "weighted firing rate); lif_bptt: multi-step LIF by BPTT; lif_ottt: "
+                                               "multi-step LIF by OTTT (presynaptic traces)")
+    timesteps: int | None = Field(None, gt=0, description="T steps of repeated input for a spiking neuron "
+                                                          "(default: dsr 20, lif_bptt and lif_ottt 6)")
     data: Spec = {"name": "digits", "test_fraction": 0.3, "stratify": True}
+    normalise: bool = Field(False, description="standardise the inputs with the training images' pixel mean and "
+                                               "standard deviation (one number each, as MNIST's 0.1307, 0.3081)")
     lr: float = Field(0.05, gt=0, description="SGD learning rate")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     batch_size: int = Field(32, gt=0)
@@ -61,7 +72,13 @@ def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", CONTINUAL_LEARNING.registry_name))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
     require_device(exp.device, source)
+    if exp.neuron == "relu" and exp.timesteps is not None:
+        raise source.error("timesteps is for a spiking neuron (dsr, lif_bptt, lif_ottt); a relu net has none",
+                           ("timesteps",))
     split = load_data(data, exp.seed, source)
+    if exp.normalise:
+        mean, sd = split.train_x.mean(), split.train_x.std()
+        split.train_x, split.test_x = (split.train_x - mean) / sd, (split.test_x - mean) / sd
     classes = np.unique(split.train_y)
     if exp.scenario == "split":
         if exp.tasks > len(classes):
@@ -145,14 +162,14 @@ def orthonormality_error(H: Any) -> float:
 def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
     import torch
 
-    from biosim.networks.continual.nets import RateMLP
+    from biosim.networks.continual.nets import make_net
     from biosim.torch.common import initialise
     from biosim.torch.trainer import Hooks, Schedule, train
 
     device = torch.device(exp.device)
     rule, tasks, T = prepared.rule, prepared.tasks, exp.tasks
-    net = RateMLP(tasks[0].train_x.shape[1], list(exp.hidden), prepared.n_classes,
-                  T if exp.scenario == "split" else 1)
+    net = make_net(exp.neuron, tasks[0].train_x.shape[1], list(exp.hidden), prepared.n_classes,
+                   T if exp.scenario == "split" else 1, exp.timesteps)
     initialise(net, torch_generator(exp.seed, "init"))
     net.to(device)
     method = rule.implementation("torch", net=net, generator=torch_generator(exp.seed, "subspace"))
@@ -185,7 +202,7 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
         method.begin_task(t)
 
         def losses(index, active, x=x, y=y, task=task):
-            loss = torch.nn.functional.cross_entropy(net(x[index], task[index]), y[index])
+            loss = net.loss(x[index], task[index], y[index])
             extra = method.penalty()
             return [loss if extra is None else loss + extra], {}
 
@@ -194,7 +211,9 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
 
         schedule = Schedule(stages=[[0]], epochs=exp.epochs, items=len(y), batch_size=exp.batch_size,
                             seed=int(stream(exp.seed, f"batches task {t}").integers(2**63)))
-        training = train(net, [list(net.parameters())], losses, evaluate, schedule,
+        # after the first task only weights train (as the official code: thresholds frozen)
+        params = [p for p in net.parameters() if t == 0 or p.dim() > 1]
+        training = train(net, [params], losses, evaluate, schedule,
                          lambda params: torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum), hooks,
                          stop=lambda: run.stop_requested, log=run.log, device=device)
         history += [{"task": t, **record} for record in training.history]

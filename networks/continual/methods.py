@@ -13,6 +13,7 @@ Both projection methods replace a shared layer's weight gradient by grad W (I - 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -36,6 +37,15 @@ def activities(net: Any, layers: list[PresynapticLayer], x: torch.Tensor, task: 
             for rows, layer in zip(out, layers, strict=True):
                 rows.append(layer.x)
     return [torch.cat(rows) for rows in out]
+
+
+def squared_item_gradients(delta: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """sum over items of (grad W of the item)^2, grad W = sum over the item's ``steps`` rows (time-major) of
+    delta_row^T x_row."""
+    if steps == 1:
+        return (delta ** 2).T @ (x ** 2)
+    per_item = torch.einsum("tbm,tbn->bmn", delta.view(steps, -1, delta.shape[1]), x.view(steps, -1, x.shape[1]))
+    return (per_item ** 2).sum(0)
 
 
 class FineTuning:
@@ -78,8 +88,8 @@ class Multitask(FineTuning):
 class EWC(FineTuning):
     """Elastic weight consolidation (Kirkpatrick et al. 2017), online (Schwarz et al. 2018): after task t,
     F <- gamma F + F_t with F_t the diagonal empirical Fisher (mean over the task's training items of the squared
-    per-sample gradient of -log p(y|x), exact per sample for a layer with grad W = delta^T x:
-    F_W = (delta^2)^T (x^2) / N) and anchors w* the weights after task t; penalty lam/2 sum F (w - w*)^2."""
+    per-sample gradient of the net's loss, exact per sample for a layer with grad W = delta^T x:
+    F_W = (delta^2)^T (x^2) / N, or with each item's rows summed first for a sequence layer) and anchors w* the weights after task t; penalty lam/2 sum F (w - w*)^2."""
 
     def __init__(self, net: Any, lam: float, gamma: float):
         super().__init__(net)
@@ -100,12 +110,11 @@ class EWC(FineTuning):
             layer.keep_output = True
         try:
             for k in range(0, len(x), batch_size):
-                scores = self.net(x[k:k + batch_size], task[k:k + batch_size])
                 # summed, not averaged: each output's gradient is then one item's own delta
-                loss = torch.nn.functional.cross_entropy(scores, y[k:k + batch_size], reduction="sum")
+                loss = self.net.loss(x[k:k + batch_size], task[k:k + batch_size], y[k:k + batch_size], "sum")
                 deltas = torch.autograd.grad(loss, [layer.y for layer in self.all])
                 for f, layer, delta in zip(fisher, self.all, deltas, strict=True):
-                    f += (delta ** 2).T @ (layer.x ** 2)
+                    f += squared_item_gradients(delta, layer.x, layer.steps)
         finally:
             for layer in self.all:
                 layer.keep_output, layer.y = False, None
@@ -195,7 +204,11 @@ class HLOP(FineTuning):
         over the task's batches of stable_factor / mean ||x||^2 (the activities grow while the task trains)."""
         for l, layer in enumerate(self.shared):
             if self.fixed_lr is None:
-                self.lr[l] = min(self.lr[l], self.stable_factor / float((layer.x ** 2).sum(1).mean()))
+                power = float((layer.x ** 2).sum(1).mean())
+                if power > 0:  # a silent layer (spiking nets early on) neither sets the rate nor learns
+                    self.lr[l] = min(self.lr[l], self.stable_factor / power)
+                if math.isinf(self.lr[l]):
+                    continue
             for _ in range(self.iterations):
                 hebbian_step(self.H[l], self.V[l], layer.x, self.frozen[l], self.lr[l], self.momentum, self.clamp,
                              self.delta)

@@ -19,13 +19,15 @@ from biosim.targets import Target
 
 @runtime_checkable
 class PresynapticLayer(Protocol):
-    """A layer whose weight gradient is delta^T x: ``weight`` (out x n) and ``x`` (samples x n, detached), the
-    presynaptic activity of its last forward pass; with ``keep_output`` set it also keeps its output ``y`` with
-    its gradient retained (per-sample gradients for the Fisher information)."""
+    """A layer whose weight gradient is delta^T x: ``weight`` (out x n) and ``x`` (rows x n, detached), the
+    presynaptic activity of its last forward pass, ``steps`` rows per item (time-major: row t * batch + b; 1 for
+    a rate layer); with ``keep_output`` set it also keeps its output ``y`` (rows x out) with its gradient retained
+    (per-sample gradients for the Fisher information)."""
 
     weight: Any
     x: Any
     y: Any
+    steps: int
     keep_output: bool
 
 
@@ -35,6 +37,9 @@ class ContinualNet(Protocol):
 
     def __call__(self, x: Any, task: Any) -> Any:
         """Class scores (batch x classes) of inputs ``x`` for their tasks ``task`` (long, batch)."""
+
+    def loss(self, x: Any, task: Any, y: Any, reduction: str = "mean") -> Any:
+        """The training loss of items ``x`` of tasks ``task`` with labels ``y`` ("mean" or "sum" over items)."""
 
     def layers(self) -> list[PresynapticLayer]:
         """Every weight layer, heads included."""
