@@ -24,7 +24,6 @@ from biosim.family import INTERRUPTED, Family, Outcome, Run, number
 from biosim.streams import stream
 from biosim.torch.common import Width, load_data, require_device, torch_generator, torch_threads
 
-
 #: the neuron of the net (``nets.make_net``)
 Neuron = Literal["relu", "dsr", "lif_bptt", "lif_ottt"]
 

@@ -89,7 +89,8 @@ class EWC(FineTuning):
     """Elastic weight consolidation (Kirkpatrick et al. 2017), online (Schwarz et al. 2018): after task t,
     F <- gamma F + F_t with F_t the diagonal empirical Fisher (mean over the task's training items of the squared
     per-sample gradient of the net's loss, exact per sample for a layer with grad W = delta^T x:
-    F_W = (delta^2)^T (x^2) / N, or with each item's rows summed first for a sequence layer) and anchors w* the weights after task t; penalty lam/2 sum F (w - w*)^2."""
+    F_W = (delta^2)^T (x^2) / N, or with each item's rows summed first for a sequence layer) and anchors w* the
+    weights after task t; penalty lam/2 sum F (w - w*)^2."""
 
     def __init__(self, net: Any, lam: float, gamma: float):
         super().__init__(net)

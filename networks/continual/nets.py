@@ -20,6 +20,7 @@ from torch import nn
 
 from biosim.networks.continual import neurons
 
+DSR, LIF = neurons.DSRParameters(), neurons.LIFParameters()  # the official code's parameters
 DEFAULT_STEPS = {"relu": 1, "dsr": 20, "lif_bptt": 6, "lif_ottt": 6}
 
 
@@ -124,7 +125,7 @@ class DSRMLP(MLP):
     repeated input; each layer's ``x`` is the weighted firing rate of its input (the input itself for the first)."""
 
     def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1, timesteps: int = 20,
-                 p: neurons.DSRParameters = neurons.DSRParameters(), v_th: float = 0.3):
+                 p: neurons.DSRParameters = DSR, v_th: float = 0.3):
         super().__init__(n_inputs, hidden, n_classes, heads, timesteps)
         self.p = p
         self.v_th = nn.Parameter(torch.full((len(hidden),), v_th))
@@ -145,7 +146,7 @@ class LIFMLP(MLP):
     presynaptic spikes' traces (the first layer: from the image, as the official code)."""
 
     def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1, timesteps: int = 6,
-                 p: neurons.LIFParameters = neurons.LIFParameters(), online: bool = False):
+                 p: neurons.LIFParameters = LIF, online: bool = False):
         super().__init__(n_inputs, hidden, n_classes, heads, timesteps)
         self.p, self.online = p, online
         self.online_loss = online

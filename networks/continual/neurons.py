@@ -54,7 +54,7 @@ class LIFParameters:
 
 
 def dsr(current: torch.Tensor, rate_in: torch.Tensor, v_th: torch.Tensor,
-        p: DSRParameters = DSRParameters()) -> tuple[torch.Tensor, torch.Tensor]:
+        p: DSRParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """DSR layer: ``current`` (T x batch x n, no gradient) drives the LIF; ``rate_in`` (batch x n) is its
     weighted firing rate carrying the gradient. Returns the spike sequence (values V_th/dt, no gradient) and
     the output weighted firing rate (batch x n) whose value is the spikes' and whose gradient is the DSR one."""
@@ -96,7 +96,7 @@ def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return _SigmoidSpike.apply(x, alpha)
 
 
-def lif(current: torch.Tensor, p: LIFParameters = LIFParameters(), online: bool = False) -> torch.Tensor:
+def lif(current: torch.Tensor, p: LIFParameters, online: bool = False) -> torch.Tensor:
     """Spikes (T x batch x n, 0/1) of the multi-step LIF driven by ``current`` (T x batch x n), v(0) = 0;
     ``online``: v detached between steps (each step's gradient stays in that step)."""
     decay = 1 - 1 / p.tau
