@@ -72,7 +72,7 @@ class MLP(nn.Module):
     input (1 for rate nets). Subclasses give ``outputs`` (T x batch x classes); the scores are their mean over
     time, the loss the cross-entropy of the scores."""
 
-    online_loss = False  # True: the loss is the mean over steps of each step's cross-entropy
+    online = False  # True (OTTT): the loss is the mean over steps of each step's cross-entropy
 
     def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1, timesteps: int = 1):
         super().__init__()
@@ -89,9 +89,9 @@ class MLP(nn.Module):
 
     def loss(self, x: torch.Tensor, task: torch.Tensor, y: torch.Tensor,
              reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
-        """Cross-entropy of the items' scores (``online_loss``: of every step's outputs, averaged over steps)."""
+        """Cross-entropy of the items' scores (``online``: of every step's outputs, averaged over steps)."""
         out = self.outputs(x, task)
-        if not self.online_loss:
+        if not self.online:
             return nn.functional.cross_entropy(out.mean(0), y, reduction=reduction)
         T = len(out)
         loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.repeat(T), reduction=reduction)
@@ -124,18 +124,20 @@ class DSRMLP(MLP):
     """DSR neurons (one trainable threshold V_th per hidden layer, 0.3 at the start) driven by T steps of the
     repeated input; each layer's ``x`` is the weighted firing rate of its input (the input itself for the first)."""
 
-    def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1, timesteps: int = 20,
-                 p: neurons.DSRParameters = DSR, v_th: float = 0.3):
+    def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1,
+                 timesteps: int = DEFAULT_STEPS["dsr"], p: neurons.DSRParameters = DSR, v_th: float = 0.3):
         super().__init__(n_inputs, hidden, n_classes, heads, timesteps)
         self.p = p
         self.v_th = nn.Parameter(torch.full((len(hidden),), v_th))
 
     def outputs(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-        spikes, rate = x.expand(self.timesteps, *x.shape), x
+        spikes, rate = None, x
         for l, layer in enumerate(self.body):
-            with torch.no_grad():
-                current = nn.functional.linear(spikes, layer.weight)
-            spikes, rate = neurons.dsr(current, layer(rate), self.v_th[l], self.p)
+            drive = layer(rate)  # the weighted rate of the input current, with its gradient
+            with torch.no_grad():  # the first layer's input is constant: its current is the drive at every step
+                current = (drive.detach().expand(self.timesteps, *drive.shape) if spikes is None
+                           else nn.functional.linear(spikes, layer.weight))
+            spikes, rate = neurons.dsr(current, drive, self.v_th[l], self.p)
         return self.readout(rate[None], task)
 
 
@@ -145,11 +147,10 @@ class LIFMLP(MLP):
     True: OTTT, v detached between steps, each step's loss its own, weight gradients (and ``x``) from the
     presynaptic spikes' traces (the first layer: from the image, as the official code)."""
 
-    def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1, timesteps: int = 6,
-                 p: neurons.LIFParameters = LIF, online: bool = False):
+    def __init__(self, n_inputs: int, hidden: list[int], n_classes: int, heads: int = 1,
+                 timesteps: int = DEFAULT_STEPS["lif_bptt"], p: neurons.LIFParameters = LIF, online: bool = False):
         super().__init__(n_inputs, hidden, n_classes, heads, timesteps)
         self.p, self.online = p, online
-        self.online_loss = online
 
     def _trace(self, s: torch.Tensor) -> torch.Tensor | None:
         return neurons.traces(s, self.p.tau) if self.online else None
