@@ -49,10 +49,20 @@ class EWC(ContinualRule):
 
 class SubspaceRule(ContinualRule):
     """A rule that protects a subspace of each shared layer's presynaptic activity: ``k`` rows after the first
-    task, ``k_per_task`` more after each later one (one entry per shared layer)."""
+    task, ``k_per_task`` more after each later one (one entry per shared layer; or one such list per later task,
+    as the official PMNIST schedule)."""
 
     k: Rows = Field([20, 30, 30], min_length=1, description="subspace rows per shared layer for the first task")
-    k_per_task: Rows = Field([10, 15, 15], min_length=1, description="rows added per shared layer at each new task")
+    k_per_task: Rows | list[Rows] = Field(
+        [10, 15, 15], min_length=1, description="rows added per shared layer at each new task: one list for every "
+                                                "task, or a list of such lists, one per later task")
+
+    def rows(self, t: int) -> list[int]:
+        """Rows added per shared layer for task t (0: ``k``)."""
+        if t == 0:
+            return list(self.k)
+        per_task = self.k_per_task
+        return list(per_task[t - 1] if isinstance(per_task[0], list) else per_task)
 
 
 @register("rule", "svd_projection")
@@ -83,6 +93,11 @@ class HLOP(SubspaceRule):
         True, description="project gradients off an orthonormal basis of the frozen rows' span (SVD): the projection "
                           "on its complement; false: with the rows themselves, grad (I - H^T H), as the official "
                           "code (exact only where H H^T = I; the learned rows of later tasks are not orthonormal)")
+    lateral_steps: int | None = Field(
+        None, gt=0, description="spiking lateral neurons: y = H x rate-coded over T_h steps, y_q = round(clip(y, +-s)"
+                                " / s T_h) / T_h s (the code's default T_h is 1000; the paper finds about 40 "
+                                "enough); unset: linear lateral neurons")
+    lateral_scale: float = Field(20.0, gt=0, description="s, the range of y the lateral neurons' rate code spans")
 
 
 @register("builder", "fine_tuning/torch")
@@ -110,7 +125,7 @@ def build_ewc(rule: EWC, *, net, generator):
 def build_svd_projection(rule: SVDProjection, *, net, generator):
     from biosim.networks.continual.methods import SVDProjection as Method
 
-    return Method(net, rule.k, rule.k_per_task)
+    return Method(net, rule.rows)
 
 
 @register("builder", "hlop/torch")
@@ -118,6 +133,7 @@ def build_hlop(rule: HLOP, *, net, generator):
     from biosim.networks.continual.methods import HLOP as Method
     from biosim.rules.rate_projection.oja import OjaSubspace
 
-    delta = OjaSubspace(eta=1.0).implementation("torch").delta  # D = (y^T x - y^T y H) / B, y = H x
-    return Method(net, rule.k, rule.k_per_task, rule.iterations, rule.momentum, rule.clamp, rule.lr,
-                  rule.stable_factor, delta, generator, rule.orthonormal_projection)
+    delta = OjaSubspace(eta=1.0).implementation("torch").delta  # D = y^T (x - y H) / B, y = H x
+    return Method(net, rule.rows, rule.iterations, rule.momentum, rule.clamp, rule.lr,
+                  rule.stable_factor, delta, generator, rule.orthonormal_projection,
+                  None if rule.lateral_steps is None else (rule.lateral_steps, rule.lateral_scale))

@@ -6,13 +6,14 @@ of sequence layers, the frozen thresholds, and small runs of each neuron. The 3-
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 import torch
 
 from biosim.networks.continual import methods, neurons
-from biosim.networks.continual.nets import DEFAULT_STEPS, make_net
+from biosim.networks.continual.nets import DEFAULT_STEPS, Norm, RecordingConv2d, cnn, make_net, mlp
 from biosim.torch.common import initialise
 from tests.test_continual import ROOT, SMALL, execute, refusal
 
@@ -103,23 +104,29 @@ def test_traces():
     assert torch.allclose(neurons.traces(s, 2.0).flatten(), torch.tensor([1.0, 0.5, 1.25]))
 
 
-def small_net(neuron: str, heads: int = 1, seed: int = 0):
-    net = make_net(neuron, 12, [16, 10], 4, heads, None)
+def small_net(neuron: str, heads: int = 1, seed: int = 0, architecture: str = "mlp"):
+    """A 12-16-10 MLP, or a CNN with 3 and 4 channels on 4 x 4 x 2 images, and 7 random items."""
+    body = mlp(12, [16, 10]) if architecture == "mlp" else cnn((4, 4, 2), [3, 4])
+    net = make_net(neuron, body, 4, heads, None)
     initialise(net, torch.Generator().manual_seed(seed))
     with torch.no_grad():  # strong enough weights that every layer spikes
         for layer in net.layers():
             layer.weight *= 4
     rng = np.random.default_rng(seed)
-    x = torch.tensor(rng.uniform(0, 1, (7, 12)), dtype=torch.float32)
+    x = torch.tensor(rng.uniform(0, 1, (7, 12 if architecture == "mlp" else 32)), dtype=torch.float32)
     return net, x, torch.tensor(rng.integers(0, 4, 7)), torch.tensor(rng.integers(0, heads, 7))
 
 
+@pytest.mark.parametrize("architecture", ["mlp", "cnn"])
 @pytest.mark.parametrize("heads", [1, 2])
 @pytest.mark.parametrize("neuron", ["relu", *SPIKING])
-def test_every_weight_gradient_is_delta_transposed_times_the_recorded_x(neuron, heads):
+def test_every_weight_gradient_is_delta_transposed_times_the_recorded_x(neuron, heads, architecture):
     """What the projection rules rely on: for each layer, grad W = delta^T x with delta the gradient of the
-    layer's output rows and x the recorded presynaptic activity (rows = steps x batch)."""
-    net, x, y, task = small_net(neuron, heads)
+    layer's output rows and x the recorded presynaptic activity (rows = steps x batch; a convolution's steps
+    count its output positions too)."""
+    net, x, y, task = small_net(neuron, heads, architecture=architecture)
+    if neuron == "dsr":  # on the first task, DSR's batch statistics of the currents add a path (none projected)
+        net.begin_task(1)
     for layer in net.layers():
         layer.keep_output = True
     net.loss(x, task, y).backward()
@@ -127,7 +134,9 @@ def test_every_weight_gradient_is_delta_transposed_times_the_recorded_x(neuron, 
     for l, layer in enumerate(net.layers()):
         if layer.y.grad is None:  # a head no item used
             continue
-        assert layer.steps == (1 if neuron in ("relu", "dsr") else DEFAULT_STEPS[neuron])
+        T = 1 if neuron in ("relu", "dsr") else DEFAULT_STEPS[neuron]
+        positions = (16 >> 2 * l if l < 2 else 1) if architecture == "cnn" else 1  # 4 x 4, then 2 x 2 pooled
+        assert layer.steps == T * positions
         assert layer.x.shape == (layer.steps * len(x), layer.weight.shape[1])
         assert float(layer.x.abs().sum()) > 0, f"layer {l} silent"
         expected = layer.y.grad.T @ layer.x
@@ -145,10 +154,13 @@ def test_ottt_weight_gradient_uses_the_traces_and_bptt_the_spikes():
             assert float(second.max()) > 1
 
 
-@pytest.mark.parametrize("neuron", ["lif_bptt", "lif_ottt"])
-def test_ewc_fisher_of_sequence_layers_is_the_per_item_squared_gradient(neuron):
-    """With T rows per item, the Fisher squares each item's summed gradient, not each row's (an item loop)."""
-    net, x, y, task = small_net(neuron, heads=2)
+@pytest.mark.parametrize(("neuron", "architecture"), [("lif_bptt", "mlp"), ("lif_ottt", "mlp"),
+                                                      ("relu", "cnn"), ("lif_bptt", "cnn")])
+def test_ewc_fisher_of_sequence_layers_is_the_per_item_squared_gradient(neuron, architecture):
+    """With T rows per item (and per output position, in a convolution), the Fisher squares each item's summed
+    gradient, not each row's (an item loop)."""
+    net, x, y, task = small_net(neuron, heads=2, architecture=architecture)
+    net.eval()  # as the family runs end_task: normalisation by running statistics, the same for 1 item or many
     method = methods.EWC(net, lam=1.0, gamma=1.0)
     method.end_task(0, x, y, task, batch_size=3)
     params = [layer.weight for layer in net.layers()]
@@ -160,6 +172,41 @@ def test_ewc_fisher_of_sequence_layers_is_the_per_item_squared_gradient(neuron):
                 e += g ** 2 / len(x)
     for f, e in zip(method.fisher, expected, strict=True):
         assert torch.allclose(f, e, rtol=1e-4, atol=1e-9)
+
+
+def test_convolution_is_torch_conv2d_and_its_rows_are_the_unfolded_patches():
+    rng = np.random.default_rng(2)
+    layer = RecordingConv2d(2, 3, kernel=3)
+    initialise(layer, torch.Generator().manual_seed(0))
+    x = torch.tensor(rng.standard_normal((6, 5, 2, 4, 6)), dtype=torch.float32)  # T x batch x C x H x W
+    w = layer.weight.view(3, 2, 3, 3)
+    expected = torch.nn.functional.conv2d(x.flatten(0, 1), w, padding=1).view(6, 5, 3, 4, 6)
+    assert torch.allclose(layer(x), expected, atol=1e-5)
+    assert torch.allclose(layer.plain(x), expected, atol=1e-5)
+    assert layer.x.shape == (6 * 5 * 4 * 6, 18) and layer.steps == 6 * 4 * 6
+    patch = layer.x.view(4, 6, 6, 5, 18)[1, 2, 3, 4]  # position (1, 2) of item 4 at step 3
+    assert torch.allclose(patch.view(2, 3, 3), x[3, 4, :, 0:3, 1:4])
+
+
+def test_normalisation_is_batch_norm_over_steps_and_items_and_stays_fixed_after_the_first_task():
+    rng = np.random.default_rng(5)
+    x = torch.tensor(rng.standard_normal((4, 5, 3, 2, 2)) * 2 + 1, dtype=torch.float32)  # T x batch x C x H x W
+    ref, norm, dsr = torch.nn.BatchNorm2d(3), Norm(3), Norm(3)
+    with torch.no_grad():
+        for m in (ref, norm, dsr):
+            m.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
+            m.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    expected = ref(x.flatten(0, 1)).view_as(x)
+    assert torch.allclose(norm(x), expected, atol=1e-5)
+    current, drive = dsr.pair(x, x.mean(0))  # DSR: the current's statistics applied to its rate too
+    assert torch.allclose(current, expected, atol=1e-5) and torch.allclose(drive, expected.mean(0), atol=1e-5)
+    for m in (norm, dsr):
+        assert torch.allclose(m.running_mean, ref.running_mean) and torch.allclose(m.running_var, ref.running_var)
+    net = make_net("dsr", cnn((4, 4, 1), [2, 3]), 3, 1, None)
+    net.begin_task(1)
+    stats = [n.running_mean.clone() for n in net.norms]
+    net(torch.rand(6, 16) * 5, torch.zeros(6, dtype=torch.long))
+    assert all(torch.equal(n.running_mean, m) for n, m in zip(net.norms, stats, strict=True))
 
 
 @pytest.mark.parametrize("neuron", SPIKING)
@@ -227,3 +274,27 @@ def test_acceptance_permuted_digits_dsr_three_seeds():
     assert (acc["hlop"] - acc["fine_tuning"]).min() >= 0.25
     assert (acc["hlop"] - acc["svd_projection"]).max() <= 0.02
     assert bwt["hlop"].min() >= -0.20
+
+
+def cifar100_batches(directory, rng, side: int = 8, classes: int = 16, per_class: int = 24) -> None:
+    """CIFAR-100-format ``train`` and ``test`` files (fine labels) of side x side colour images: class c lights
+    2 x 2 block c in channel c mod 3 over noise, so the classes can be learnt."""
+    directory.mkdir()
+    for name, n in (("train", per_class), ("test", per_class // 2)):
+        y = np.repeat(np.arange(classes), n)
+        x = rng.integers(0, 90, (len(y), 3, side, side)).astype(np.uint8)
+        for c in range(classes):
+            r, q = divmod(c, side // 2)
+            x[y == c, c % 3, 2 * r:2 * r + 2, 2 * q:2 * q + 2] = 255
+        with open(directory / name, "wb") as handle:
+            pickle.dump({b"data": x.reshape(len(y), -1), b"fine_labels": y.tolist()}, handle)
+
+
+def test_split_cifar_runs_on_local_batches_with_the_spiking_cnn(tmp_path):
+    cifar100_batches(tmp_path / "cifar", np.random.default_rng(0))
+    out = execute(ROOT / "experiments" / "hlop_split_cifar.yaml", f"data.directory={tmp_path / 'cifar'}", "tasks=2",
+                  "hidden=[8, 16, 16]", "timesteps=8", "epochs=6", "batch_size=16", "lr=0.05",
+                  "rule.k=[3, 8, 8]", "rule.k_per_task=[1, 4, 4]")
+    A = np.array(out.metrics["accuracy_matrix"])
+    assert out.complete and out.metrics["subspace_sizes"] == [[3, 8, 8], [4, 12, 12]]
+    assert np.diag(A).min() > 0.5, A  # 8 classes per task: chance 0.125

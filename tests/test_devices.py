@@ -24,6 +24,8 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.i
     ("sf_karate", ["epochs=100"], "test_accuracy", 0.7),
     ("sf_top2input_csbm", ["epochs=50"], "test_accuracy", 0.7),
     ("link_ff_karate", ["epochs=100"], "test_roc_auc", 0.6),
+    ("hlop_permuted_digits_dsr", ["epochs=3", "tasks=2"], "average_accuracy", 0.5),
+    ("hlop_split_digits_cnn", ["epochs=2", "tasks=2"], "average_accuracy", 0.8),
 ])
 def test_training_learns_on_the_device(tmp_path, device, name, overrides, key, floor):
     run_dir = run_experiment(ROOT / "experiments" / f"{name}.yaml", [*overrides, f"device={device}"], out=tmp_path)

@@ -29,7 +29,8 @@ Neuron = Literal["relu", "dsr", "lif_bptt", "lif_ottt"]
 
 
 class ContinualExperiment(ExperimentBase):
-    """A task sequence learned by a rate or spiking MLP under one continual-learning rule (family ``continual``)."""
+    """A task sequence learned by a rate or spiking MLP or CNN under one continual-learning rule (family
+    ``continual``)."""
 
     family: str = "continual"
     scenario: Literal["permuted", "split"] = Field(
@@ -37,7 +38,12 @@ class ContinualExperiment(ExperimentBase):
                                 "consecutive groups, one head per task")
     tasks: int = Field(5, ge=1, description="tasks in the sequence")
     rule: Spec = "hlop"
-    hidden: list[Width] = Field([100, 100], min_length=1, description="hidden layer widths (no bias)")
+    architecture: Literal["mlp", "cnn"] = Field(
+        "mlp", description="mlp: fully connected hidden layers; cnn: k x k convolutions (stride 1, same padding), "
+                           "each followed by 2 x 2 average pooling, on the images")
+    hidden: list[Width] = Field([100, 100], min_length=1, description="hidden layer widths (mlp) or convolution "
+                                                                     "channels (cnn); no biases")
+    kernel: int = Field(3, ge=1, description="convolution kernel size k (cnn; odd)")
     neuron: Neuron = Field("relu", description="relu: rate MLP; dsr: DSR spiking neurons (gradients through the "
                                                "weighted firing rate); lif_bptt: multi-step LIF by BPTT; lif_ottt: "
                                                "multi-step LIF by OTTT (presynaptic traces)")
@@ -60,6 +66,7 @@ class Prepared:
     rule: Any
     tasks: list[Any]
     n_classes: int
+    image: tuple[int, int, int]  # H, W, C of the inputs (flat in the tasks)
 
 
 def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
@@ -86,23 +93,57 @@ def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
         tasks = sequences.split_classes(split, exp.tasks)
     else:
         tasks = sequences.permuted(split, exp.tasks, stream(exp.seed, "permutations"))
-    n_inputs = tasks[0].train_x.shape[1]
-    shared = [n_inputs, *exp.hidden][:len(exp.hidden) + (exp.scenario == "permuted")]
+    image = tuple(split.train_x.shape[1:]) + (1,) * (split.train_x.ndim == 3)
+    widths = input_widths(exp, image, source)
     if hasattr(rule, "k_per_task"):
-        for key in ("k", "k_per_task"):
-            if len(getattr(rule, key)) != len(shared):
-                raise source.error(f"{key} needs one entry per shared layer: {len(shared)} (input widths "
-                                   f"{', '.join(map(str, shared))}), not {len(getattr(rule, key))}", ("rule", key))
-        if isinstance(getattr(rule, "lr", None), list) and len(rule.lr) != len(shared):
-            raise source.error(f"lr needs one entry per shared layer: {len(shared)}, not {len(rule.lr)}",
-                               ("rule", "lr"))
-        for l, n in enumerate(shared):
-            total = rule.k[l] + (exp.tasks - 1) * rule.k_per_task[l]
-            if total > n:
-                raise source.error(f"layer {l + 1} has {n} inputs, but k + (tasks - 1) k_per_task = {total} "
-                                   f"subspace rows: at most {n} orthonormal rows fit", ("rule", "k"))
+        check_rows(rule, exp.tasks, widths[:len(exp.hidden) + (exp.scenario == "permuted")], source)
     n_classes = max(len(t.classes) for t in tasks) if exp.scenario == "split" else int(classes.max()) + 1
-    return Prepared(rule, tasks, n_classes)
+    return Prepared(rule, tasks, n_classes, image)
+
+
+def input_widths(exp: ContinualExperiment, image: tuple[int, ...], source: Source) -> list[int]:
+    """The input width of every layer, heads last (a convolution's: C k k), checking the cnn against the images."""
+    if exp.architecture == "mlp":
+        return [int(np.prod(image)), *exp.hidden]
+    if len(image) != 3:
+        raise source.error(f"a cnn reads images (height x width [x channels]); these inputs have shape {image}",
+                           ("architecture",))
+    H, W, C = image
+    L = len(exp.hidden)
+    if exp.kernel % 2 == 0:
+        raise source.error(f"kernel must be odd (same padding keeps the image size), not {exp.kernel}", ("kernel",))
+    if H % 2 ** L or W % 2 ** L:
+        raise source.error(f"{L} convolutions each halve the {H} x {W} images by 2 x 2 pooling: {H} and {W} must be "
+                           f"divisible by {2 ** L}; use at most {min(_twos(H), _twos(W))} layers in hidden",
+                           ("hidden",))
+    k2 = exp.kernel ** 2
+    return [C * k2, *(c * k2 for c in exp.hidden[:-1]), exp.hidden[-1] * (H >> L) * (W >> L)]
+
+
+def _twos(n: int) -> int:
+    """How many times 2 divides n."""
+    return (n & -n).bit_length() - 1
+
+
+def check_rows(rule: Any, tasks: int, shared: list[int], source: Source) -> None:
+    """A subspace rule's sizes against the shared layers (input widths ``shared``) and the number of tasks."""
+    schedule = isinstance(rule.k_per_task[0], list)
+    lists = [("k", rule.k)] + ([(f"k_per_task[{t}]", rows) for t, rows in enumerate(rule.k_per_task)] if schedule
+                                else [("k_per_task", rule.k_per_task)])
+    for name, rows in lists:
+        if not isinstance(rows, list) or len(rows) != len(shared):
+            raise source.error(f"{name} needs one entry per shared layer: {len(shared)} (input widths "
+                               f"{', '.join(map(str, shared))}), not {len(rows)}", ("rule", name.split("[")[0]))
+    if schedule and len(rule.k_per_task) < tasks - 1:
+        raise source.error(f"k_per_task as a schedule needs one list per later task: {tasks - 1}, not "
+                           f"{len(rule.k_per_task)}", ("rule", "k_per_task"))
+    if isinstance(getattr(rule, "lr", None), list) and len(rule.lr) != len(shared):
+        raise source.error(f"lr needs one entry per shared layer: {len(shared)}, not {len(rule.lr)}", ("rule", "lr"))
+    for l, n in enumerate(shared):
+        total = sum(rule.rows(t)[l] for t in range(tasks))
+        if total > n:
+            raise source.error(f"layer {l + 1} has {n} inputs, but the {tasks} tasks add {total} subspace rows (k "
+                               f"and k_per_task): at most {n} orthonormal rows fit", ("rule", "k"))
 
 
 @dataclass
@@ -161,14 +202,15 @@ def orthonormality_error(H: Any) -> float:
 def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
     import torch
 
-    from biosim.networks.continual.nets import make_net
+    from biosim.networks.continual.nets import cnn, make_net, mlp
     from biosim.torch.common import initialise
     from biosim.torch.trainer import Hooks, Schedule, train
 
     device = torch.device(exp.device)
     rule, tasks, T = prepared.rule, prepared.tasks, exp.tasks
-    net = make_net(exp.neuron, tasks[0].train_x.shape[1], list(exp.hidden), prepared.n_classes,
-                   T if exp.scenario == "split" else 1, exp.timesteps)
+    body = (mlp(tasks[0].train_x.shape[1], list(exp.hidden)) if exp.architecture == "mlp"
+            else cnn(prepared.image, list(exp.hidden), exp.kernel))
+    net = make_net(exp.neuron, body, prepared.n_classes, T if exp.scenario == "split" else 1, exp.timesteps)
     initialise(net, torch_generator(exp.seed, "init"))
     net.to(device)
     method = rule.implementation("torch", net=net, generator=torch_generator(exp.seed, "subspace"))
@@ -182,8 +224,10 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
     train_sets = [tensors(t, "train") for t in range(T)]
 
     def accuracy(x, y, task) -> float:
+        net.eval()
         with torch.no_grad():
             predicted = torch.cat([net(x[k:k + 1024], task[k:k + 1024]).argmax(1) for k in range(0, len(x), 1024)])
+        net.train()
         return float((predicted == y).float().mean())
 
     L = len(net.shared_layers())
@@ -198,6 +242,7 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
         start = time.perf_counter()
         x, y, task = (torch.cat(parts) for parts in zip(*(train_sets[s] for s in method.training_tasks(t)),
                                                              strict=True))
+        net.begin_task(t)
         method.begin_task(t)
 
         def losses(index, active, x=x, y=y, task=task):
@@ -220,7 +265,9 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
         if not training.complete:
             complete, reason = False, training.stop_reason
             break
+        net.eval()  # the rule's look at the finished task leaves the normalisation's statistics alone
         method.end_task(t, *train_sets[t], exp.batch_size)
+        net.train()
         seconds[t] = time.perf_counter() - start
         A[t, :t + 1] = [accuracy(*test[j]) for j in range(t + 1)]
         for l, H in enumerate(method.subspaces()):

@@ -14,6 +14,7 @@ Both projection methods replace a shared layer's weight gradient by grad W (I - 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -128,11 +129,11 @@ class EWC(FineTuning):
 class SVDProjection(FineTuning):
     """After task t, per shared layer: the top-k_t right singular vectors of the task's activities X (items x n)
     after the stored basis B is projected out, R = X - X B^T B, appended to B; later tasks train with gradients
-    projected off B. ``k0`` rows after task 0, ``k_t`` after each later task (the sizes HLOP learns)."""
+    projected off B. ``rows(t)`` rows per layer after task t (the sizes HLOP learns)."""
 
-    def __init__(self, net: Any, k0: list[int], k_t: list[int]):
+    def __init__(self, net: Any, rows: Callable[[int], list[int]]):
         super().__init__(net)
-        self.k0, self.k_t = k0, k_t
+        self.rows = rows
         self.basis = super().subspaces()
 
     def transform_gradients(self) -> None:
@@ -140,7 +141,7 @@ class SVDProjection(FineTuning):
             project_out(layer.weight.grad, B)
 
     def end_task(self, t: int, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor, batch_size: int) -> None:
-        sizes = self.k0 if t == 0 else self.k_t
+        sizes = self.rows(t)
         for l, X in enumerate(activities(self.net, self.shared, x, task, batch_size)):
             B, X = self.basis[l].double(), X.double()  # float64: the new rows orthogonal to B to ~1e-15
             _, _, Vh = torch.linalg.svd(X - (X @ B.T) @ B, full_matrices=False)
@@ -150,27 +151,38 @@ class SVDProjection(FineTuning):
         return self.basis
 
 
+def rate_coded(y: torch.Tensor, steps: int, scale: float) -> torch.Tensor:
+    """Spiking lateral neurons' outputs: y_q = round(clip(y, +-s) / s T_h) / T_h s, the spike count over T_h
+    steps of a neuron firing at rate |y| / s (one step: one spike at most), signed, scaled back by s."""
+    return torch.round(y.clamp(-scale, scale) / scale * steps) / steps * scale
+
+
 def hebbian_step(H: torch.Tensor, V: torch.Tensor, x: torch.Tensor, frozen: int, lr: float, momentum: float,
-                 clamp: float, delta: Any) -> None:
-    """One HLOP iteration in place: D = clamp(delta(H, x)) (the Oja subspace rule at eta = 1: (y^T x - y^T y H)/B
-    with y = H x, over all rows), then on the rows from ``frozen`` on only V <- m V + (1 - m) D, H <- H + lr V."""
-    D = delta(H, x).clamp_(-clamp, clamp)[frozen:]
+                 clamp: float, delta: Any, lateral: tuple[int, float] | None = None) -> None:
+    """One HLOP iteration in place: D = clamp(delta(H, x, y)) (the Oja subspace rule at eta = 1:
+    (y^T x - y^T y H)/B over all rows, y = H x, or, with ``lateral`` (T_h, s), y rate-coded by spiking lateral
+    neurons), then on the rows from ``frozen`` on only V <- m V + (1 - m) D, H <- H + lr V."""
+    y = x @ H.T
+    if lateral is not None:
+        y = rate_coded(y, *lateral)
+    D = delta(H, x, y).clamp_(-clamp, clamp)[frozen:]
     V[frozen:] = momentum * V[frozen:] + (1 - momentum) * D
     H[frozen:] += lr * V[frozen:]
 
 
 class HLOP(FineTuning):
     """Hebbian learning based orthogonal projection (Xiao et al., ICLR 2024): per shared layer, lateral subspace
-    neurons H (k x n) read the presynaptic activity x; at each task k_t new rows (orthogonal init) learn, after every
-    optimiser step, ``iterations`` Oja-subspace updates with momentum on the step's batch, the old rows frozen;
-    the weight gradients of later tasks are projected off the rows of the finished tasks."""
+    neurons H (k x n) read the presynaptic activity x; at each task t ``rows(t)`` new rows (orthogonal init)
+    learn, after every optimiser step, ``iterations`` Oja-subspace updates with momentum on the step's batch, the
+    old rows frozen; the weight gradients of later tasks are projected off the rows of the finished tasks."""
 
-    def __init__(self, net: Any, k0: list[int], k_t: list[int], iterations: int, momentum: float, clamp: float,
+    def __init__(self, net: Any, rows: Callable[[int], list[int]], iterations: int, momentum: float, clamp: float,
                  lr: list[float] | None, stable_factor: float, delta: Any, generator: torch.Generator,
-                 orthonormal_projection: bool = True):
+                 orthonormal_projection: bool = True, lateral: tuple[int, float] | None = None):
         super().__init__(net)
+        self.lateral = lateral
         self.orthonormal_projection = orthonormal_projection
-        self.k0, self.k_t, self.iterations, self.momentum, self.clamp = k0, k_t, iterations, momentum, clamp
+        self.rows, self.iterations, self.momentum, self.clamp = rows, iterations, momentum, clamp
         self.fixed_lr, self.stable_factor, self.delta, self.generator = lr, stable_factor, delta, generator
         self.H = super().subspaces()
         self.V = [h.clone() for h in self.H]
@@ -180,9 +192,9 @@ class HLOP(FineTuning):
 
     def begin_task(self, t: int) -> None:
         """Freeze every row (the gradients are projected off them, or off an orthonormal basis of their span) and
-        add k_t orthogonal rows (drawn from the run's generator); with the stable rate, restart its running
+        add rows(t) orthogonal rows (drawn from the run's generator); with the stable rate, restart its running
         minimum."""
-        sizes = self.k0 if t == 0 else self.k_t
+        sizes = self.rows(t)
         for l, H in enumerate(self.H):
             new = torch.zeros(sizes[l], H.shape[1], dtype=torch.float32)
             if len(new):
@@ -212,7 +224,7 @@ class HLOP(FineTuning):
                     continue
             for _ in range(self.iterations):
                 hebbian_step(self.H[l], self.V[l], layer.x, self.frozen[l], self.lr[l], self.momentum, self.clamp,
-                             self.delta)
+                             self.delta, self.lateral)
 
     def subspaces(self) -> list[torch.Tensor]:
         return self.H

@@ -55,7 +55,7 @@ class LIFParameters:
 
 def dsr(current: torch.Tensor, rate_in: torch.Tensor, v_th: torch.Tensor,
         p: DSRParameters) -> tuple[torch.Tensor, torch.Tensor]:
-    """DSR layer: ``current`` (T x batch x n, no gradient) drives the LIF; ``rate_in`` (batch x n) is its
+    """DSR layer: ``current`` (T x batch x ..., no gradient) drives the LIF; ``rate_in`` (batch x ...) is its
     weighted firing rate carrying the gradient. Returns the spike sequence (values V_th/dt, no gradient) and
     the output weighted firing rate (batch x n) whose value is the spikes' and whose gradient is the DSR one."""
     v_th = v_th.clamp(min=p.v_th_floor)
@@ -69,7 +69,7 @@ def dsr(current: torch.Tensor, rate_in: torch.Tensor, v_th: torch.Tensor,
             u = u - fired * v_th
             spikes[t] = fired * value
         w = p.rate_weights(len(current)).to(current)
-        rate = torch.einsum("t,tbn->bn", w, spikes)
+        rate = torch.tensordot(w, spikes, 1)
     ceiling = v_th.detach() / p.dt + (v_th - v_th.detach()) * p.dt  # value V_th/dt, gradient dt
     surrogate = torch.minimum(torch.relu(rate_in / p.tau), ceiling)
     return spikes, surrogate + (rate - surrogate).detach()

@@ -41,6 +41,9 @@ class ContinualNet(Protocol):
     def loss(self, x: Any, task: Any, y: Any, reduction: str = "mean") -> Any:
         """The training loss of items ``x`` of tasks ``task`` with labels ``y`` ("mean" or "sum" over items)."""
 
+    def begin_task(self, t: int) -> None:
+        """Before task t trains (e.g. after the first task, normalisation statistics stay fixed)."""
+
     def layers(self) -> list[PresynapticLayer]:
         """Every weight layer, heads included."""
 

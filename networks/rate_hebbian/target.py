@@ -37,8 +37,9 @@ class RateRuleKernels(NamedTuple):
 
 
 class TorchRateUpdate(NamedTuple):
-    """What a torch caller runs for a rule on a dense rate projection: ``delta(H, x) -> dH``, the batch mean of the
-    per-sample updates of H (k x n) for inputs ``x`` (batch x n), H fixed during the batch."""
+    """What a torch caller runs for a rule on a dense rate projection: ``delta(H, x, y=None) -> dH``, the batch mean
+    of the per-sample updates of H (k x n) for inputs ``x`` (batch x n), H fixed during the batch; ``y`` (batch x k)
+    replaces the outputs H x where given (e.g. rate-coded by spiking neurons)."""
 
     delta: Callable[[Any, Any], Any]
 

@@ -104,13 +104,16 @@ def oja_numba(rule: OjaRule) -> RateRuleKernels:
 @register("builder", "oja_subspace/torch")
 @register("builder", "sanger/torch")
 def oja_torch(rule: OjaRule) -> TorchRateUpdate:
-    """dH = eta (y x^T - T(y y^T) H) / batch on dense torch tensors, y = H x."""
+    """dH = eta (y x^T - T(y y^T) H) / batch on dense torch tensors, y = H x unless given (the subspace rule as
+    eta y (x - H^T y)^T: 2 batch k n operations instead of k^2 n)."""
     import torch
 
-    part = {OWN: lambda m: torch.diag(torch.diagonal(m)), ALL: lambda m: m, ORDERED: torch.tril}[rule.reconstruction]
+    part = {OWN: lambda m: torch.diag(torch.diagonal(m)), ORDERED: torch.tril}.get(rule.reconstruction)
 
-    def delta(H: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        y = x @ H.T
+    def delta(H: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        y = x @ H.T if y is None else y
+        if part is None:
+            return rule.eta * (y.T @ (x - y @ H)) / x.shape[0]
         return rule.eta * (y.T @ x - part(y.T @ y) @ H) / x.shape[0]
 
     return TorchRateUpdate(delta)
