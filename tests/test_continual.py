@@ -83,6 +83,15 @@ def test_the_hebbian_step_leaves_frozen_rows_and_clips():
     assert torch.equal(H[:2], before[:2])
     assert (H[2:] - before[2:]).abs().max() <= 0.5 + 1e-12
     assert (H[2:] - before[2:]).abs().max() > 0.49
+    H0 = before * 0.3
+    for lateral in (None, (7, 20.0)):  # unclipped: the new rows' part of the update over all rows
+        H, V = H0.clone(), torch.zeros_like(H0)
+        X = torch.tensor(rng.standard_normal((16, 8)))
+        methods.hebbian_step(H, V, X, 2, 0.1, 0.0, 10.0, delta, lateral)
+        y = X @ H0.T if lateral is None else methods.rate_coded(X @ H0.T, *lateral)
+        D = (y.T @ X - y.T @ y @ H0) / 16
+        assert D.abs().max() < 10 and torch.equal(H[:2], H0[:2])
+        assert torch.allclose(H[2:], H0[2:] + 0.1 * D[2:])
 
 
 def test_spiking_lateral_neurons_rate_code_y_and_the_step_uses_the_code():

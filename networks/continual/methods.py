@@ -157,15 +157,29 @@ def rate_coded(y: torch.Tensor, steps: int, scale: float) -> torch.Tensor:
     return torch.round(y.clamp(-scale, scale) / scale * steps) / steps * scale
 
 
-def hebbian_step(H: torch.Tensor, V: torch.Tensor, x: torch.Tensor, frozen: int, lr: float, momentum: float,
-                 clamp: float, delta: Any, lateral: tuple[int, float] | None = None) -> None:
-    """One HLOP iteration in place: D = clamp(delta(H, x, y)) (the Oja subspace rule at eta = 1:
-    (y^T x - y^T y H)/B over all rows, y = H x, or, with ``lateral`` (T_h, s), y rate-coded by spiking lateral
-    neurons), then on the rows from ``frozen`` on only V <- m V + (1 - m) D, H <- H + lr V."""
+def reconstruction_residual(H: torch.Tensor, x: torch.Tensor, lateral: tuple[int, float] | None) -> torch.Tensor:
+    """x - y H with y = H x (rate-coded with ``lateral``): what rows H leave of the inputs x."""
+    if not len(H):
+        return x
     y = x @ H.T
+    return x - (y if lateral is None else rate_coded(y, *lateral)) @ H
+
+
+def hebbian_step(H: torch.Tensor, V: torch.Tensor, x: torch.Tensor, frozen: int, lr: float, momentum: float,
+                 clamp: float, delta: Any, lateral: tuple[int, float] | None = None,
+                 residual: torch.Tensor | None = None) -> None:
+    """One HLOP iteration in place on the rows from ``frozen`` on: D = clamp(delta(H_new, r, y)), the Oja subspace
+    rule at eta = 1 over all rows restricted to the new ones, y_new^T (x - y H) / B = y_new^T (r - y_new H_new) / B
+    with y = H x (rate-coded by spiking lateral neurons with ``lateral`` (T_h, s)) and r = x - y_old H_old (the
+    ``residual``, fixed while the frozen rows are; computed here when not given); then V <- m V + (1 - m) D,
+    H <- H + lr V."""
+    if residual is None:
+        residual = reconstruction_residual(H[:frozen], x, lateral)
+    new = H[frozen:]
+    y = x @ new.T
     if lateral is not None:
         y = rate_coded(y, *lateral)
-    D = delta(H, x, y).clamp_(-clamp, clamp)[frozen:]
+    D = delta(new, residual, y).clamp_(-clamp, clamp)
     V[frozen:] = momentum * V[frozen:] + (1 - momentum) * D
     H[frozen:] += lr * V[frozen:]
 
@@ -222,9 +236,11 @@ class HLOP(FineTuning):
                     self.lr[l] = min(self.lr[l], self.stable_factor / power)
                 if math.isinf(self.lr[l]):
                     continue
+            H, f = self.H[l], self.frozen[l]
+            residual = reconstruction_residual(H[:f], layer.x, self.lateral)  # the same for every iteration
             for _ in range(self.iterations):
-                hebbian_step(self.H[l], self.V[l], layer.x, self.frozen[l], self.lr[l], self.momentum, self.clamp,
-                             self.delta, self.lateral)
+                hebbian_step(H, self.V[l], layer.x, f, self.lr[l], self.momentum, self.clamp, self.delta,
+                             self.lateral, residual)
 
     def subspaces(self) -> list[torch.Tensor]:
         return self.H
