@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from biosim.registry import register
 from biosim.targets import Rule
@@ -55,7 +55,8 @@ class SubspaceRule(ContinualRule):
     k: Rows = Field([20, 30, 30], min_length=1, description="subspace rows per shared layer for the first task")
     k_per_task: Rows | list[Rows] = Field(
         [10, 15, 15], min_length=1, description="rows added per shared layer at each new task: one list for every "
-                                                "task, or a list of such lists, one per later task")
+                                                "task, or a list of such lists, one per later task (entries "
+                                                "beyond the run's tasks are checked, not used)")
 
     def rows(self, t: int) -> list[int]:
         """Rows added per shared layer for task t (0: ``k``)."""
@@ -67,9 +68,9 @@ class SubspaceRule(ContinualRule):
 
 @register("rule", "svd_projection")
 class SVDProjection(SubspaceRule):
-    """Exact SVD of each finished task's stored activities (n x items, the residual after the old basis): the top-k
-    left singular vectors appended to an orthonormal basis; gradients projected off it (a GPM-like reference with
-    HLOP's k)."""
+    """Exact SVD of each finished task's activities (rows x n, the residual after the old basis, through its Gram
+    matrix): the top-k right singular vectors appended to an orthonormal basis; gradients projected off it (a
+    GPM-like reference with HLOP's k)."""
 
     reads: ClassVar[str] = "the presynaptic activities of each finished task"
 
@@ -97,7 +98,15 @@ class HLOP(SubspaceRule):
         None, gt=0, description="spiking lateral neurons: y = H x rate-coded over T_h steps, y_q = round(clip(y, +-s)"
                                 " / s T_h) / T_h s (the code's default T_h is 1000; the paper finds about 40 "
                                 "enough); unset: linear lateral neurons")
-    lateral_scale: float = Field(20.0, gt=0, description="s, the range of y the lateral neurons' rate code spans")
+    lateral_scale: float = Field(20.0, gt=0, description="s, the range of y the lateral neurons' rate code spans "
+                                                         "(with lateral_steps)")
+
+    @model_validator(mode="after")
+    def _scale_needs_steps(self) -> HLOP:
+        if "lateral_scale" in self.model_fields_set and self.lateral_steps is None:
+            raise ValueError("lateral_scale is the range of spiking lateral neurons: set lateral_steps (T_h, e.g. "
+                             "40) too, or drop lateral_scale")
+        return self
 
 
 @register("builder", "fine_tuning/torch")

@@ -105,7 +105,6 @@ def test_spiking_lateral_neurons_rate_code_y_and_the_step_uses_the_code():
     H, V = H0.clone(), torch.zeros_like(H0)
     methods.hebbian_step(H, V, X, 0, 0.01, 0.0, 10.0, delta, lateral=(5, 20.0))
     y = methods.rate_coded(X @ H0.T, 5, 20.0)
-    assert not torch.equal(y, X @ H0.T)
     assert torch.allclose(H, H0 + 0.01 * ((y.T @ X - y.T @ y @ H0) / 16).clamp(-10, 10))
 
 
@@ -128,6 +127,35 @@ def test_lateral_spiking_neurons_learn_the_principal_subspace_as_the_linear_ones
         Q = torch.linalg.qr(H.T)[0]  # an orthonormal basis of the rows' span
         assert float(torch.linalg.norm(Q[3:], 2)) < 0.05  # the part outside the top-3 eigenvectors (e_1..e_3)
     assert (learnt[None] - learnt[(1000, 20.0)]).abs().max() < 0.02
+
+
+@pytest.mark.parametrize(("B", "n", "k"), [(4, 50, 30), (100, 50, 3)])  # each of the two forms of the product
+def test_the_torch_subspace_delta_is_the_oja_subspace_update(B, n, k):
+    rng = np.random.default_rng(6)
+    H, X = torch.tensor(rng.standard_normal((k, n))), torch.tensor(rng.standard_normal((B, n)))
+    y = X @ H.T
+    expected = 0.1 * (y.T @ X - y.T @ y @ H) / B
+    delta = OjaSubspace(eta=0.1).implementation("torch").delta
+    assert torch.allclose(delta(H, X), expected) and torch.allclose(delta(H, X, 2 * y), 0.1 * (
+        2 * y.T @ X - 4 * y.T @ y @ H) / B)
+
+
+def test_svd_projection_basis_is_the_top_singular_vectors_of_the_residual_activities():
+    rng = np.random.default_rng(7)
+    net = RateNet(mlp(10, []), 3)
+    method = methods.SVDProjection(net, lambda t: [3] if t == 0 else [2])
+    X = [torch.tensor(rng.standard_normal((40, 10)) * np.linspace(3, 0.3, 10), dtype=torch.float32)
+         for _ in range(2)]
+    task = torch.zeros(40, dtype=torch.long)
+    basis = torch.zeros(0, 10, dtype=torch.float64)
+    for t in range(2):
+        method.end_task(t, X[t], None, task, batch_size=16)
+        R = X[t].double() - X[t].double() @ basis.T @ basis
+        top = torch.linalg.svd(R, full_matrices=False)[2][:3 if t == 0 else 2]
+        basis = torch.cat([basis, top])
+        B = method.basis[0].double()
+        assert torch.allclose(B.T @ B, basis.T @ basis, atol=1e-5)  # the same subspace
+        assert (B @ B.T - torch.eye(len(B), dtype=B.dtype)).abs().max() < 1e-5
 
 
 def test_the_weight_projection_equals_the_input_projection():
@@ -309,8 +337,11 @@ def test_ctrl_c_keeps_the_finished_tasks():
     (["rule.k_per_task=[[3, 2, 2]]"], "rule.k_per_task", "one list per later task: 4, not 1"),
     (["rule.k_per_task=[[3, 2, 2], [1, 1], [1, 1, 1], [1, 1, 1]]"], "rule.k_per_task",
      "k_per_task[1] needs one entry per shared layer: 3"),
-    (["architecture=cnn", "hidden=[4, 4, 4, 4]"], "hidden", "divisible by 16; use at most 3 layers"),
-    (["architecture=cnn", "kernel=4"], "kernel", "kernel must be odd"),
+    (["scenario=split", "architecture=cnn", "hidden=[4, 4, 4, 4]"], "hidden", "divisible by 16; use at most 3"),
+    (["scenario=split", "architecture=cnn", "kernel=4"], "kernel", "kernel must be odd"),
+    (["architecture=cnn"], "architecture", "a cnn needs the pixels in place"),
+    (["kernel=5"], "kernel", "an mlp has none"),
+    (["rule.lateral_scale=10"], "rule", "set lateral_steps"),
 ])
 def test_bad_input_is_refused_before_compute(overrides, key, message):
     text = refusal(PERMUTED, *overrides)

@@ -209,6 +209,30 @@ def test_normalisation_is_batch_norm_over_steps_and_items_and_stays_fixed_after_
     assert all(torch.equal(n.running_mean, m) for n, m in zip(net.norms, stats, strict=True))
 
 
+def test_evaluation_and_the_rules_look_at_a_finished_task_leave_the_normalisation_alone(monkeypatch):
+    """Between the end of task 0's training and the start of task 1 only evaluation and the rule's end_task run
+    (both in eval mode): the running statistics must come out as they went in."""
+    from biosim.networks.continual.nets import Net
+
+    stats, end_task, begin_task = {}, methods.SVDProjection.end_task, Net.begin_task
+
+    def record_end(self, t, *args):
+        stats.setdefault(t, [n.running_mean.clone() for n in self.net.norms])
+        end_task(self, t, *args)
+
+    def record_begin(self, t):
+        if t == 1:
+            stats["next"] = [n.running_mean.clone() for n in self.norms]
+        begin_task(self, t)
+
+    monkeypatch.setattr(methods.SVDProjection, "end_task", record_end)
+    monkeypatch.setattr(Net, "begin_task", record_begin)
+    execute(ROOT / "experiments" / "hlop_split_digits_cnn.yaml", "variant=svd_projection", "tasks=2", "epochs=1",
+            "hidden=[4, 8]", "timesteps=4", "rule.k=[3, 12]", "rule.k_per_task=[1, 4]")
+    assert all(torch.equal(a, b) for a, b in zip(stats[0], stats["next"], strict=True))
+    assert any(float(m.abs().max()) > 0 for m in stats[0])  # training did move them
+
+
 @pytest.mark.parametrize("neuron", SPIKING)
 def test_each_spiking_neuron_learns_under_hlop_and_its_frozen_rows_stay(neuron, monkeypatch):
     snapshots = []

@@ -39,12 +39,13 @@ class ContinualExperiment(ExperimentBase):
     tasks: int = Field(5, ge=1, description="tasks in the sequence")
     rule: Spec = "hlop"
     architecture: Literal["mlp", "cnn"] = Field(
-        "mlp", description="mlp: fully connected hidden layers; cnn: k x k convolutions (stride 1, same padding), "
-                           "each followed by 2 x 2 average pooling, on the images")
+        "mlp", description="mlp: fully connected hidden layers; cnn: k x k convolutions (stride 1, same padding) "
+                           "on the images, each followed by batch normalisation (fixed after the first task), the "
+                           "neurons and 2 x 2 average pooling (split scenario only)")
     hidden: list[Width] = Field([100, 100], min_length=1, description="hidden layer widths (mlp) or convolution "
                                                                      "channels (cnn); no biases")
     kernel: int = Field(3, ge=1, description="convolution kernel size k (cnn; odd)")
-    neuron: Neuron = Field("relu", description="relu: rate MLP; dsr: DSR spiking neurons (gradients through the "
+    neuron: Neuron = Field("relu", description="relu: rate net (ReLU); dsr: DSR spiking neurons (gradients through the "
                                                "weighted firing rate); lif_bptt: multi-step LIF by BPTT; lif_ottt: "
                                                "multi-step LIF by OTTT (presynaptic traces)")
     timesteps: int | None = Field(None, gt=0, description="T steps of repeated input for a spiking neuron "
@@ -66,7 +67,7 @@ class Prepared:
     rule: Any
     tasks: list[Any]
     n_classes: int
-    image: tuple[int, int, int]  # H, W, C of the inputs (flat in the tasks)
+    image: tuple[int, ...]  # the inputs' shape (H, W, C for images; flat in the tasks)
 
 
 def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
@@ -78,6 +79,11 @@ def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", CONTINUAL_LEARNING.registry_name))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
     require_device(exp.device, source)
+    if exp.architecture == "mlp" and "kernel" in exp.model_fields_set:
+        raise source.error("kernel is the convolution size of architecture: cnn; an mlp has none", ("kernel",))
+    if exp.architecture == "cnn" and exp.scenario == "permuted":
+        raise source.error("a cnn needs the pixels in place, and permuted tasks scramble them: use scenario: split "
+                           "with architecture: cnn, or architecture: mlp", ("architecture",))
     if exp.neuron == "relu" and exp.timesteps is not None:
         raise source.error("timesteps is for a spiking neuron (dsr, lif_bptt, lif_ottt); a relu net has none",
                            ("timesteps",))
@@ -113,9 +119,11 @@ def input_widths(exp: ContinualExperiment, image: tuple[int, ...], source: Sourc
     if exp.kernel % 2 == 0:
         raise source.error(f"kernel must be odd (same padding keeps the image size), not {exp.kernel}", ("kernel",))
     if H % 2 ** L or W % 2 ** L:
+        most = min(_twos(H), _twos(W))
+        advice = (f"use at most {most} layers in hidden" if most else
+                  "an odd side cannot be pooled: use architecture: mlp")
         raise source.error(f"{L} convolutions each halve the {H} x {W} images by 2 x 2 pooling: {H} and {W} must be "
-                           f"divisible by {2 ** L}; use at most {min(_twos(H), _twos(W))} layers in hidden",
-                           ("hidden",))
+                           f"divisible by {2 ** L}; {advice}", ("hidden",))
     k2 = exp.kernel ** 2
     return [C * k2, *(c * k2 for c in exp.hidden[:-1]), exp.hidden[-1] * (H >> L) * (W >> L)]
 
@@ -131,7 +139,7 @@ def check_rows(rule: Any, tasks: int, shared: list[int], source: Source) -> None
     lists = [("k", rule.k)] + ([(f"k_per_task[{t}]", rows) for t, rows in enumerate(rule.k_per_task)] if schedule
                                 else [("k_per_task", rule.k_per_task)])
     for name, rows in lists:
-        if not isinstance(rows, list) or len(rows) != len(shared):
+        if len(rows) != len(shared):
             raise source.error(f"{name} needs one entry per shared layer: {len(shared)} (input widths "
                                f"{', '.join(map(str, shared))}), not {len(rows)}", ("rule", name.split("[")[0]))
     if schedule and len(rule.k_per_task) < tasks - 1:
@@ -223,11 +231,15 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
     test = [tensors(t, "test") for t in range(T)]
     train_sets = [tensors(t, "train") for t in range(T)]
 
+    chunk = max(exp.batch_size, 4096 // net.timesteps)  # items per evaluation pass: memory grows with T
+
     def accuracy(x, y, task) -> float:
+        was = net.training
         net.eval()
         with torch.no_grad():
-            predicted = torch.cat([net(x[k:k + 1024], task[k:k + 1024]).argmax(1) for k in range(0, len(x), 1024)])
-        net.train()
+            predicted = torch.cat([net(x[k:k + chunk], task[k:k + chunk]).argmax(1)
+                                   for k in range(0, len(x), chunk)])
+        net.train(was)
         return float((predicted == y).float().mean())
 
     L = len(net.shared_layers())
@@ -255,7 +267,7 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
 
         schedule = Schedule(stages=[[0]], epochs=exp.epochs, items=len(y), batch_size=exp.batch_size,
                             seed=int(stream(exp.seed, f"batches task {t}").integers(2**63)))
-        # after the first task only weights train (as the official code: thresholds frozen)
+        # after the first task only weights train (as the official code: thresholds, normalisation frozen)
         params = [p for p in net.parameters() if t == 0 or p.dim() > 1]
         training = train(net, [params], losses, evaluate, schedule,
                          lambda params: torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum), hooks,

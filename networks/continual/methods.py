@@ -28,21 +28,24 @@ def project_out(grad: torch.Tensor, H: torch.Tensor) -> None:
         grad -= (grad @ H.T) @ H
 
 
-def activities(net: Any, layers: list[PresynapticLayer], x: torch.Tensor, task: torch.Tensor,
-               batch_size: int) -> list[torch.Tensor]:
-    """Each layer's presynaptic activity (items x n) for inputs ``x`` of tasks ``task``, no autograd."""
-    out: list[list[torch.Tensor]] = [[] for _ in layers]
+def gram_matrices(net: Any, layers: list[PresynapticLayer], x: torch.Tensor, task: torch.Tensor,
+                  batch_size: int) -> list[torch.Tensor]:
+    """Each layer's X^T X (n x n, float64) of its presynaptic activity X (rows x n) over inputs ``x`` of tasks
+    ``task``, summed batch by batch (no autograd; a convolution's patch rows are never all held at once)."""
+    grams = [torch.zeros(layer.weight.shape[1], layer.weight.shape[1], dtype=torch.float64,
+                         device=layer.weight.device) for layer in layers]
     with torch.no_grad():
         for k in range(0, len(x), batch_size):
             net(x[k:k + batch_size], task[k:k + batch_size])
-            for rows, layer in zip(out, layers, strict=True):
-                rows.append(layer.x)
-    return [torch.cat(rows) for rows in out]
+            for G, layer in zip(grams, layers, strict=True):
+                X = layer.x.double()
+                G += X.T @ X
+    return grams
 
 
 def squared_item_gradients(delta: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
-    """sum over items of (grad W of the item)^2, grad W = sum over the item's ``steps`` rows (time-major) of
-    delta_row^T x_row."""
+    """sum over items of (grad W of the item)^2, grad W = sum over the item's ``steps`` rows (step-major: row
+    s * items + i) of delta_row^T x_row."""
     if steps == 1:
         return (delta ** 2).T @ (x ** 2)
     per_item = torch.einsum("tbm,tbn->bmn", delta.view(steps, -1, delta.shape[1]), x.view(steps, -1, x.shape[1]))
@@ -127,7 +130,7 @@ class EWC(FineTuning):
 
 
 class SVDProjection(FineTuning):
-    """After task t, per shared layer: the top-k_t right singular vectors of the task's activities X (items x n)
+    """After task t, per shared layer: the top-k_t right singular vectors of the task's activities X (rows x n)
     after the stored basis B is projected out, R = X - X B^T B, appended to B; later tasks train with gradients
     projected off B. ``rows(t)`` rows per layer after task t (the sizes HLOP learns)."""
 
@@ -141,11 +144,15 @@ class SVDProjection(FineTuning):
             project_out(layer.weight.grad, B)
 
     def end_task(self, t: int, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor, batch_size: int) -> None:
+        """The top right singular vectors of R = X (I - B^T B): the top eigenvectors of R^T R = P X^T X P (float64,
+        from the Gram matrix, so the task's activities are never stored)."""
         sizes = self.rows(t)
-        for l, X in enumerate(activities(self.net, self.shared, x, task, batch_size)):
-            B, X = self.basis[l].double(), X.double()  # float64: the new rows orthogonal to B to ~1e-15
-            _, _, Vh = torch.linalg.svd(X - (X @ B.T) @ B, full_matrices=False)
-            self.basis[l] = torch.cat([B, Vh[:sizes[l]]]).to(self.basis[l].dtype)
+        for l, G in enumerate(gram_matrices(self.net, self.shared, x, task, batch_size)):
+            B = self.basis[l].double()
+            P = torch.eye(len(G), dtype=G.dtype, device=G.device) - B.T @ B
+            _, vectors = torch.linalg.eigh(P @ G @ P)  # ascending eigenvalues
+            new = vectors[:, len(G) - sizes[l]:].flip(1).T if sizes[l] else vectors[:, :0].T
+            self.basis[l] = torch.cat([B, new]).to(self.basis[l].dtype)
 
     def subspaces(self) -> list[torch.Tensor]:
         return self.basis

@@ -124,21 +124,25 @@ class Norm(nn.BatchNorm2d):
         return self.training and not self.frozen
 
     def pair(self, current: torch.Tensor, drive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """DSR's two views of a layer's input, ``current`` (T x batch x C x H x W) and its weighted rate ``drive``,
-        normalised alike with the statistics of ``current`` (with their gradient, as batch normalisation of the
-        currents of every step; the running statistics once frozen)."""
+        """DSR's two views of a layer's input, ``current`` (T x batch x C x H x W) and its weighted rate ``drive``
+        (batch x C x H x W), normalised alike with the statistics of ``current`` (with their gradient, as batch
+        normalisation of the currents of every step; the running statistics once frozen). The normalised current
+        comes back without a gradient (it only drives the neurons)."""
         if self.batch_statistics:
-            rows = current.transpose(-3, -1).reshape(-1, current.shape[-3])
-            mean, var = rows.mean(0), rows.var(0, unbiased=False)
+            dims = tuple(d for d in range(current.dim()) if d != current.dim() - 3)
+            var, mean = torch.var_mean(current, dim=dims, correction=0)
             with torch.no_grad():
-                n = len(rows)
+                n = current.numel() // current.shape[-3]
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+                self.num_batches_tracked += 1
         else:
             mean, var = self.running_mean, self.running_var
         scale = (self.weight / torch.sqrt(var + self.eps))[:, None, None]
         shift = self.bias[:, None, None] - mean[:, None, None] * scale
-        return current * scale + shift, drive * scale + shift
+        with torch.no_grad():
+            normalised = current * scale + shift
+        return normalised, drive * scale + shift
 
 
 class NoNorm(nn.Identity):
@@ -275,12 +279,14 @@ class DSRNet(Net):
         spikes, rate = None, self.inputs(x)
         for l, (layer, norm, after) in enumerate(self.stages()):
             drive = layer(rate)  # the weighted rate of the input current, with its gradient
-            # the currents need a gradient only for the statistics of a batch normalisation (first task)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and norm.batch_statistics):
-                # the first layer's input is constant: its current is the drive at every step
-                current = drive.expand(self.timesteps, *drive.shape) if spikes is None else layer.plain(spikes)
-            current, drive = norm.pair(current, drive)
-            spikes, rate = neurons.dsr(current.detach(), drive, self.v_th[l], self.p)
+            if spikes is None:  # the first layer's input is constant: its current is the drive at every step
+                current, drive = norm.pair(drive[None], drive)
+                current = current.expand(self.timesteps, *drive.shape)
+            else:  # the currents need a gradient only for the statistics of a batch normalisation (first task)
+                with torch.set_grad_enabled(torch.is_grad_enabled() and norm.batch_statistics):
+                    current = layer.plain(spikes)
+                current, drive = norm.pair(current, drive)
+            spikes, rate = neurons.dsr(current, drive, self.v_th[l], self.p)
             spikes, rate = after(spikes), after(rate)  # pooling is linear: the pooled spikes' rate is the pooled rate
         return self.readout(rate[None], task)
 
@@ -289,7 +295,9 @@ class LIFNet(Net):
     """Multi-step LIF neurons driven by T steps of the repeated input, the output layer's currents averaged over
     the steps. ``online`` False: BPTT through the unrolled steps, each layer's ``x`` its input at every step;
     True: OTTT, v detached between steps, each step's loss its own, weight gradients (and ``x``) from the
-    presynaptic spikes' traces (the first layer: from the image, as the official code)."""
+    presynaptic spikes' traces (the first layer: from the image, as the official code). With batch
+    normalisation (the CNN) the first task's statistics span all T steps, so OTTT is strictly online only once
+    they are fixed (from the second task on)."""
 
     def __init__(self, body: Body, n_classes: int, heads: int = 1, timesteps: int = DEFAULT_STEPS["lif_bptt"],
                  p: neurons.LIFParameters = LIF, online: bool = False):

@@ -57,7 +57,7 @@ def dsr(current: torch.Tensor, rate_in: torch.Tensor, v_th: torch.Tensor,
         p: DSRParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """DSR layer: ``current`` (T x batch x ..., no gradient) drives the LIF; ``rate_in`` (batch x ...) is its
     weighted firing rate carrying the gradient. Returns the spike sequence (values V_th/dt, no gradient) and
-    the output weighted firing rate (batch x n) whose value is the spikes' and whose gradient is the DSR one."""
+    the output weighted firing rate (batch x ...) whose value is the spikes' and whose gradient is the DSR one."""
     v_th = v_th.clamp(min=p.v_th_floor)
     with torch.no_grad():
         threshold, value = p.alpha * v_th, v_th / p.dt

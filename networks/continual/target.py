@@ -20,9 +20,10 @@ from biosim.targets import Target
 @runtime_checkable
 class PresynapticLayer(Protocol):
     """A layer whose weight gradient is delta^T x: ``weight`` (out x n) and ``x`` (rows x n, detached), the
-    presynaptic activity of its last forward pass, ``steps`` rows per item (time-major: row t * batch + b; 1 for
-    a rate layer); with ``keep_output`` set it also keeps its output ``y`` (rows x out) with its gradient retained
-    (per-sample gradients for the Fisher information)."""
+    presynaptic activity of its last forward pass, ``steps`` rows per item (step-major: row s * batch + b, s
+    over time steps and a convolution's output positions; 1 for a rate layer); with ``keep_output`` set it also
+    keeps its output ``y`` (rows x out) with its gradient retained (per-sample gradients for the Fisher
+    information)."""
 
     weight: Any
     x: Any

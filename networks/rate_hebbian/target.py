@@ -41,7 +41,7 @@ class TorchRateUpdate(NamedTuple):
     of the per-sample updates of H (k x n) for inputs ``x`` (batch x n), H fixed during the batch; ``y`` (batch x k)
     replaces the outputs H x where given (e.g. rate-coded by spiking neurons)."""
 
-    delta: Callable[[Any, Any], Any]
+    delta: Callable[..., Any]
 
 
 register("target", "rate_projection")(Target(

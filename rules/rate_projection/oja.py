@@ -104,16 +104,18 @@ def oja_numba(rule: OjaRule) -> RateRuleKernels:
 @register("builder", "oja_subspace/torch")
 @register("builder", "sanger/torch")
 def oja_torch(rule: OjaRule) -> TorchRateUpdate:
-    """dH = eta (y x^T - T(y y^T) H) / batch on dense torch tensors, y = H x unless given (the subspace rule as
-    eta y (x - H^T y)^T: 2 batch k n operations instead of k^2 n)."""
+    """dH = eta (y x^T - T(y y^T) H) / batch on dense torch tensors, y = H x unless given; the subspace rule as
+    eta y^T (x - y H) / batch where that costs less (2 B k n multiplications against B k n + B k^2 + k^2 n, B rows
+    of k outputs and n inputs)."""
     import torch
 
-    part = {OWN: lambda m: torch.diag(torch.diagonal(m)), ORDERED: torch.tril}.get(rule.reconstruction)
+    part = {OWN: lambda m: torch.diag(torch.diagonal(m)), ALL: lambda m: m, ORDERED: torch.tril}[rule.reconstruction]
 
     def delta(H: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = x @ H.T if y is None else y
-        if part is None:
-            return rule.eta * (y.T @ (x - y @ H)) / x.shape[0]
-        return rule.eta * (y.T @ x - part(y.T @ y) @ H) / x.shape[0]
+        (B, n), k = x.shape, len(H)
+        if rule.reconstruction == ALL and B * n <= k * (B + n):
+            return rule.eta * (y.T @ (x - y @ H)) / B
+        return rule.eta * (y.T @ x - part(y.T @ y) @ H) / B
 
     return TorchRateUpdate(delta)
