@@ -98,12 +98,12 @@ class HLOP(SubspaceRule):
         None, gt=0, description="spiking lateral neurons: y = H x rate-coded over T_h steps, y_q = round(clip(y, +-s)"
                                 " / s T_h) / T_h s (the code's default T_h is 1000; the paper finds about 40 "
                                 "enough); unset: linear lateral neurons")
-    lateral_scale: float = Field(20.0, gt=0, description="s, the range of y the lateral neurons' rate code spans "
-                                                         "(with lateral_steps)")
+    lateral_scale: float | None = Field(None, gt=0, description="s, the range of y the lateral neurons' rate code "
+                                                                "spans (with lateral_steps; unset: 20)")
 
     @model_validator(mode="after")
     def _scale_needs_steps(self) -> HLOP:
-        if "lateral_scale" in self.model_fields_set and self.lateral_steps is None:
+        if self.lateral_scale is not None and self.lateral_steps is None:
             raise ValueError("lateral_scale is the range of spiking lateral neurons: set lateral_steps (T_h, e.g. "
                              "40) too, or drop lateral_scale")
         return self
@@ -145,4 +145,4 @@ def build_hlop(rule: HLOP, *, net, generator):
     delta = OjaSubspace(eta=1.0).implementation("torch").delta  # D = y^T (x - y H) / B, y = H x
     return Method(net, rule.rows, rule.iterations, rule.momentum, rule.clamp, rule.lr,
                   rule.stable_factor, delta, generator, rule.orthonormal_projection,
-                  None if rule.lateral_steps is None else (rule.lateral_steps, rule.lateral_scale))
+                  None if rule.lateral_steps is None else (rule.lateral_steps, rule.lateral_scale or 20.0))

@@ -44,7 +44,7 @@ class ContinualExperiment(ExperimentBase):
                            "neurons and 2 x 2 average pooling (split scenario only)")
     hidden: list[Width] = Field([100, 100], min_length=1, description="hidden layer widths (mlp) or convolution "
                                                                      "channels (cnn); no biases")
-    kernel: int = Field(3, ge=1, description="convolution kernel size k (cnn; odd)")
+    kernel: int | None = Field(None, ge=1, description="convolution kernel size k (cnn only; odd; unset: 3)")
     neuron: Neuron = Field("relu", description="relu: rate net (ReLU); dsr: DSR spiking neurons (gradients through the "
                                                "weighted firing rate); lif_bptt: multi-step LIF by BPTT; lif_ottt: "
                                                "multi-step LIF by OTTT (presynaptic traces)")
@@ -79,7 +79,7 @@ def prepare(exp: ContinualExperiment, source: Source) -> Prepared:
     rule = instantiate(exp.rule, "rule", source, ("rule",), kind=("plugs_into", CONTINUAL_LEARNING.registry_name))
     data = instantiate(exp.data, "dataset", source, ("data",), kind=("kind", "images"))
     require_device(exp.device, source)
-    if exp.architecture == "mlp" and "kernel" in exp.model_fields_set:
+    if exp.architecture == "mlp" and exp.kernel is not None:
         raise source.error("kernel is the convolution size of architecture: cnn; an mlp has none", ("kernel",))
     if exp.architecture == "cnn" and exp.scenario == "permuted":
         raise source.error("a cnn needs the pixels in place, and permuted tasks scramble them: use scenario: split "
@@ -116,7 +116,7 @@ def input_widths(exp: ContinualExperiment, image: tuple[int, ...], source: Sourc
                            ("architecture",))
     H, W, C = image
     L = len(exp.hidden)
-    if exp.kernel % 2 == 0:
+    if kernel(exp) % 2 == 0:
         raise source.error(f"kernel must be odd (same padding keeps the image size), not {exp.kernel}", ("kernel",))
     if H % 2 ** L or W % 2 ** L:
         most = min(_twos(H), _twos(W))
@@ -124,8 +124,13 @@ def input_widths(exp: ContinualExperiment, image: tuple[int, ...], source: Sourc
                   "an odd side cannot be pooled: use architecture: mlp")
         raise source.error(f"{L} convolutions each halve the {H} x {W} images by 2 x 2 pooling: {H} and {W} must be "
                            f"divisible by {2 ** L}; {advice}", ("hidden",))
-    k2 = exp.kernel ** 2
+    k2 = kernel(exp) ** 2
     return [C * k2, *(c * k2 for c in exp.hidden[:-1]), exp.hidden[-1] * (H >> L) * (W >> L)]
+
+
+def kernel(exp: ContinualExperiment) -> int:
+    """The cnn's kernel size k (3 unless set)."""
+    return exp.kernel or 3
 
 
 def _twos(n: int) -> int:
@@ -217,7 +222,7 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
     device = torch.device(exp.device)
     rule, tasks, T = prepared.rule, prepared.tasks, exp.tasks
     body = (mlp(tasks[0].train_x.shape[1], list(exp.hidden)) if exp.architecture == "mlp"
-            else cnn(prepared.image, list(exp.hidden), exp.kernel))
+            else cnn(prepared.image, list(exp.hidden), kernel(exp)))
     net = make_net(exp.neuron, body, prepared.n_classes, T if exp.scenario == "split" else 1, exp.timesteps)
     initialise(net, torch_generator(exp.seed, "init"))
     net.to(device)
