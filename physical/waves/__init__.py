@@ -1,0 +1,1 @@
+"""Wave layers: frozen simulated physical systems (scattering media, wave equations, coupled oscillators)."""
