@@ -54,11 +54,14 @@ class LocalNet(nn.Module):
         raise NotImplementedError
 
 
-ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "tanh": torch.tanh}
+ACTIVATIONS = {"relu": F.relu, "elu": F.elu, "tanh": torch.tanh, "abs": torch.abs}
 
 
-def goodness(h: torch.Tensor, how: str) -> torch.Tensor:
-    """Per sample: the mean or the sum of the squared activities (over units, channels and positions)."""
+def goodness(h: torch.Tensor, how: str, direction: torch.Tensor | None = None) -> torch.Tensor:
+    """Per sample: the mean or the sum of the squared activities (over units, channels and positions), or
+    (``cosine``) the cosine similarity of the activities to the unit vector ``direction``."""
+    if how == "cosine":
+        return F.cosine_similarity(h.flatten(1), direction[None], dim=1, eps=1e-12)
     g = h.pow(2).flatten(1)
     return g.mean(dim=1) if how == "mean" else g.sum(dim=1)
 
@@ -70,10 +73,11 @@ def threshold_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, theta: float) -> to
 
 def goodness_losses(both: list[torch.Tensor], n_pos: int, goodness, loss) -> tuple[list[torch.Tensor], dict]:
     """Per layer, from its activities on [positive; negative] data (the first ``n_pos`` rows positive):
-    ``loss(G+, G-)`` and the mean goodness of each (detached tensors, summed over an epoch by the trainer)."""
+    ``loss(G+, G-)`` and the mean goodness of each (detached tensors, summed over an epoch by the trainer);
+    ``goodness(h, k)`` of layer k's activities h."""
     losses, stats = [], {}
     for k, h in enumerate(both):
-        g = goodness(h)
+        g = goodness(h, k)
         g_pos, g_neg = g[:n_pos], g[n_pos:]
         losses.append(loss(g_pos, g_neg))
         stats[f"layer{k}_goodness_pos"] = g_pos.detach().mean()
@@ -89,17 +93,37 @@ def normalise(h: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
 
 
 class ForwardForwardNet(LocalNet):
-    """A ReLU MLP whose input is the data concatenated with a label embedding (one-hot)."""
+    """An MLP (the rule's activation, ReLU for forward-forward) whose input is the data concatenated with a label
+    embedding (one-hot, times max |x| for rules that ask so). With ``fronts``, each layer's input first passes a
+    frozen front (a module without parameters or gradient, e.g. a physical system: ``front.width(n)`` is its
+    output width for n inputs) before the layer's linear map. With cosine goodness each layer has a fixed random
+    unit vector ``directions[k]`` (drawn at initialisation)."""
 
-    def __init__(self, rule: ForwardForward, widths: list[int], n_inputs: int, n_classes: int):
+    def __init__(self, rule: ForwardForward, widths: list[int], n_inputs: int, n_classes: int,
+                 fronts: list[nn.Module] | None = None):
         super().__init__()
         self.rule, self.n_classes = rule, n_classes
         sizes = [n_inputs + n_classes, *widths]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.fronts = nn.ModuleList(fronts) if fronts is not None else None
+        ins = [f.width(n) for f, n in zip(fronts, sizes[:-1], strict=True)] if fronts is not None else sizes[:-1]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(ins, sizes[1:], strict=True))
         self.readout = nn.Linear(sum(widths[1:] or widths), n_classes) if rule.prediction == "softmax" else None
+        self.activation = ACTIVATIONS[rule.activation]
+        for k, width in enumerate(widths):
+            self.register_buffer(f"direction{k}", torch.full((width,), float("nan")) if rule.goodness == "cosine"
+                                 else torch.zeros(0))
+
+    def initialise_from(self, generator: torch.Generator | None) -> None:
+        """The cosine goodness's fixed random unit vectors, one per layer."""
+        for k in range(len(self.layers)):
+            d = getattr(self, f"direction{k}")
+            if d.numel():
+                d.copy_(F.normalize(torch.randn(d.shape, generator=generator, device=d.device), dim=0))
 
     def block(self, k: int, u: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.layers[k](u))
+        if self.fronts is not None:
+            u = self.fronts[k](u)
+        return self.activation(self.layers[k](u))
 
     def groups(self):
         groups = [list(layer.parameters()) for layer in self.layers]
@@ -114,10 +138,12 @@ class ForwardForwardNet(LocalNet):
             onehot = torch.full((x.shape[0], self.n_classes), 1.0 / self.n_classes, device=x.device)
         else:
             onehot = F.one_hot(labels, self.n_classes).to(x.dtype)
+        if self.rule.label_scale == "max":
+            onehot = onehot * x.abs().amax(dim=1, keepdim=True)
         return torch.cat([x, onehot], dim=1)
 
-    def goodness(self, h: torch.Tensor) -> torch.Tensor:
-        return goodness(h, self.rule.goodness)
+    def goodness(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        return goodness(h, self.rule.goodness, getattr(self, f"direction{k}", None))
 
     def pair_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
         """FF's threshold loss, or SymBa's balanced softplus(-alpha (G+ - G-))."""
@@ -167,7 +193,8 @@ class ForwardForwardNet(LocalNet):
         scores = []
         for c in range(self.n_classes):
             labels = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
-            scores.append(torch.stack([self.goodness(h) for h in self.activities(self.embed(x, labels), detach=True)]))
+            hs = self.activities(self.embed(x, labels), detach=True)
+            scores.append(torch.stack([self.goodness(h, k) for k, h in enumerate(hs)]))
         return torch.stack(scores, dim=2)
 
     def label_goodness(self, x: torch.Tensor) -> torch.Tensor:
@@ -374,7 +401,7 @@ class UnsupervisedFFNet(LocalNet):
         other = x[torch.randperm(len(x), device=x.device, generator=self.generator)]
         return mask * x + (1 - mask) * other
 
-    def goodness(self, h: torch.Tensor) -> torch.Tensor:
+    def goodness(self, h: torch.Tensor, k: int) -> torch.Tensor:
         return goodness(h, self.rule.goodness)
 
     def pair_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,8 @@ class ForwardForward(LayerRule):
 
     reads: ClassVar[str] = "the layer's own activities on positive and negative data"
     loss: ClassVar[str] = "ff"
+    activation: ClassVar[str] = "relu"
+    label_scale: ClassVar[str] = "one"  # the one-hot label's value: 1, or max |x| of the item ("max")
     goodness: Literal["mean", "sum"] = Field("mean", description="goodness: mean or sum of squared activities")
     theta: float = Field(2.0, description="goodness threshold")
     negatives: Literal["random", "hard", "same_label"] = Field(
@@ -64,6 +66,21 @@ class SymBa(ForwardForward):
 
     loss: ClassVar[str] = "symba"
     alpha: float = Field(4.0, gt=0, description="sharpness of the balanced loss")
+
+
+@register("rule", "phyll")
+class PhyLL(SymBa):
+    """Physical local learning (Momeni et al., Science 2023): per layer (a frozen physical block, then a trained
+    linear map), the cosine similarity of |W u + b| to a fixed random unit vector is the goodness, with SymBa's
+    balanced loss; the label enters before the first block as one-hot times max |x|. On a digital stack (no
+    physical blocks) it is the same objective on plain linear layers."""
+
+    reads: ClassVar[str] = "the layer's own output on positive and negative data, and nothing of the physics"
+    activation: ClassVar[str] = "abs"
+    label_scale: ClassVar[str] = "max"
+    goodness: Literal["cosine"] = Field("cosine", description="cosine similarity of |W u + b| to a fixed random "
+                                                              "unit vector per layer")
+    prediction: Literal["goodness"] = Field("goodness", description="argmax of the summed goodness over labels")
 
 
 @register("rule", "forward_forward_unsupervised")
@@ -93,12 +110,17 @@ class Backprop(LayerRule):
 # -- torch builders: (rule, widths, n_inputs, n_classes, image_shape) -> LocalNet ---------------------------
 @register("builder", "forward_forward/torch")
 def build_forward_forward(rule: ForwardForward, *, widths: list[int], n_inputs: int, n_classes: int,
-                          image_shape: tuple[int, ...] | None = None):
-    """FF (and SymBa, which inherits this builder): an MLP, or conv blocks on image-shaped inputs."""
+                          image_shape: tuple[int, ...] | None = None, fronts=None):
+    """FF (and SymBa and PhyLL, which inherit this builder): an MLP, or conv blocks on image-shaped inputs;
+    ``fronts`` (one frozen module per layer, e.g. physical blocks) go before each dense layer."""
     from biosim.networks.layer_local.nets import ForwardForwardCNNNet, ForwardForwardNet
+    from biosim.torch.common import BuildError
 
     if rule.architecture == "mlp":
-        return ForwardForwardNet(rule, widths, n_inputs, n_classes)
+        return ForwardForwardNet(rule, widths, n_inputs, n_classes, fronts)
+    if fronts is not None:
+        raise BuildError(f"{rule.registry_name} puts physical blocks before dense layers: use architecture: mlp",
+                         ("rule", "architecture"))
     return ForwardForwardCNNNet(rule, widths, image(rule, image_shape), n_classes)
 
 
