@@ -116,8 +116,8 @@ class ForwardForwardNet(LocalNet):
     def initialise_from(self, generator: torch.Generator | None) -> None:
         """The cosine goodness's fixed random unit vectors, one per layer."""
         for k in range(len(self.layers)):
-            d = getattr(self, f"direction{k}")
-            if d.numel():
+            d = getattr(self, f"direction{k}", None)  # the conv net has none
+            if d is not None and d.numel():
                 d.copy_(F.normalize(torch.randn(d.shape, generator=generator, device=d.device), dim=0))
 
     def block(self, k: int, u: torch.Tensor) -> torch.Tensor:
