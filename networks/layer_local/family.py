@@ -12,7 +12,7 @@ and the negatives each draw from their own stream of the run's seed (``biosim.to
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
@@ -71,11 +71,12 @@ class Prepared:
     split: Any
     fit: np.ndarray
     val: np.ndarray
+    context: dict[str, Any] = field(default_factory=dict)  # more for the rule's builder (e.g. physical fronts)
 
 
-def prepare(exp: LayerLocalExperiment, source: Source) -> Prepared:
-    """The rule, the loaded data split and the validation hold-out; widths the rule cannot build on this
-    data, and a hold-out too small to stratify, are refused here."""
+def load(exp: LayerLocalExperiment, source: Source) -> Prepared:
+    """The rule, the loaded data split and the validation hold-out (a hold-out too small to stratify is
+    refused here)."""
     from biosim.networks.layer_local.target import TORCH_LAYERS
 
     rule, data = prepare_rule_and_data(exp, source, TORCH_LAYERS.registry_name, "images")
@@ -84,15 +85,26 @@ def prepare(exp: LayerLocalExperiment, source: Source) -> Prepared:
         fit, val = _hold_out(split.train_y, exp.validation_fraction, stream(exp.seed, "validation"))
     except ValueError as err:  # scikit-learn: too few items of a class, or fewer held out than classes
         raise source.error(f"cannot hold out a stratified validation set: {err}", ("validation_fraction",)) from None
-    check_build(rule, source, **_net_context(exp, split))
     return Prepared(rule, split, fit, val)
 
 
-def _net_context(exp: LayerLocalExperiment, split) -> dict[str, Any]:
-    """What the rule's torch builder gets: widths, flat input size, classes, the shape of one input."""
+def prepare(exp: LayerLocalExperiment, source: Source) -> Prepared:
+    """``load``, then refuse widths the rule cannot build on this data."""
+    prepared = load(exp, source)
+    check_build(prepared.rule, source, **net_context(exp, prepared))
+    return prepared
+
+
+def net_context(exp: LayerLocalExperiment, prepared: Prepared) -> dict[str, Any]:
+    """What the rule's torch builder gets: widths, flat input size, classes, the shape of one input, and the
+    prepared extras."""
+    split = prepared.split
     return {"widths": list(exp.hidden), "n_inputs": int(np.prod(split.train_x.shape[1:])),
-            "n_classes": int(max(split.train_y.max(), split.test_y.max())) + 1,
-            "image_shape": split.train_x.shape[1:]}
+            "n_classes": n_classes(split), "image_shape": split.train_x.shape[1:], **prepared.context}
+
+
+def n_classes(split) -> int:
+    return int(max(split.train_y.max(), split.test_y.max())) + 1
 
 
 def _scale(x: np.ndarray, how: str) -> np.ndarray:
@@ -184,7 +196,7 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
 
     sets = Sets(inputs(split.train_x[fit]), labels(split.train_y[fit]), inputs(split.train_x[val]),
                 labels(split.train_y[val]), inputs(split.test_x), labels(split.test_y))
-    net = build_net(rule, exp.seed, device, **_net_context(exp, split))
+    net = build_net(rule, exp.seed, device, **net_context(exp, prepared))
     net.generator = torch_generator(exp.seed, "negatives", device)
     groups = net.groups()
     schedule = Schedule(stages=(greedy if exp.training == "greedy" else simultaneous)(len(groups)),

@@ -1,0 +1,93 @@
+"""The ``physical`` family: a stack of frozen physical blocks, each followed by a trained digital linear map,
+trained layer-locally without any gradient through the physics (PhyLL, Momeni et al. 2023; or forward-forward /
+SymBa on the same stack, one YAML line).
+
+It is the ``layer_local`` family (same data handling, trainer, metrics and figures) with ``physics``: the medium
+before every layer (one spec for all layers, one per layer, or null for the digital control), built once per run
+from the ``"physics"`` stream of the seed (layer 0 reads the input with its label embedded; layer k the previous
+layer's normalised output) and frozen. Extra metrics: physical calls and digital multiply-accumulates per
+training sample and epoch.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from biosim import registry
+from biosim.config import Source, Spec, instantiate
+from biosim.family import Outcome, Run
+from biosim.networks.layer_local import family as layer_local
+from biosim.streams import stream
+from biosim.torch.common import check_build
+
+
+class PhysicalExperiment(layer_local.LayerLocalExperiment):
+    """Physical blocks with trained digital maps, trained forward-only (family ``physical``)."""
+
+    family: str = "physical"
+    rule: Spec = "phyll"
+    physics: Spec | list[Spec] | None = Field(
+        None, description="the frozen medium before each layer (scattering, wave_1d, wave_2d, oscillators): one "
+                          "spec for every layer or a list with one per layer; null: no physics (digital control)")
+    skip: bool = Field(False, description="each digital map also reads its block's input: [P(u), u]")
+
+
+#: rules whose nets put a frozen front before each dense layer (the forward-forward family)
+FRONTED = ("forward_forward", "symba", "phyll")
+
+
+def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
+    """The layer-local preparation, then each layer's medium built for its input width."""
+    from biosim.physical.waves.front import PhysicalFront
+
+    prepared = layer_local.load(exp, source)
+    if exp.physics is not None:
+        if prepared.rule.registry_name not in FRONTED:
+            raise source.error(f"rule {prepared.rule.registry_name!r} cannot train through physical blocks (no "
+                               f"gradient passes them); allowed with physics: {', '.join(FRONTED)}", ("rule",))
+        specs = exp.physics if isinstance(exp.physics, list) else [exp.physics] * len(exp.hidden)
+        if len(specs) != len(exp.hidden):
+            raise source.error(f"physics needs one medium per layer: {len(exp.hidden)}, not {len(specs)}",
+                               ("physics",))
+        context = layer_local.net_context(exp, prepared)
+        widths = [context["n_inputs"] + context["n_classes"], *exp.hidden[:-1]]
+        rng = stream(exp.seed, "physics")
+        fronts = []
+        for k, (spec, n) in enumerate(zip(specs, widths, strict=True)):
+            loc = ("physics", k) if isinstance(exp.physics, list) else ("physics",)
+            params = instantiate(spec, "physics", source, loc)
+            try:
+                fronts.append(PhysicalFront(params.build(n, rng), exp.skip))
+            except ValueError as err:
+                raise source.error(f"layer {k + 1} ({n} inputs): {err}", loc) from None
+        prepared.context["fronts"] = fronts
+    elif exp.skip:
+        raise source.error("skip passes a physical block's input around it; with physics: null there is none",
+                           ("skip",))
+    check_build(prepared.rule, source, **layer_local.net_context(exp, prepared))
+    return prepared
+
+
+def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -> Outcome:
+    outcome = layer_local.execute(prepared, exp, run)
+    context = layer_local.net_context(exp, prepared)
+    fronts = context.get("fronts")
+    ins = ([f.width(n) for f, n in zip(fronts, [context["n_inputs"] + context["n_classes"], *exp.hidden[:-1]],
+                                          strict=True)] if fronts else [context["n_inputs"] + context["n_classes"],
+                                                                        *exp.hidden[:-1]])
+    # per training sample and epoch: positive and negative pass through every layer on every step; backward
+    # about twice the forward
+    passes = 2 * exp.steps_per_batch
+    outcome.metrics["physical_calls_per_sample"] = passes * len(fronts) if fronts else 0
+    outcome.metrics["digital_macs_per_sample"] = 3 * passes * sum(a * b for a, b in zip(ins, exp.hidden,
+                                                                                          strict=True))
+    return outcome
+
+
+@registry.register("family", "physical")
+class Physical(layer_local.LayerLocal):
+    """Frozen physical blocks with trained digital maps, trained forward-only."""
+
+    schema = PhysicalExperiment
+    prepare = staticmethod(prepare)
+    train = staticmethod(execute)

@@ -1,0 +1,32 @@
+"""A frozen medium as the front of a trained layer: the net hands it arrays, gets arrays back, and no autograd
+graph passes through (the model-free setting of PhyLL: a layer learns from the measured output alone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class PhysicalFront(nn.Module):
+    """y = medium(u) on NumPy float64 arrays (detached: no gradient reaches u), scaled to RMS 1 per sample (a
+    digital gain, so media of any output scale feed the linear map alike); with ``skip``, [y, u]. ``calls``
+    counts the samples sent through the medium."""
+
+    def __init__(self, medium: Any, skip: bool = False):
+        super().__init__()
+        self.medium, self.skip, self.calls = medium, skip, 0
+
+    def width(self, n_inputs: int) -> int:
+        """The output width for ``n_inputs`` input features."""
+        return self.medium.n_outputs + (n_inputs if self.skip else 0)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        u = u.detach()
+        y = self.medium(u.cpu().numpy().astype(np.float64))
+        self.calls += len(y)
+        y = y / np.maximum(np.sqrt(np.mean(y ** 2, axis=1, keepdims=True)), 1e-12)
+        y = torch.as_tensor(y, dtype=u.dtype, device=u.device)
+        return torch.cat([y, u], dim=1) if self.skip else y
