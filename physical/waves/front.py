@@ -11,9 +11,9 @@ from torch import nn
 
 
 class PhysicalFront(nn.Module):
-    """y = medium(u) on NumPy float64 arrays (detached: no gradient reaches u), scaled to RMS 1 per sample (a
-    digital gain, so media of any output scale feed the linear map alike); with ``skip``, [y, u]. ``calls``
-    counts the samples sent through the medium."""
+    """y = medium(u) on NumPy float64 arrays (detached: no gradient reaches u); with ``skip``, [y, u]. ``calls``
+    counts the samples sent through the medium. (The media keep their outputs of order 1, so the digital map
+    needs no gain; a per-sample normalisation here would make the linear-physics control nonlinear.)"""
 
     def __init__(self, medium: Any, skip: bool = False):
         super().__init__()
@@ -27,6 +27,5 @@ class PhysicalFront(nn.Module):
         u = u.detach()
         y = self.medium(u.cpu().numpy().astype(np.float64))
         self.calls += len(y)
-        y = y / np.maximum(np.sqrt(np.mean(y ** 2, axis=1, keepdims=True)), 1e-12)
         y = torch.as_tensor(y, dtype=u.dtype, device=u.device)
         return torch.cat([y, u], dim=1) if self.skip else y

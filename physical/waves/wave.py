@@ -1,11 +1,10 @@
-"""Wave layers: a frozen scalar-wave medium (``fdtd.py``) as a black box from input vectors to probe intensities.
-
-The input x (batch x n) enters as a time series: ``parallel``, one point source per feature along a line near one
+"""Wave layers: a frozen scalar-wave medium (``fdtd.py``) as a black box from input vectors to probe intensities. The
+input x (batch x n) enters as a time series: ``parallel``, one point source per feature along a line near one
 wall, source i emitting x_i times a Hann-windowed carrier burst; or ``sequence``, one line source emitting the
 features one after another, each held for ``hold`` steps on the carrier (as a sound wave, wavetorch-style). The
-outputs are the time-integrated intensities at probes spread along the opposite wall, divided by their sum when
-``normalise`` is set. The medium's density rho in [0, 1] (frozen random smooth blobs drawn from the layer's
-stream) sets the speed c0 + (c1 - c0) rho and where the Kerr and saturable nonlinearities act.
+outputs are the time-integrated intensities at probes spread along the opposite wall, divided by their mean when
+``normalise`` is set (so of order 1). The medium's density rho in [0, 1] (frozen random smooth blobs drawn from
+the layer's stream) sets the speed c0 + (c1 - c0) rho and where the Kerr and saturable nonlinearities act.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ class WaveMedium:
     encoding: str
     hold: int
     normalise: bool
+    centre: bool = False
 
     @property
     def dims(self) -> int:
@@ -51,6 +51,8 @@ class WaveMedium:
 
     def signals(self, x: np.ndarray) -> np.ndarray:
         """Source amplitudes (batch x steps x sources) of inputs ``x`` (batch x n)."""
+        if self.centre:
+            x = x - x.mean(axis=1, keepdims=True)
         t = np.arange(self.steps) * self.dt
         carrier = np.sin(self.omega * t)
         if self.encoding == "parallel":
@@ -76,7 +78,7 @@ class WaveMedium:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         intensity = self.run(self.signals(np.asarray(x, np.float64)))[0]
         if self.normalise:
-            intensity = intensity / np.maximum(intensity.sum(axis=1, keepdims=True), 1e-300)
+            intensity = intensity / np.maximum(intensity.mean(axis=1, keepdims=True), 1e-300)
         return intensity
 
     def field_traces(self, x: np.ndarray) -> np.ndarray:
@@ -112,8 +114,10 @@ class WaveLayer(Params):
         "parallel", description="parallel: a point source per feature; sequence: the features in turn from one "
                                 "line source")
     hold: int = Field(20, gt=0, description="steps of the burst (parallel) or of each feature (sequence)")
+    centre: bool = Field(True, description="drive the sources with x - mean(x) (signed amplitudes: phase 0 or "
+                                           "pi), so the probes see the input's pattern rather than its mean")
     outputs: int = Field(..., gt=0, description="probes (output features)")
-    normalise: bool = Field(True, description="divide the probe intensities by their sum")
+    normalise: bool = Field(True, description="divide the probe intensities by their mean")
 
     @model_validator(mode="after")
     def _stable(self) -> WaveLayer:
@@ -143,15 +147,24 @@ class WaveLayer(Params):
             saturable=self.absorption * rho, u_th=self.u_th, dt=dt, steps=self.steps,
             sources=self._cells(n_sources, inside, first=True), probes=self._cells(self.outputs, inside, first=False),
             omega=2 * np.pi * self.c0 / self.wavelength, encoding=self.encoding, hold=self.hold,
-            normalise=self.normalise)
+            normalise=self.normalise, centre=self.centre)
 
     def _cells(self, n: int, inside: slice, first: bool) -> np.ndarray:
-        """``n`` cells for sources (``first``) or probes: in 2-D spread across the interior on the first or last
-        interior row; in 1-D spread over the first or last fifth of the interior (one cell for one source)."""
+        """``n`` cells for sources (``first``) or probes: in 2-D spread across the interior from its first (or
+        last) row, on as many rows (every other row) as ``n`` needs; in 1-D spread over the first or last fifth
+        of the interior (one cell for one source)."""
         if self.dims == 2:
-            row = inside.start if first else inside.stop - 1
-            columns = np.round(np.linspace(inside.start, inside.stop - 1, n + 2)[1:-1]).astype(np.int64)
-            return np.stack([np.full(n, row, dtype=np.int64), columns], axis=1)
+            width = inside.stop - inside.start
+            per_row = max(min(n, width), 1)
+            rows = -(-n // per_row)
+            k = np.arange(n)
+            columns = inside.start + np.round((k % per_row + 0.5) * width / per_row - 0.5).astype(np.int64)
+            offsets = 2 * (k // per_row)
+            row = inside.start + offsets if first else inside.stop - 1 - offsets
+            if rows * 2 > width // 3:
+                raise ValueError(f"{n} {'sources' if first else 'probes'} need {rows} rows of the {width}-cell "
+                                 f"interior: use a larger size")
+            return np.stack([row.astype(np.int64), columns], axis=1)
         span = max((inside.stop - inside.start) // 5, 1)
         lo = inside.start if first else inside.stop - span
         rows = np.round(np.linspace(lo, lo + span - 1, n)).astype(np.int64) if n > 1 else np.array([lo])
