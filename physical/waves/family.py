@@ -32,8 +32,10 @@ class PhysicalExperiment(layer_local.LayerLocalExperiment):
     skip: bool = Field(False, description="each digital map also reads its block's input: [P(u), u]")
 
 
-#: rules whose nets put a frozen front before each dense layer (the forward-forward family)
-FRONTED = ("forward_forward", "symba", "phyll")
+#: rules whose nets put a frozen front before each dense layer: the forward-forward family (the label embedded
+#: before the first block) and physics-aware training (the input alone)
+FRONTED = ("forward_forward", "symba", "phyll", "pat")
+LABEL_FIRST = ("forward_forward", "symba", "phyll")
 
 
 def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
@@ -49,15 +51,14 @@ def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
         if len(specs) != len(exp.hidden):
             raise source.error(f"physics needs one medium per layer: {len(exp.hidden)}, not {len(specs)}",
                                ("physics",))
-        context = layer_local.net_context(exp, prepared)
-        widths = [context["n_inputs"] + context["n_classes"], *exp.hidden[:-1]]
-        rng = stream(exp.seed, "physics")
+        widths = input_widths(exp, prepared)
+        rng, twin_rng = stream(exp.seed, "physics"), stream(exp.seed, "twins")
         fronts = []
         for k, (spec, n) in enumerate(zip(specs, widths, strict=True)):
             loc = ("physics", k) if isinstance(exp.physics, list) else ("physics",)
             params = instantiate(spec, "physics", source, loc)
             try:
-                fronts.append(PhysicalFront(params.build(n, rng), exp.skip))
+                fronts.append(PhysicalFront(params.build(n, rng), exp.skip, twin_rng))
             except ValueError as err:
                 raise source.error(f"layer {k + 1} ({n} inputs): {err}", loc) from None
         prepared.context["fronts"] = fronts
@@ -68,16 +69,22 @@ def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
     return prepared
 
 
+def input_widths(exp: PhysicalExperiment, prepared: layer_local.Prepared) -> list[int]:
+    """The input width of each layer's block: the data (with the label for the forward-forward family), then
+    the previous layer's width."""
+    context = layer_local.net_context(exp, prepared)
+    first = context["n_inputs"] + (context["n_classes"] if prepared.rule.registry_name in LABEL_FIRST else 0)
+    return [first, *exp.hidden[:-1]]
+
+
 def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -> Outcome:
     outcome = layer_local.execute(prepared, exp, run)
-    context = layer_local.net_context(exp, prepared)
-    fronts = context.get("fronts")
-    ins = ([f.width(n) for f, n in zip(fronts, [context["n_inputs"] + context["n_classes"], *exp.hidden[:-1]],
-                                          strict=True)] if fronts else [context["n_inputs"] + context["n_classes"],
-                                                                        *exp.hidden[:-1]])
-    # per training sample and epoch: positive and negative pass through every layer on every step; backward
-    # about twice the forward
-    passes = 2 * exp.steps_per_batch
+    fronts = prepared.context.get("fronts")
+    widths = input_widths(exp, prepared)
+    ins = [f.width(n) for f, n in zip(fronts, widths, strict=True)] if fronts else widths
+    # per training sample and epoch: every step passes the sample (the forward-forward family: a positive and a
+    # negative copy) through every layer; backward about twice the forward
+    passes = (2 if prepared.rule.registry_name in LABEL_FIRST else 1) * exp.steps_per_batch
     outcome.metrics["physical_calls_per_sample"] = passes * len(fronts) if fronts else 0
     outcome.metrics["digital_macs_per_sample"] = 3 * passes * sum(a * b for a, b in zip(ins, exp.hidden,
                                                                                           strict=True))

@@ -15,17 +15,22 @@ class PhysicalFront(nn.Module):
     counts the samples sent through the medium. (The media keep their outputs of order 1, so the digital map
     needs no gain; a per-sample normalisation here would make the linear-physics control nonlinear.)"""
 
-    def __init__(self, medium: Any, skip: bool = False):
+    def __init__(self, medium: Any, skip: bool = False, twin_rng: np.random.Generator | None = None):
         super().__init__()
         self.medium, self.skip, self.calls = medium, skip, 0
+        self.twin_rng = twin_rng  # draws the reality gap of a digital twin (physics-aware training)
 
     def width(self, n_inputs: int) -> int:
         """The output width for ``n_inputs`` input features."""
         return self.medium.n_outputs + (n_inputs if self.skip else 0)
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
+    def medium_output(self, u: torch.Tensor) -> torch.Tensor:
+        """The medium's output for ``u`` (detached), as a tensor like ``u``."""
         u = u.detach()
         y = self.medium(u.cpu().numpy().astype(np.float64))
         self.calls += len(y)
-        y = torch.as_tensor(y, dtype=u.dtype, device=u.device)
-        return torch.cat([y, u], dim=1) if self.skip else y
+        return torch.as_tensor(y, dtype=u.dtype, device=u.device)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        y = self.medium_output(u)
+        return torch.cat([y, u.detach()], dim=1) if self.skip else y
