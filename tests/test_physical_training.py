@@ -140,3 +140,46 @@ def test_pat_learns_through_the_physics_with_a_reality_gap(tmp_path):
     run_dir = run_experiment(PHYLL, ["variant=pat", "epochs=4"], out=tmp_path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["complete"] and metrics["test_accuracy"] > 0.85 and metrics["physical_calls_per_sample"] == 2
+
+
+def test_recovery_measures():
+    from biosim.physical.waves.family import recovery
+
+    history = [{"test_accuracy": a} for a in (0.5, 0.9, 0.8, 0.85, 0.895, 0.9)]
+    history[1]["test_accuracy_after_change"] = 0.6
+    assert recovery(history, 2) == {"accuracy_before_perturbation": 0.9, "accuracy_right_after_perturbation": 0.6,
+                                    "lowest_after_perturbation": 0.8, "epochs_to_recover": 3}
+    assert recovery(history[:4], 2)["epochs_to_recover"] is None
+
+
+def test_a_perturbation_changes_the_real_media_once_and_the_twin_never(tmp_path, monkeypatch):
+    from biosim.physical.waves import pat
+
+    built = []
+    init = pat.PhysicsAwareNet.__init__
+
+    def record(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(pat.PhysicsAwareNet, "__init__", record)
+    run_dir = run_experiment(ROOT / "experiments" / "phyll_drift.yaml",
+                             ["variant=pat_strong", "epochs=3", "perturbation.epoch=1"], out=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    net = built[-1]
+    for front, twin in zip(net.fronts, net.twins, strict=True):
+        assert front.medium is not twin.medium  # the real medium changed; the twin kept the one it was built from
+        assert np.linalg.norm(front.medium.T - twin.medium.T) / np.linalg.norm(twin.medium.T) > 0.4
+    assert metrics["accuracy_right_after_perturbation"] < metrics["accuracy_before_perturbation"]
+    history = json.loads((run_dir / "metrics.json").read_text())["final_epoch"]
+    assert "perturbed" not in history  # only the epoch of the change is marked
+    assert (run_dir / "perturbation_recovery.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("overrides", "key", "message"), [
+    (["physics=null", "perturbation={epoch: 3}"], "perturbation", "with physics: null there are none"),
+    (["perturbation={epoch: 30}"], "perturbation.epoch", "leaves no epoch of the 30 to recover in"),
+])
+def test_bad_perturbations_are_refused(overrides, key, message):
+    text = refusal(*overrides)
+    assert message in text and key in text, text

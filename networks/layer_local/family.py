@@ -180,7 +180,10 @@ def _hold_out(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> 
     return np.sort(fit), np.sort(val)
 
 
-def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
+def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None) -> Outcome:
+    """Train and score; ``after_epoch(epoch, score)`` (epoch 0-based), where given, runs after each epoch's
+    evaluation and returns more entries for that epoch's record (e.g. a change of the physics, and ``score()``,
+    the scores evaluated again after it)."""
     import torch
 
     from biosim.torch.trainer import Schedule, greedy, simultaneous, train
@@ -205,8 +208,15 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run) -> Outcome:
                         score="mse" if net.task == "reconstruction" else "accuracy",
                         restore_best=len(val) > 0, seed=exp.seed)
     start = time.perf_counter()
+    epochs_done = []
+
+    def evaluate(stage):
+        scores = _evaluate(net, sets)
+        epochs_done.append(stage)
+        return scores | (after_epoch(len(epochs_done) - 1, lambda: _evaluate(net, sets)) if after_epoch else {})
+
     training = train(net, groups, lambda index, active: net.local_losses(sets.x[index], sets.y[index]),
-                     lambda stage: _evaluate(net, sets), schedule, partial(_optimiser, exp), net.hooks(),
+                     evaluate, schedule, partial(_optimiser, exp), net.hooks(),
                      stop=lambda: run.stop_requested, log=run.log, device=device)
     seconds = time.perf_counter() - start
     history = training.history

@@ -17,8 +17,16 @@ from biosim import registry
 from biosim.config import Source, Spec, instantiate
 from biosim.family import Outcome, Run
 from biosim.networks.layer_local import family as layer_local
+from biosim.params import Params
 from biosim.streams import stream
 from biosim.torch.common import check_build
+
+
+class Perturbation(Params):
+    """A one-off change of the physics during training (drift)."""
+
+    epoch: int = Field(..., ge=1, description="the change comes after this epoch (1-based)")
+    amount: float = Field(0.1, gt=0, lt=1, description="relative change of each medium (its matrix, or speed map)")
 
 
 class PhysicalExperiment(layer_local.LayerLocalExperiment):
@@ -30,6 +38,9 @@ class PhysicalExperiment(layer_local.LayerLocalExperiment):
         None, description="the frozen medium before each layer (scattering, wave_1d, wave_2d, oscillators): one "
                           "spec for every layer or a list with one per layer; null: no physics (digital control)")
     skip: bool = Field(False, description="each digital map also reads its block's input: [P(u), u]")
+    perturbation: Perturbation | None = Field(
+        None, description="change every physical block once during training (drift): after epoch `epoch` (1-based)"
+                          " by the relative `amount`; a physics-aware twin does not learn of it")
 
 
 #: rules whose nets put a frozen front before each dense layer: the forward-forward family (the label embedded
@@ -62,9 +73,12 @@ def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
             except ValueError as err:
                 raise source.error(f"layer {k + 1} ({n} inputs): {err}", loc) from None
         prepared.context["fronts"] = fronts
-    elif exp.skip:
-        raise source.error("skip passes a physical block's input around it; with physics: null there is none",
-                           ("skip",))
+    elif exp.skip or exp.perturbation:
+        key = "skip" if exp.skip else "perturbation"
+        raise source.error(f"{key} acts on physical blocks; with physics: null there are none", (key,))
+    if exp.perturbation and exp.perturbation.epoch >= exp.epochs:
+        raise source.error(f"the perturbation after epoch {exp.perturbation.epoch} leaves no epoch of the "
+                           f"{exp.epochs} to recover in", ("perturbation", "epoch"))
     check_build(prepared.rule, source, **layer_local.net_context(exp, prepared))
     return prepared
 
@@ -78,8 +92,23 @@ def input_widths(exp: PhysicalExperiment, prepared: layer_local.Prepared) -> lis
 
 
 def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -> Outcome:
-    outcome = layer_local.execute(prepared, exp, run)
     fronts = prepared.context.get("fronts")
+    change = exp.perturbation
+    rng = stream(exp.seed, "perturbation")
+
+    def after_epoch(epoch: int, score) -> dict:
+        if change is None or epoch + 1 != change.epoch:
+            return {}
+        for front in fronts:  # the real media change; a twin keeps the media it was built from
+            front.medium = front.medium.perturbed(change.amount, rng)
+        accuracy = score()["test_accuracy"]
+        run.log.info("physics perturbed by %g after epoch %d: test accuracy %.4f before retraining", change.amount,
+                     change.epoch, accuracy)
+        return {"perturbed": 1.0, "test_accuracy_after_change": accuracy}
+
+    outcome = layer_local.execute(prepared, exp, run, after_epoch)
+    if change is not None:
+        outcome.metrics.update(recovery(outcome.results.history, change.epoch))
     widths = input_widths(exp, prepared)
     ins = [f.width(n) for f, n in zip(fronts, widths, strict=True)] if fronts else widths
     # per training sample and epoch: every step passes the sample (the forward-forward family: a positive and a
@@ -91,10 +120,23 @@ def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -
     return outcome
 
 
+def recovery(history: list[dict], epoch: int) -> dict[str, float | None]:
+    """Test accuracy just before the perturbation (after epoch ``epoch``, 1-based), right after it (no training
+    yet), its lowest value in the later epochs, and the epochs of training after it until the accuracy is back
+    within 1 point of before (None: not within the run)."""
+    accuracy = [record["test_accuracy"] for record in history]
+    before, after = accuracy[epoch - 1], accuracy[epoch:]
+    back = next((k + 1 for k, a in enumerate(after) if a >= before - 0.01), None)
+    return {"accuracy_before_perturbation": before,
+            "accuracy_right_after_perturbation": history[epoch - 1]["test_accuracy_after_change"],
+            "lowest_after_perturbation": min(after) if after else None, "epochs_to_recover": back}
+
+
 @registry.register("family", "physical")
 class Physical(layer_local.LayerLocal):
     """Frozen physical blocks with trained digital maps, trained forward-only."""
 
     schema = PhysicalExperiment
+    plots = (*layer_local.LayerLocal.plots, "perturbation_recovery")
     prepare = staticmethod(prepare)
     train = staticmethod(execute)
