@@ -64,7 +64,7 @@ def refusal(*overrides: str) -> str:
     (["rule=backprop"], "rule", "cannot train through physical blocks"),
     (["physics=[{name: scattering, outputs: 10}]"], "physics", "one medium per layer: 2, not 1"),
     (["physics={name: scattering, outputs: 10, matrix: unitary}"], "physics", "layer 1 (74 inputs)"),
-    (["physics=null", "skip=true"], "skip", "with physics: null there is none"),
+    (["physics=null", "skip=true"], "skip", "with physics: null there are none"),
     (["physics={name: scatering, outputs: 10}"], "physics", "did you mean 'scattering'"),
     (["physics={name: wave_2d, size: 30, steps: 10, outputs: 4, courant: 2}"], "physics", "CFL"),
 ])
@@ -80,6 +80,24 @@ def test_short_runs_learn_and_count_their_physical_calls(tmp_path, variant, floo
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["complete"] and metrics["test_accuracy"] > floor, metrics["test_accuracy"]
     assert metrics["physical_calls_per_sample"] == (0 if variant == "no_physics" else 4)
+    assert (run_dir / "physics_picture.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("kind", ["wave_1d", "wave_2d", "oscillators"])
+def test_each_medium_draws_its_picture(tmp_path, kind):
+    from biosim.physical.waves.plots import physics_picture
+    from biosim.torch.results import TrainingResults
+
+    spec = {"wave_1d": {"size": 80, "steps": 60, "outputs": 4, "absorber": 10},
+            "wave_2d": {"size": 30, "steps": 40, "outputs": 4, "absorber": 5}, "oscillators": {}}[kind]
+    from biosim import registry
+
+    medium = registry.get("physics", kind)(**spec).build(6, np.random.default_rng(0))
+    arrays = medium.picture(np.random.default_rng(1).uniform(0, 1, 6)) | {"picture_label": np.array([3])}
+    if kind != "oscillators":
+        assert arrays["picture_energy"].shape == medium.c0.shape and arrays["picture_energy"].max() > 0
+    results = TrainingResults("t", "phyll", "accuracy", ["layer 1"], [], np.array([3]), {}, arrays)
+    assert physics_picture(results, tmp_path)[0].stat().st_size > 0
 
 
 def three_seed_accuracies(tmp_path, variant: str | None) -> np.ndarray:

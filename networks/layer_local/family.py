@@ -180,10 +180,11 @@ def _hold_out(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> 
     return np.sort(fit), np.sort(val)
 
 
-def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None) -> Outcome:
+def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None, after_training=None) -> Outcome:
     """Train and score; ``after_epoch(epoch, score)`` (epoch 0-based), where given, runs after each epoch's
     evaluation and returns more entries for that epoch's record (e.g. a change of the physics, and ``score()``,
-    the scores evaluated again after it)."""
+    the scores evaluated again after it); ``after_training(net, x_test, y_test)`` returns more named arrays for
+    the results (e.g. a picture of the physics for one test item)."""
     import torch
 
     from biosim.torch.trainer import Schedule, greedy, simultaneous, train
@@ -232,7 +233,8 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None) -> 
     results = TrainingResults(
         exp.description or exp.name, rule.registry_name, schedule.score, net.group_names(), history, split.test_y,
         embeddings(hidden), {"split_train_index": split.train_index[fit], "split_validation_index":
-                             split.train_index[val], "split_test_index": split.test_index})
+                             split.train_index[val], "split_test_index": split.test_index,
+                             **(after_training(net, sets.x_test, sets.y_test) if after_training else {})})
     return Outcome(metrics, results, training.complete, training.stop_reason)
 
 

@@ -106,7 +106,17 @@ def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -
                      change.epoch, accuracy)
         return {"perturbed": 1.0, "test_accuracy_after_change": accuracy}
 
-    outcome = layer_local.execute(prepared, exp, run, after_epoch)
+    def picture(net, x, y) -> dict:
+        """The first block's picture for the first test item (with its label, where the rule embeds one)."""
+        if not fronts:
+            return {}
+        import torch
+
+        with torch.no_grad():
+            u = net.embed(x[:1], y[:1]) if prepared.rule.registry_name in LABEL_FIRST else x[:1]
+        return fronts[0].medium.picture(u[0].cpu().double().numpy()) | {"picture_label": y[:1].cpu().numpy()}
+
+    outcome = layer_local.execute(prepared, exp, run, after_epoch, picture)
     if change is not None:
         outcome.metrics.update(recovery(outcome.results.history, change.epoch))
     widths = input_widths(exp, prepared)
@@ -137,6 +147,6 @@ class Physical(layer_local.LayerLocal):
     """Frozen physical blocks with trained digital maps, trained forward-only."""
 
     schema = PhysicalExperiment
-    plots = (*layer_local.LayerLocal.plots, "perturbation_recovery")
+    plots = (*layer_local.LayerLocal.plots, "perturbation_recovery", "physics_picture")
     prepare = staticmethod(prepare)
     train = staticmethod(execute)

@@ -22,21 +22,23 @@ from numba import njit
 
 
 @njit(cache=True)
-def leapfrog(sources, signals, probes, c0, kerr, damping, saturable, u_th, dt, c_cap, traces, intensity):
+def leapfrog(sources, signals, probes, c0, kerr, damping, saturable, u_th, dt, c_cap, traces, intensity, energy):
     """Run every sample through the medium.
 
     sources int64[n_src, 2] and probes int64[n_probe, 2]: (row, column) cells (column 0 on a 1-D grid);
     signals float64[batch, steps, n_src]: source amplitudes per step; c0, kerr (c_nl rho), damping (b, PML
     included), saturable (b_sat rho): float64[nx, ny] (ny = 1: the 1-D grid, 3-point Laplacian); u_th: the
     saturation amplitude; dt: the step; c_cap: the largest speed (CFL). Writes traces float64[batch, steps,
-    n_probe] (u at the probes after each step; size 0 on the step axis: not kept) and intensity
-    float64[batch, n_probe] (sum_t u^2 dt).
+    n_probe] (u at the probes after each step; size 0 on the step axis: not kept), intensity
+    float64[batch, n_probe] (sum_t u^2 dt) and energy float64[nx, ny] (sum_t u^2 dt over the grid for the first
+    sample; size 0: not kept).
     """
     nx, ny = c0.shape
     two_d = ny > 1
     j0 = 1 if two_d else 0
     centre = 4.0 if two_d else 2.0
     keep = traces.shape[1] > 0
+    keep_map = energy.shape[0] > 0
     batch, steps, n_src = signals.shape
     u_prev = np.zeros((nx, ny))
     u = np.zeros((nx, ny))
@@ -65,6 +67,10 @@ def leapfrog(sources, signals, probes, c0, kerr, damping, saturable, u_th, dt, c
             for k in range(n_src):
                 u_next[sources[k, 0], sources[k, 1]] += dt * dt * signals[s, t, k]
             u_prev, u, u_next = u, u_next, u_prev
+            if keep_map and s == 0:
+                for i in range(nx):
+                    for j in range(ny):
+                        energy[i, j] += u[i, j] * u[i, j] * dt
             for p in range(probes.shape[0]):
                 v = u[probes[p, 0], probes[p, 1]]
                 intensity[s, p] += v * v * dt

@@ -72,6 +72,19 @@ class OscillatorNetwork:
         integrate(q0, self.J, self.drive, self.t_end, self.steps, out)
         return out
 
+    def picture(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """For one input x (n,): the angles of every oscillator after each RK4 step (steps + 1 x N, rad) and the
+        step times."""
+        q0 = np.zeros((1, len(self.J)))
+        q0[0, :len(x)] = x
+        trajectory = [q0[0].copy()]
+        out = np.empty_like(q0)
+        for j in range(1, self.steps + 1):  # the same RK4 steps, h = t_end / steps, stopped after j of them
+            integrate(q0, self.J, self.drive, self.t_end * j / self.steps, j, out)
+            trajectory.append(out[0].copy())
+        return {"picture_trajectory": np.array(trajectory), "picture_times": np.linspace(0, self.t_end,
+                                                                                        self.steps + 1)}
+
     def perturbed(self, amount: float, rng: np.random.Generator) -> OscillatorNetwork:
         """Couplings changed by a relative ``amount`` (a symmetric random change of that relative norm)."""
         C = rng.standard_normal(self.J.shape)

@@ -55,6 +55,11 @@ class TransmissionMedium:
         intensity = np.abs(E) ** 2
         return intensity if self.i_sat is None else intensity / (1 + intensity / self.i_sat)
 
+    def picture(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """For one input x (n,): the input power per mode and the detected output per mode."""
+        x = np.asarray(x, np.float64)[None]
+        return {"picture_input": np.abs(self.field_in(x)[0]) ** 2, "picture_output": self(x)[0]}
+
     def perturbed(self, amount: float, rng: np.random.Generator) -> TransmissionMedium:
         """T mixed with an independent draw, T' = sqrt(1 - a^2) T + a T_new (a = ``amount``: the relative change
         of the matrix, its statistics kept; a unitary T is then projected back to the nearest unitary)."""

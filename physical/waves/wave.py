@@ -65,15 +65,24 @@ class WaveMedium:
         held[:, :n] = np.repeat(x, self.hold, axis=1)[:, :n]
         return np.repeat((held * carrier)[:, :, None], len(self.sources), axis=2)
 
-    def run(self, signals: np.ndarray, keep_traces: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(intensity batch x probes, traces batch x steps x probes or batch x 0 x probes) of source signals."""
+    def run(self, signals: np.ndarray, keep_traces: bool = False,
+            energy: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(intensity batch x probes, traces batch x steps x probes or batch x 0 x probes) of source signals;
+        ``energy`` (nx x ny), where given, gets the first sample's time-integrated u^2 over the grid."""
         batch = len(signals)
         traces = np.zeros((batch, self.steps if keep_traces else 0, self.n_outputs))
         intensity = np.zeros((batch, self.n_outputs))
         fdtd.leapfrog(self.sources, np.ascontiguousarray(signals, np.float64), self.probes, self.c0, self.kerr,
                       self.damping, self.saturable, self.u_th, self.dt, fdtd.cfl_speed(self.dt, self.dims),
-                      traces, intensity)
+                      traces, intensity, np.zeros((0, 0)) if energy is None else energy)
         return intensity, traces
+
+    def picture(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """For one input x (n,): the time-integrated intensity over the grid, the speed map, sources and probes."""
+        energy = np.zeros(self.c0.shape)
+        self.run(self.signals(np.asarray(x, np.float64)[None]), energy=energy)
+        return {"picture_energy": energy, "picture_speed": self.c0, "picture_sources": self.sources,
+                "picture_probes": self.probes, "picture_output": self(np.asarray(x)[None])[0]}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         intensity = self.run(self.signals(np.asarray(x, np.float64)))[0]
