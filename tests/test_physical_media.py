@@ -140,3 +140,23 @@ def test_the_oscillators_match_scipy_and_perturbation_changes_the_couplings():
     assert np.allclose(net.J, net.J.T)
     changed = net.perturbed(0.1, rng)
     assert np.linalg.norm(changed.J - net.J) / np.linalg.norm(net.J) == pytest.approx(0.1)
+
+
+def test_time_windows_split_the_integrated_intensity():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0, 1, (2, 5))
+    spec = {"size": 100, "steps": 300, "outputs": 3, "absorber": 10, "encoding": "sequence", "normalise": False}
+    whole = Wave1D(**spec).build(5, np.random.default_rng(0))(x)
+    windowed = Wave1D(**spec, windows=6).build(5, np.random.default_rng(0))(x)
+    assert windowed.shape == (2, 18)
+    assert np.allclose(windowed.reshape(2, 3, 6).sum(axis=2), whole)
+    assert (windowed.reshape(2, 3, 6).std(axis=2) > 0).all()  # the windows see different parts of the wave
+
+
+def test_the_wine_table_is_standardised_and_non_negative():
+    from biosim.physical.waves.data import Wine
+
+    split = Wine(test_fraction=0.2, stratify=True).load(np.random.default_rng(0))
+    x = np.concatenate([split.train_x, split.test_x])
+    assert x.shape == (178, 13) and x.min() == 0.0 and np.allclose(x.std(axis=0), 1.0)
+    assert len(split.test_y) == 36 and set(np.unique(split.train_y)) == {0, 1, 2}

@@ -30,7 +30,8 @@ def leapfrog(sources, signals, probes, c0, kerr, damping, saturable, u_th, dt, c
     included), saturable (b_sat rho): float64[nx, ny] (ny = 1: the 1-D grid, 3-point Laplacian); u_th: the
     saturation amplitude; dt: the step; c_cap: the largest speed (CFL). Writes traces float64[batch, steps,
     n_probe] (u at the probes after each step; size 0 on the step axis: not kept), intensity
-    float64[batch, n_probe] (sum_t u^2 dt) and energy float64[nx, ny] (sum_t u^2 dt over the grid for the first
+    float64[batch, n_probe * windows] (sum_t u^2 dt, over each of ``windows`` equal time windows: column
+    p * windows + w) and energy float64[nx, ny] (sum_t u^2 dt over the grid for the first
     sample; size 0: not kept).
     """
     nx, ny = c0.shape
@@ -39,6 +40,7 @@ def leapfrog(sources, signals, probes, c0, kerr, damping, saturable, u_th, dt, c
     centre = 4.0 if two_d else 2.0
     keep = traces.shape[1] > 0
     keep_map = energy.shape[0] > 0
+    windows = intensity.shape[1] // probes.shape[0]
     batch, steps, n_src = signals.shape
     u_prev = np.zeros((nx, ny))
     u = np.zeros((nx, ny))
@@ -73,7 +75,7 @@ def leapfrog(sources, signals, probes, c0, kerr, damping, saturable, u_th, dt, c
                         energy[i, j] += u[i, j] * u[i, j] * dt
             for p in range(probes.shape[0]):
                 v = u[probes[p, 0], probes[p, 1]]
-                intensity[s, p] += v * v * dt
+                intensity[s, p * windows + (t * windows) // steps] += v * v * dt
                 if keep:
                     traces[s, t, p] = v
 

@@ -40,6 +40,7 @@ class WaveMedium:
     hold: int
     normalise: bool
     centre: bool = False
+    windows: int = 1  # time windows per probe, each read out on its own
 
     @property
     def dims(self) -> int:
@@ -47,7 +48,7 @@ class WaveMedium:
 
     @property
     def n_outputs(self) -> int:
-        return len(self.probes)
+        return len(self.probes) * self.windows
 
     def signals(self, x: np.ndarray) -> np.ndarray:
         """Source amplitudes (batch x steps x sources) of inputs ``x`` (batch x n)."""
@@ -67,10 +68,11 @@ class WaveMedium:
 
     def run(self, signals: np.ndarray, keep_traces: bool = False,
             energy: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(intensity batch x probes, traces batch x steps x probes or batch x 0 x probes) of source signals;
+        """(intensity batch x probes x windows, traces batch x steps x probes or batch x 0 x probes) of source
+        signals;
         ``energy`` (nx x ny), where given, gets the first sample's time-integrated u^2 over the grid."""
         batch = len(signals)
-        traces = np.zeros((batch, self.steps if keep_traces else 0, self.n_outputs))
+        traces = np.zeros((batch, self.steps if keep_traces else 0, len(self.probes)))
         intensity = np.zeros((batch, self.n_outputs))
         fdtd.leapfrog(self.sources, np.ascontiguousarray(signals, np.float64), self.probes, self.c0, self.kerr,
                       self.damping, self.saturable, self.u_th, self.dt, fdtd.cfl_speed(self.dt, self.dims),
@@ -125,7 +127,9 @@ class WaveLayer(Params):
     hold: int = Field(20, gt=0, description="steps of the burst (parallel) or of each feature (sequence)")
     centre: bool = Field(True, description="drive the sources with x - mean(x) (signed amplitudes: phase 0 or "
                                            "pi), so the probes see the input's pattern rather than its mean")
-    outputs: int = Field(..., gt=0, description="probes (output features)")
+    outputs: int = Field(..., gt=0, description="probes")
+    windows: int = Field(1, gt=0, description="equal time windows per probe, each integrated on its own (outputs: "
+                                              "probes x windows)")
     normalise: bool = Field(True, description="divide the probe intensities by their mean")
 
     @model_validator(mode="after")
@@ -156,7 +160,7 @@ class WaveLayer(Params):
             saturable=self.absorption * rho, u_th=self.u_th, dt=dt, steps=self.steps,
             sources=self._cells(n_sources, inside, first=True), probes=self._cells(self.outputs, inside, first=False),
             omega=2 * np.pi * self.c0 / self.wavelength, encoding=self.encoding, hold=self.hold,
-            normalise=self.normalise, centre=self.centre)
+            normalise=self.normalise, centre=self.centre, windows=self.windows)
 
     def _cells(self, n: int, inside: slice, first: bool) -> np.ndarray:
         """``n`` cells for sources (``first``) or probes: in 2-D spread across the interior from its first (or
