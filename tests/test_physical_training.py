@@ -201,3 +201,45 @@ def test_a_perturbation_changes_the_real_media_once_and_the_twin_never(tmp_path,
 def test_bad_perturbations_are_refused(overrides, key, message):
     text = refusal(*overrides)
     assert message in text and key in text, text
+
+
+@pytest.mark.parametrize("layer", ["wave_1d", "wave_2d"])
+def test_the_exact_wave_twin_is_the_medium_and_gives_the_torch_gradient(layer):
+    from biosim import registry
+    from biosim.physical.waves.twins import Gap, twin
+
+    spec = {"wave_1d": {"size": 100, "steps": 250, "outputs": 2, "windows": 4, "absorber": 15,
+                        "encoding": "sequence", "kerr": 0.5},
+            "wave_2d": {"size": 30, "steps": 60, "outputs": 4, "absorber": 5, "kerr": 0.5, "absorption": 0.2,
+                        "u_th": 0.01}}[layer]
+    medium = registry.get("physics", layer)(**spec).build(6, np.random.default_rng(0))
+    x = np.random.default_rng(1).uniform(0, 1, (3, 6))
+    exact = twin(medium, Gap(), np.random.default_rng(0))
+    u = torch.tensor(x, requires_grad=True)
+    y = exact(u)
+    assert np.abs(y.detach().numpy() - medium(x)).max() < 1e-10 * np.abs(medium(x)).max()
+    (grad,) = torch.autograd.grad(y[:, 0].sum(), u)
+    step = 1e-6  # the twin's gradient against the medium's own finite difference
+    bumped = x.copy()
+    bumped[:, 2] += step
+    numeric = (medium(bumped)[:, 0] - medium(x)[:, 0]) / step
+    assert np.allclose(grad[:, 2].numpy(), numeric, rtol=1e-3, atol=1e-6)
+    gapped = twin(medium, Gap(coupling=0.2, nonlinearity=0.1), np.random.default_rng(0))(torch.tensor(x))
+    assert np.abs(gapped.numpy() - medium(x)).max() > 1e-3
+
+
+def test_pat_on_a_wave_stack_built_like_a_run_has_finite_gradients():
+    """The net is built on the meta device first (build_net): the twins must hold real CPU tensors."""
+    from biosim import registry
+    from biosim.physical.waves.wave import Wave1D
+    from biosim.rules.torch_layers.pat import PhysicsAware
+
+    medium = Wave1D(size=80, steps=150, outputs=2, windows=4, absorber=10, encoding="sequence").build(
+        6, np.random.default_rng(0))
+    fronts = [PhysicalFront(medium, twin_rng=np.random.default_rng(1))]
+    net = build_net(PhysicsAware(coupling=0.2), 0, "cpu", widths=[5], n_inputs=6, n_classes=3, fronts=fronts)
+    assert registry.builder(PhysicsAware(), "torch") is not None
+    x, y = torch.rand(4, 6), torch.tensor([0, 1, 2, 0])
+    (loss,), _ = net.local_losses(x, y)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in net.parameters())

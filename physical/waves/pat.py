@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from biosim.networks.layer_local.nets import LocalNet, normalise
+from biosim.networks.layer_local.nets import LocalNet
 
 
 class _PhysicsAware(torch.autograd.Function):
@@ -30,6 +30,12 @@ class _PhysicsAware(torch.autograd.Function):
             v = u.detach().cpu().double().requires_grad_()
             (g,) = torch.autograd.grad(ctx.twin(v), v, grad.detach().cpu().double())
         return g.to(device=grad.device, dtype=grad.dtype), None, None
+
+
+def normalise(h: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Each sample divided by its RMS, smooth at zero (the gradient flows through it here, and a layer whose
+    units are all silent for a sample must not make it NaN)."""
+    return h / torch.sqrt(h.pow(2).mean(dim=1, keepdim=True) + eps ** 2)
 
 
 class PhysicsAwareNet(LocalNet):

@@ -2,22 +2,26 @@
 configurable reality gap, drawn once from the layer's twin stream.
 
 * ``coupling``: a relative error of the coupling matrix (the transmission matrix T, or the oscillators' J):
-  M_twin = M + coupling * |M|_rms * N, N standard normal (complex for T).
+  M_twin = M + coupling * |M|_rms * N, N standard normal (complex for T); of a wave medium, its speed map:
+  c_twin = c (1 + coupling N) per cell (capped at the CFL speed).
 * ``nonlinearity``: a mismatch eta of the nonlinear response: the twin's intensity detector |E|^(2 (1 + eta)), the
-  twin oscillators' restoring and coupling terms with (1 + eta) sin.
+  twin oscillators' restoring and coupling terms with (1 + eta) sin, the wave medium's Kerr coefficient times
+  (1 + eta).
 
 A twin is a plain callable on CPU float64 tensors (not a module: nothing of it is a trained or saved parameter).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from biosim.physical.waves import fdtd
 from biosim.physical.waves.oscillators import OscillatorNetwork
 from biosim.physical.waves.scattering import TransmissionMedium
+from biosim.physical.waves.wave import SILENCE, WaveMedium
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,67 @@ class OscillatorTwin:
         return q
 
 
+class WaveTwin:
+    """The leapfrog update of ``fdtd.leapfrog`` as torch operations (differentiable in the input), float64:
+    source signals linear in the (centred) input, walls fixed, probe intensities per time window, divided by
+    their mean when the medium normalises."""
+
+    def __init__(self, medium: WaveMedium, gap: Gap, rng: np.random.Generator):
+        self.medium = m = medium
+        cap = fdtd.cfl_speed(m.dt, m.dims)
+        c = np.clip(m.c0 * (1 + gap.coupling * rng.standard_normal(m.c0.shape)), 1e-6, cap)
+        self.c, self.cap = torch.from_numpy(c), cap
+        self.kerr = torch.from_numpy(m.kerr * (1 + gap.nonlinearity))
+        self.damping, self.saturable = torch.from_numpy(m.damping), torch.from_numpy(m.saturable)
+        self.basis: torch.Tensor | None = None  # drawn up at the first call, for its input width
+        inject = np.zeros((len(m.sources), m.c0.size))  # NumPy first: a net may be built on the meta device
+        inject[np.arange(len(m.sources)), m.sources[:, 0] * m.c0.shape[1] + m.sources[:, 1]] = 1.0
+        self.inject = torch.from_numpy(inject)
+
+    def _basis(self, n: int) -> torch.Tensor:
+        """signals(x) = x @ basis (n x steps x sources): the medium's encoding is linear in the centred x."""
+        return torch.from_numpy(replace(self.medium, centre=False).signals(np.eye(n)))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.medium
+        x = x.double()
+        if m.centre:
+            x = x - x.mean(dim=1, keepdim=True)
+        if self.basis is None or len(self.basis) != x.shape[1]:
+            self.basis = self._basis(x.shape[1])
+        signals = torch.einsum("bn,nts->bts", x, self.basis)
+        B, (nx, ny) = len(x), m.c0.shape
+        two_d = ny > 1
+        inner = (slice(None), slice(1, nx - 1), slice(1, ny - 1) if two_d else slice(None))
+        c0, kerr, b0, sat = (t[inner[1:]] for t in (self.c, self.kerr, self.damping, self.saturable))
+        u_prev = u = x.new_zeros(B, nx, ny)
+        windows = m.windows
+        out = x.new_zeros(B, len(m.probes), windows)
+        window_of = [(t * windows) // m.steps for t in range(m.steps)]
+        rows, cols = torch.from_numpy(m.probes[:, 0]), torch.from_numpy(m.probes[:, 1])
+        for t in range(m.steps):
+            v = u[inner]
+            lap = u[:, 2:, inner[2]] + u[:, :-2, inner[2]] - (4 if two_d else 2) * v
+            if two_d:
+                lap = lap + u[:, 1:-1, 2:] + u[:, 1:-1, :-2]
+            c = torch.clamp(c0 + kerr * v * v, max=self.cap)
+            a = 0.5 * (b0 + sat / (1 + (v / m.u_th) ** 2)) * m.dt
+            new = (2 * v - (1 - a) * u_prev[inner] + (c * m.dt) ** 2 * lap) / (1 + a)
+            new = torch.nn.functional.pad(new, (1, 1, 1, 1) if two_d else (0, 0, 1, 1))
+            new = new + (m.dt ** 2 * signals[:, t] @ self.inject).view(B, nx, ny)
+            u_prev, u = u, new
+            probe = u[:, rows, cols]
+            out[:, :, window_of[t]] = out[:, :, window_of[t]] + probe * probe * m.dt
+        out = out.reshape(B, -1)
+        return out / (out.mean(dim=1, keepdim=True) + SILENCE) if m.normalise else out
+
+
 def twin(medium, gap: Gap, rng: np.random.Generator):
     """The digital twin of ``medium``."""
     if isinstance(medium, TransmissionMedium):
         return ScatteringTwin(medium, gap, rng)
     if isinstance(medium, OscillatorNetwork):
         return OscillatorTwin(medium, gap, rng)
-    raise ValueError(f"no differentiable twin of {type(medium).__name__} yet (physics-aware training needs one): "
-                     f"use scattering or oscillators")
+    if isinstance(medium, WaveMedium):
+        return WaveTwin(medium, gap, rng)
+    raise ValueError(f"no differentiable twin of {type(medium).__name__} (physics-aware training needs one)")

@@ -20,6 +20,8 @@ from biosim.params import Params
 from biosim.physical.waves import fdtd
 from biosim.registry import register
 
+SILENCE = 1e-12  # added to the mean intensity a normalised reading divides by (a silent input reads 0)
+
 
 @dataclass(frozen=True)
 class WaveMedium:
@@ -89,7 +91,7 @@ class WaveMedium:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         intensity = self.run(self.signals(np.asarray(x, np.float64)))[0]
         if self.normalise:
-            intensity = intensity / np.maximum(intensity.mean(axis=1, keepdims=True), 1e-300)
+            intensity = intensity / (intensity.mean(axis=1, keepdims=True) + SILENCE)
         return intensity
 
     def field_traces(self, x: np.ndarray) -> np.ndarray:
