@@ -28,6 +28,28 @@ def run_snippet(code: str, timeout: float = 1800) -> dict:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
+EXPERIMENT = """
+import logging, torch
+from pathlib import Path
+from types import SimpleNamespace
+torch.set_num_threads(1)
+from biosim import registry
+from biosim.config import load_experiment
+from biosim.family import Run
+exp, source = load_experiment("experiments/{file}", {overrides})
+family = registry.get("family", exp.family)()
+prepared = family.prepare(exp, source)
+out = family.execute(prepared, exp, Run(Path("."), logging.getLogger("benchmark"), SimpleNamespace(requested=False)))
+print(json.dumps({{key: out.metrics[key] for key in {keys}}}))
+"""
+
+
+def run_experiment_metrics(file: str, overrides: list[str], keys: list[str]) -> dict:
+    """Run experiments/``file`` with ``overrides`` in a fresh single-core process (no run directory) and return
+    the metrics named in ``keys``."""
+    return run_snippet(EXPERIMENT.format(file=file, overrides=overrides, keys=keys))
+
+
 
 def measure(name: str, code: str, repeats: int) -> dict:
     runs = []

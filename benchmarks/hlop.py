@@ -11,24 +11,7 @@ from __future__ import annotations
 
 import json
 
-from harness import RESULTS, run_snippet
-
-CASE = """
-import logging, torch
-from pathlib import Path
-from types import SimpleNamespace
-torch.set_num_threads(1)
-from biosim import registry
-from biosim.config import load_experiment
-from biosim.family import Run
-exp, source = load_experiment("experiments/{file}", {overrides})
-family = registry.get("family", exp.family)()
-prepared = family.prepare(exp, source)
-out = family.execute(prepared, exp, Run(Path("."), logging.getLogger("benchmark"), SimpleNamespace(requested=False)))
-m = out.metrics
-print(json.dumps({{"epochs_per_s": m["epochs_per_s"], "train_s": m["train_s"], "acc": m["average_accuracy"]}}))
-"""
-
+from harness import RESULTS, run_experiment_metrics
 
 NETS = {"rate_mlp": "hlop_permuted_digits.yaml", "dsr_mlp": "hlop_permuted_digits_dsr.yaml",
         "dsr_cnn": "hlop_split_digits_cnn.yaml"}
@@ -40,7 +23,7 @@ def main() -> None:
         rows = {}
         for name, overrides in (("fine_tuning", ["variant=fine_tuning"]), ("hlop", []),
                                 ("svd_projection", ["variant=svd_projection"])):
-            r = run_snippet(CASE.format(file=file, overrides=overrides + ["epochs=5"]))
+            r = run_experiment_metrics(file, overrides + ["epochs=5"], ["epochs_per_s", "train_s", "average_accuracy"])
             rows[name] = r
             print(f"{net:<9} {name:<15} {r['epochs_per_s']:8.2f} epochs/s ({r['train_s']:.1f} s for 5 tasks x 5 "
                   f"epochs)", flush=True)

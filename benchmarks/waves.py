@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from harness import RESULTS, run_snippet
+from harness import RESULTS, run_experiment_metrics, run_snippet
 
 KERNEL = """
 import numpy as np, torch
@@ -77,21 +77,6 @@ print(json.dumps({{"numba_updates_per_s": updates / numba_s, "torch_updates_per_
                    "relative_difference": error}}))
 """
 
-EPOCH = """
-import logging, torch
-from pathlib import Path
-from types import SimpleNamespace
-torch.set_num_threads(1)
-from biosim import registry
-from biosim.config import load_experiment
-from biosim.family import Run
-exp, source = load_experiment("experiments/{file}", {overrides})
-family = registry.get("family", exp.family)()
-prepared = family.prepare(exp, source)
-out = family.execute(prepared, exp, Run(Path("."), logging.getLogger("benchmark"), SimpleNamespace(requested=False)))
-m = out.metrics
-print(json.dumps({{"epochs_per_s": m["epochs_per_s"], "test_accuracy": m["test_accuracy"]}}))
-"""
 
 EPOCHS = {
     "phyll_scattering": ("phyll_digits.yaml", []),
@@ -112,7 +97,8 @@ def main() -> None:
               f"({r['numba_updates_per_s'] / r['bandwidth_bound_updates_per_s']:.0%} of it; copy "
               f"{r['copy_bandwidth_GBps']:.1f} GB/s); same field to {r['relative_difference']:.1e}", flush=True)
     for name, (file, overrides) in EPOCHS.items():
-        runs = [run_snippet(EPOCH.format(file=file, overrides=overrides + ["epochs=5"])) for _ in range(3)]
+        runs = [run_experiment_metrics(file, overrides + ["epochs=5"], ["epochs_per_s", "test_accuracy"])
+                for _ in range(3)]
         r = {"epochs_per_s": statistics.median(run["epochs_per_s"] for run in runs),
              "test_accuracy": runs[0]["test_accuracy"], "runs": runs}
         results[name] = r
