@@ -11,6 +11,7 @@ and the negatives each draw from their own stream of the run's seed (``biosim.to
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -100,11 +101,8 @@ def net_context(exp: LayerLocalExperiment, prepared: Prepared) -> dict[str, Any]
     prepared extras."""
     split = prepared.split
     return {"widths": list(exp.hidden), "n_inputs": int(np.prod(split.train_x.shape[1:])),
-            "n_classes": n_classes(split), "image_shape": split.train_x.shape[1:], **prepared.context}
-
-
-def n_classes(split) -> int:
-    return int(max(split.train_y.max(), split.test_y.max())) + 1
+            "n_classes": int(max(split.train_y.max(), split.test_y.max())) + 1,
+            "image_shape": split.train_x.shape[1:], **prepared.context}
 
 
 def _scale(x: np.ndarray, how: str) -> np.ndarray:
@@ -209,12 +207,11 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None, aft
                         score="mse" if net.task == "reconstruction" else "accuracy",
                         restore_best=len(val) > 0, seed=exp.seed)
     start = time.perf_counter()
-    epochs_done = []
+    epochs = itertools.count()
 
     def evaluate(stage):
         scores = _evaluate(net, sets)
-        epochs_done.append(stage)
-        return scores | (after_epoch(len(epochs_done) - 1, lambda: _evaluate(net, sets)) if after_epoch else {})
+        return scores | (after_epoch(next(epochs), lambda: _evaluate(net, sets)) if after_epoch else {})
 
     training = train(net, groups, lambda index, active: net.local_losses(sets.x[index], sets.y[index]),
                      evaluate, schedule, partial(_optimiser, exp), net.hooks(),

@@ -43,10 +43,11 @@ class PhysicalExperiment(layer_local.LayerLocalExperiment):
                           " by the relative `amount`; a physics-aware twin does not learn of it")
 
 
-#: rules whose nets put a frozen front before each dense layer: the forward-forward family (the label embedded
-#: before the first block) and physics-aware training (the input alone)
-FRONTED = ("forward_forward", "symba", "phyll", "pat")
-LABEL_FIRST = ("forward_forward", "symba", "phyll")
+def takes_fronts(rule) -> bool:
+    """Whether the rule's torch builder puts frozen fronts (physical blocks) before its layers."""
+    import inspect
+
+    return "fronts" in inspect.signature(registry.builder(rule, "torch")).parameters
 
 
 def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
@@ -55,9 +56,12 @@ def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
 
     prepared = layer_local.load(exp, source)
     if exp.physics is not None:
-        if prepared.rule.registry_name not in FRONTED:
+        if not takes_fronts(prepared.rule):
+            allowed = [name for name in registry.names("rule") if getattr(registry.get("rule", name), "plugs_into",
+                                                                          None) == prepared.rule.plugs_into
+                       and takes_fronts(registry.get("rule", name)())]
             raise source.error(f"rule {prepared.rule.registry_name!r} cannot train through physical blocks (no "
-                               f"gradient passes them); allowed with physics: {', '.join(FRONTED)}", ("rule",))
+                               f"gradient passes them); allowed with physics: {', '.join(allowed)}", ("rule",))
         specs = exp.physics if isinstance(exp.physics, list) else [exp.physics] * len(exp.hidden)
         if len(specs) != len(exp.hidden):
             raise source.error(f"physics needs one medium per layer: {len(exp.hidden)}, not {len(specs)}",
@@ -87,7 +91,7 @@ def input_widths(exp: PhysicalExperiment, prepared: layer_local.Prepared) -> lis
     """The input width of each layer's block: the data (with the label for the forward-forward family), then
     the previous layer's width."""
     context = layer_local.net_context(exp, prepared)
-    first = context["n_inputs"] + (context["n_classes"] if prepared.rule.registry_name in LABEL_FIRST else 0)
+    first = context["n_inputs"] + (context["n_classes"] if prepared.rule.embeds_label else 0)
     return [first, *exp.hidden[:-1]]
 
 
@@ -113,7 +117,7 @@ def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -
         import torch
 
         with torch.no_grad():
-            u = net.embed(x[:1], y[:1]) if prepared.rule.registry_name in LABEL_FIRST else x[:1]
+            u = net.embed(x[:1], y[:1]) if prepared.rule.embeds_label else x[:1]
         return fronts[0].medium.picture(u[0].cpu().double().numpy()) | {"picture_label": y[:1].cpu().numpy()}
 
     outcome = layer_local.execute(prepared, exp, run, after_epoch, picture)
@@ -123,7 +127,7 @@ def execute(prepared: layer_local.Prepared, exp: PhysicalExperiment, run: Run) -
     ins = [f.width(n) for f, n in zip(fronts, widths, strict=True)] if fronts else widths
     # per training sample and epoch: every step passes the sample (the forward-forward family: a positive and a
     # negative copy) through every layer; backward about twice the forward
-    passes = (2 if prepared.rule.registry_name in LABEL_FIRST else 1) * exp.steps_per_batch
+    passes = (2 if prepared.rule.embeds_label else 1) * exp.steps_per_batch
     outcome.metrics["physical_calls_per_sample"] = passes * len(fronts) if fronts else 0
     outcome.metrics["digital_macs_per_sample"] = 3 * passes * sum(a * b for a, b in zip(ins, exp.hidden,
                                                                                           strict=True))

@@ -37,6 +37,7 @@ class LayerRule(Rule):
 
     plugs_into: ClassVar[str] = TORCH_LAYERS
     task: ClassVar[str] = "classification"  # or "reconstruction" (autoencoders)
+    embeds_label: ClassVar[bool] = False  # the label joins the input before the first layer (forward-forward)
 
 
 # -- forward-forward and SymBa ---------------------------------------------------------------------------
@@ -47,6 +48,7 @@ class ForwardForward(LayerRule):
     reads: ClassVar[str] = "the layer's own activities on positive and negative data"
     loss: ClassVar[str] = "ff"
     activation: ClassVar[str] = "relu"
+    embeds_label: ClassVar[bool] = True
     label_scale: ClassVar[str] = "one"  # the one-hot label's value: 1, or max |x| of the item ("max")
     goodness: Literal["mean", "sum"] = Field("mean", description="goodness: mean or sum of squared activities")
     theta: float = Field(2.0, description="goodness threshold")
