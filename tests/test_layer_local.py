@@ -248,6 +248,14 @@ def test_greedy_training_runs_one_stage_per_group(tmp_path):
     assert metrics["complete"] and metrics["epochs_run"] == 6
 
 
+def test_validate_every_scores_every_few_epochs_and_the_last(tmp_path):
+    from biosim.torch.results import TrainingResults
+
+    metrics, run_dir = run(tmp_path, "ff_digits", "validate_every=2", "epochs=5")
+    assert [r["epoch"] for r in TrainingResults.load(run_dir).history] == [0, 2, 4]
+    assert metrics["epochs_run"] == 5
+
+
 def test_same_seed_bit_identical_other_seed_not_and_torch_global_generator_untouched(tmp_path):
     """Every draw of a run (split, hold-out, init, batches, negatives) comes from the run's own streams:
     torch's global generator is neither drawn from nor reseeded."""

@@ -197,6 +197,7 @@ def test_a_perturbation_changes_the_real_media_once_and_the_twin_never(tmp_path,
 @pytest.mark.parametrize(("overrides", "key", "message"), [
     (["physics=null", "perturbation={epoch: 3}"], "perturbation", "with physics: null there are none"),
     (["perturbation={epoch: 30}"], "perturbation.epoch", "leaves no epoch of the 30 to recover in"),
+    (["perturbation={epoch: 3}", "validate_every=2"], "validate_every", "validate_every must be 1, not 2"),
 ])
 def test_bad_perturbations_are_refused(overrides, key, message):
     text = refusal(*overrides)

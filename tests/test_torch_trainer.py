@@ -32,7 +32,7 @@ class Line(nn.Module):
         return [(error**2).mean(), (error**2).mean()], {"error": error.detach().abs().mean()}
 
 
-def fit(net=None, *, evaluate=lambda stage: {}, hooks=None, stop=lambda: False, losses=None, **schedule):
+def fit(net=None, *, evaluate=lambda stage, epoch: {}, hooks=None, stop=lambda: False, losses=None, **schedule):
     net = net or Line()
     schedule = Schedule(**({"stages": simultaneous(2), "epochs": 3} | schedule))
     training = train(net, net.groups(), losses or net.losses, evaluate, schedule,
@@ -105,7 +105,7 @@ def scripted(net, scores, key="val_accuracy"):
     """An evaluate() giving the scripted validation scores and remembering the parameters at each."""
     states = []
 
-    def evaluate(stage):
+    def evaluate(stage, epoch):
         states.append(values(net))
         return {key: scores[len(states) - 1]}
 
@@ -145,7 +145,7 @@ def test_a_nan_loss_stops_and_keeps_the_records():
         losses, stats = net.losses(index, active)
         return ([loss * math.nan for loss in losses] if len(calls) > 2 else losses), stats
 
-    _, training = fit(net, losses=diverging, epochs=5, evaluate=lambda stage: {"val_accuracy": 0.5})
+    _, training = fit(net, losses=diverging, epochs=5, evaluate=lambda stage, epoch: {"val_accuracy": 0.5})
     assert not training.complete and training.stop_reason == f"{DIVERGED} in the loss" and len(training.history) == 2
     assert math.isfinite(net.a.item()) and math.isfinite(net.b.item())  # no step on the NaN loss
 

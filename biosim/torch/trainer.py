@@ -31,7 +31,7 @@ from biosim.torch.results import SCORES, SMALLER_IS_BETTER, score_name
 # losses(batch index or None for all items, active groups) -> (one loss per group, None where not computed;
 # named batch statistics, summed over the epoch)
 Losses = Callable[[torch.Tensor | None, Sequence[int]], tuple[Sequence[torch.Tensor | None], dict[str, Any]]]
-Evaluate = Callable[[int], dict[str, float]]  # stage -> named scores (train_/val_/test_<score>, ...)
+Evaluate = Callable[[int, int], dict[str, float]]  # (stage, epoch) -> named scores (train_/val_/test_<score>, ...)
 
 
 def simultaneous(n_groups: int) -> list[list[int]]:
@@ -81,9 +81,11 @@ class Hooks:
 
 @dataclass
 class Training:
-    """What training produced: one record per recorded epoch, and whether it ran to the end."""
+    """What training produced: one record per recorded epoch, the epochs run to their end (all stages), and
+    whether training ran to the end."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_run: int = 0
     complete: bool = True
     stop_reason: str | None = None
 
@@ -94,7 +96,7 @@ def train(module: nn.Module, groups: list[list[nn.Parameter]], losses: Losses, e
           log: logging.Logger | None = None, device: torch.device | str = "cpu") -> Training:
     """Train ``groups`` (parameters of ``module``, whose state is what the best-validation restore saves) on
     ``losses`` by ``schedule``; records are the epoch's mean group losses (``group_loss``, NaN for a group
-    not computed), its batch statistics, training ``seconds`` and ``evaluate(stage)``. ``stop()`` is asked
+    not computed), its batch statistics, training ``seconds`` and ``evaluate(stage, epoch)``. ``stop()`` is asked
     after every epoch."""
     hooks = hooks or Hooks()
     optimisers = [optimiser(group) for group in groups]
@@ -144,10 +146,11 @@ def train(module: nn.Module, groups: list[list[nn.Parameter]], losses: Losses, e
                         stats[key] = stats.get(key, 0.0) + value
                     steps += 1
             seconds = time.perf_counter() - start
+            out.epochs_run += 1
             if epoch % schedule.validate_every == 0 or epoch == schedule.epochs - 1:
                 mean = [v if g in seen else math.nan for g, v in enumerate((sums / steps).tolist())]
                 record = {"stage": stage, "epoch": epoch, "seconds": seconds, "group_loss": mean,
-                          **{k: float(v) / steps for k, v in stats.items()}, **evaluate(stage)}
+                          **{k: float(v) / steps for k, v in stats.items()}, **evaluate(stage, epoch)}
                 out.history.append(record)
                 if log is not None:
                     log.info("stage %d epoch %d: loss %s; %s", stage, epoch,

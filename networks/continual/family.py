@@ -267,7 +267,7 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
             extra = method.penalty()
             return [loss if extra is None else loss + extra], {}
 
-        def evaluate(stage, t=t):
+        def evaluate(stage, epoch, t=t):
             return {"train_accuracy": accuracy(*train_sets[t]), "test_accuracy": accuracy(*test[t])}
 
         schedule = Schedule(stages=[[0]], epochs=exp.epochs, items=len(y), batch_size=exp.batch_size,
@@ -278,7 +278,7 @@ def execute(prepared: Prepared, exp: ContinualExperiment, run: Run) -> Outcome:
                          lambda params: torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum), hooks,
                          stop=lambda: run.stop_requested, log=run.log, device=device)
         history += [{"task": t, **record} for record in training.history]
-        epochs_run += len(training.history)
+        epochs_run += training.epochs_run
         if not training.complete:
             complete, reason = False, training.stop_reason
             break

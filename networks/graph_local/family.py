@@ -124,7 +124,7 @@ class GraphFit:
 
 def train_units(net, tg, exp: GraphLocalExperiment, evaluate, score: str, stop=lambda: False, log=None):
     """Train the net's units one after another, full batch, validating every ``validate_every`` epochs
-    with ``evaluate(unit)``; with ``patience``, a unit stops early on its best-validation ``score`` and is
+    with ``evaluate(unit, epoch)``; with ``patience``, a unit stops early on its best-validation ``score`` and is
     restored to it; then it is frozen."""
     import torch
 
@@ -153,7 +153,7 @@ def fit(rule, exp: GraphLocalExperiment, graph, stop=lambda: False, log=None) ->
     net = build_net(rule, exp.seed, exp.device, **_net_context(exp, graph))
     net.prepare(tg)
 
-    def evaluate(k: int) -> dict[str, float]:
+    def evaluate(k: int, epoch: int) -> dict[str, float]:
         scores = net.scores(tg, k)
         return {f"{name}_accuracy": _accuracy(scores, tg.y, nodes)
                 for name, nodes in (("train", tg.train), ("val", val), ("test", test))}
@@ -232,7 +232,7 @@ def fit_link(rule, exp: GraphLocalExperiment, graph, split: dict[str, np.ndarray
     net = build_net(rule, exp.seed, exp.device, **_net_context(exp, graph))
     net.prepare(tg, pairs["train_pos"], pairs["train_neg"])
 
-    def evaluate(k: int) -> dict[str, float]:
+    def evaluate(k: int, epoch: int) -> dict[str, float]:
         upto = k if rule.greedy else len(net.convs) - 1
         return {f"{name}_roc_auc": _auc(net, pairs[f"{name}_pos"], pairs[f"{name}_neg"], upto)
                 for name in ("train", "val", "test")}

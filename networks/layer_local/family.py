@@ -11,7 +11,6 @@ and the negatives each draw from their own stream of the run's seed (``biosim.to
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -54,6 +53,9 @@ class LayerLocalExperiment(ExperimentBase):
     batch_size: int = Field(64, gt=0)
     steps_per_batch: int = Field(1, ge=1, description="optimiser steps on each batch")
     epochs: int = Field(30, ge=1)
+    validate_every: int = Field(
+        1, ge=1, description="epochs between scored records (the last epoch is always scored): evaluating every "
+                             "label on every set can cost more than an epoch of training")
     validation_fraction: float = Field(
         0.0, ge=0, lt=1, description="training items held out to pick each stage's best epoch (0: the last)")
     training: Literal["simultaneous", "greedy"] = Field(
@@ -179,10 +181,11 @@ def _hold_out(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> 
 
 
 def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None, after_training=None) -> Outcome:
-    """Train and score; ``after_epoch(epoch, score)`` (epoch 0-based), where given, runs after each epoch's
-    evaluation and returns more entries for that epoch's record (e.g. a change of the physics, and ``score()``,
-    the scores evaluated again after it); ``after_training(net, x_test, y_test)`` returns more named arrays for
-    the results (e.g. a picture of the physics for one test item)."""
+    """Train and score; ``after_epoch(epoch, score)`` (epoch 0-based), where given, runs after each scored
+    epoch's evaluation (every ``validate_every`` epochs) and returns more entries for that epoch's record (e.g.
+    a change of the physics, and ``score()``, the scores evaluated again after it); ``after_training(net,
+    x_test, y_test)`` returns more named arrays for the results (e.g. a picture of the physics for one test
+    item)."""
     import torch
 
     from biosim.torch.trainer import Schedule, greedy, simultaneous, train
@@ -204,14 +207,14 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None, aft
     schedule = Schedule(stages=(greedy if exp.training == "greedy" else simultaneous)(len(groups)),
                         epochs=exp.epochs, items=len(sets.y), batch_size=exp.batch_size,
                         steps_per_batch=exp.steps_per_batch, grad_clip=exp.grad_clip,
+                        validate_every=exp.validate_every,
                         score="mse" if net.task == "reconstruction" else "accuracy",
                         restore_best=len(val) > 0, seed=exp.seed)
     start = time.perf_counter()
-    epochs = itertools.count()
 
-    def evaluate(stage):
+    def evaluate(stage, epoch):
         scores = _evaluate(net, sets)
-        return scores | (after_epoch(next(epochs), lambda: _evaluate(net, sets)) if after_epoch else {})
+        return scores | (after_epoch(epoch, lambda: _evaluate(net, sets)) if after_epoch else {})
 
     training = train(net, groups, lambda index, active: net.local_losses(sets.x[index], sets.y[index]),
                      evaluate, schedule, partial(_optimiser, exp), net.hooks(),
@@ -223,8 +226,8 @@ def execute(prepared, exp: LayerLocalExperiment, run: Run, after_epoch=None, aft
     final = history[-1] if history else {}
     best = {"best_epochs": [r["best_epoch"] for r in history if "best_epoch" in r]} if len(val) else {}
     metrics = {"rule": rule.registry_name, "task": exp.task, "score": schedule.score, **_evaluate(net, sets), **best,
-               "epochs_run": len(history), "train_s": seconds,
-               "epochs_per_s": len(history) / seconds if seconds else None, "final_epoch": final,
+               "epochs_run": training.epochs_run, "train_s": seconds,
+               "epochs_per_s": training.epochs_run / seconds if seconds else None, "final_epoch": final,
                "train_items": len(fit), "validation_items": len(val), "test_items": len(split.test_y),
                "device": exp.device}
     results = TrainingResults(

@@ -80,6 +80,9 @@ def prepare(exp: PhysicalExperiment, source: Source) -> layer_local.Prepared:
     elif exp.skip or exp.perturbation:
         key = "skip" if exp.skip else "perturbation"
         raise source.error(f"{key} acts on physical blocks; with physics: null there are none", (key,))
+    if exp.perturbation and exp.validate_every != 1:
+        raise source.error(f"a perturbation's recovery is counted in epochs, each scored: validate_every must be 1, "
+                           f"not {exp.validate_every}", ("validate_every",))
     if exp.perturbation and exp.perturbation.epoch >= exp.epochs:
         raise source.error(f"the perturbation after epoch {exp.perturbation.epoch} leaves no epoch of the "
                            f"{exp.epochs} to recover in", ("perturbation", "epoch"))
