@@ -1,11 +1,11 @@
 """Wave layers: a frozen scalar-wave medium (``fdtd.py``) as a black box from input vectors to probe intensities. The
 input x (batch x n) enters as a time series: ``parallel``, one point source per feature along a line near one
-wall, source i emitting x_i times a Hann-windowed carrier burst; or ``sequence``, one line source emitting the
-features one after another, each held for ``hold`` steps on the carrier (as a sound wave, wavetorch-style). The
-outputs are the time-integrated intensities at probes spread along the opposite wall, divided by their mean when
-``normalise`` is set (so of order 1). The medium's density rho in [0, 1] (frozen random smooth blobs drawn from
-the layer's stream) sets the speed c0 + (c1 - c0) rho and where the Kerr and saturable nonlinearities act.
-"""
+wall (the features wired to the sources in a random order), source i emitting x_i times a Hann-windowed carrier
+burst; or ``sequence``, one line source emitting the features one after another, each held for ``hold`` steps on
+the carrier (as a sound wave, wavetorch-style). The outputs are the time-integrated intensities at probes spread
+along the opposite wall, divided by their mean when ``normalise`` is set (so of order 1). The medium's density
+rho in [0, 1] (frozen random smooth blobs drawn from the layer's stream) sets the speed c0 + (c1 - c0) rho and
+where the Kerr and saturable nonlinearities act."""
 
 from __future__ import annotations
 
@@ -127,6 +127,9 @@ class WaveLayer(Params):
         "parallel", description="parallel: a point source per feature; sequence: the features in turn from one "
                                 "line source")
     hold: int = Field(20, gt=0, description="steps of the burst (parallel) or of each feature (sequence)")
+    shuffle: bool = Field(True, description="wire the inputs to the point sources in a random order (drawn from the "
+                                            "layer's stream) so that neighbouring inputs, e.g. the label's "
+                                            "entries, do not sit side by side and mix only with each other")
     centre: bool = Field(True, description="drive the sources with x - mean(x) (signed amplitudes: phase 0 or "
                                            "pi), so the probes see the input's pattern rather than its mean")
     outputs: int = Field(..., gt=0, description="probes")
@@ -157,10 +160,13 @@ class WaveLayer(Params):
         c = self.c0 + (self.c1 - self.c0) * rho
         dt = self.courant / (max(self.c0, self.c1) * np.sqrt(self.dims))
         n_sources = n_inputs if self.encoding == "parallel" else 1
+        sources = self._cells(n_sources, inside, first=True)
+        if self.shuffle and n_sources > 1:
+            sources = sources[rng.permutation(n_sources)]
         return WaveMedium(
             c0=c, kerr=self.kerr * rho, damping=fdtd.absorbing_profile(shape, self.absorber, self.sigma, self.power),
             saturable=self.absorption * rho, u_th=self.u_th, dt=dt, steps=self.steps,
-            sources=self._cells(n_sources, inside, first=True), probes=self._cells(self.outputs, inside, first=False),
+            sources=sources, probes=self._cells(self.outputs, inside, first=False),
             omega=2 * np.pi * self.c0 / self.wavelength, encoding=self.encoding, hold=self.hold,
             normalise=self.normalise, centre=self.centre, windows=self.windows)
 
