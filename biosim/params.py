@@ -81,6 +81,7 @@ Voltage = Quantity["voltage"]
 Current = Quantity["current"]
 Conductance = Quantity["conductance"]
 Capacitance = Quantity["capacitance"]
+Resistance = Quantity["resistance"]
 Frequency = Quantity["frequency"]
 Weight = Annotated[float, BeforeValidator(_weight_validator), Unit("weight")]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from biosim.errors import unknown_choice
 
-NAMESPACES = ("neuron", "rule", "connector", "family", "dataset", "plot", "target", "builder", "physics")
+NAMESPACES = ("neuron", "rule", "connector", "family", "dataset", "plot", "target", "builder", "physics", "device")
 PACKAGES = ("biosim", "biosim.rules", "biosim.networks", "biosim.physical")
 PLUGIN_GROUP = "biosim.plugins"
 _REGISTER_CALL = re.compile(r"""\bregister\(\s*["'](\w+)["']\s*,\s*["']([\w./-]+)["']\s*\)""")
