@@ -7,9 +7,14 @@ tensors; the converters round with straight-through estimators, so a layer can b
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from biosim.physical.crossbar.device import Memristor
 from biosim.physical.crossbar.irdrop import attenuation
+from biosim.physical.crossbar.tile import AnalogMatrix, Crossbar, mvm, program_matrix, steps_of
 
 
 def ste_quantise(v: torch.Tensor, steps: int, bound: float) -> torch.Tensor:
@@ -53,3 +58,128 @@ def mvm_torch(x, xi_read, xi_out, gp, gm, row_edges, scale, alpha_fixed, dac_ste
             break
         s = torch.where(done[:, None], s, 2 * s)
     return result * (alpha > 0)
+
+
+class AnalogMatmul(nn.Module):
+    """x -> x W for a weight held as an nn.Parameter (in x out as written on the tiles) and a frozen programmed
+    state. Training (hardware-aware): the current weights are mapped to conductances on every call, with the
+    device's level rounding (straight-through) and programming noise drawn afresh, then the converters of the
+    tile. Evaluation: the programmed devices (:meth:`program`), on the torch or the Numba path."""
+
+    def __init__(self, weight: torch.Tensor, device: Memristor, crossbar: Crossbar, path: str = "torch"):
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone())
+        self.device, self.crossbar, self.path = device, crossbar, path
+        self.matrix: AnalogMatrix | None = None
+        self.read_rng: np.random.Generator | None = None
+
+    def program(self, rng: np.random.Generator, read_rng: np.random.Generator | None = None) -> None:
+        """Write the current weights onto devices (frozen from now on); ``read_rng`` draws the per-MVM noise."""
+        self.matrix = program_matrix(self.weight.detach().double().cpu().numpy(), self.device, self.crossbar, rng)
+        self.read_rng = read_rng
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or self.matrix is None:
+            return self._hardware_aware(x)
+        x64 = x.detach().double().cpu().numpy()
+        xi = self.matrix.noise(len(x64), self.read_rng)
+        if self.path == "numba":
+            y = torch.from_numpy(mvm(np.ascontiguousarray(x64), *xi, *self.matrix.kernel_args()))
+        else:
+            args = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in self.matrix.kernel_args()]
+            args[2] = self.matrix.row_edges.tolist()
+            y = mvm_torch(torch.from_numpy(x64), *(torch.from_numpy(v) for v in xi), *args)
+        return y.to(x.dtype)
+
+    def _hardware_aware(self, x: torch.Tensor) -> torch.Tensor:
+        d, c = self.device, self.crossbar
+        w = self.weight
+        peak = w.detach().abs().amax(dim=0) if c.mapping == "column" else w.detach().abs().amax().expand(w.shape[1])
+        w_max = torch.where(peak > 0, peak, torch.ones_like(peak))
+        floor = d.g_floor
+        pairs = []
+        for half in (w / w_max, -w / w_max):
+            g = floor + half.clamp(min=0) * (1 - floor)
+            if d.levels is not None:
+                g = g + (torch.round((g - floor) / d.step) * d.step + floor - g).detach()
+            if d.programming in ("gaussian", "pcm") and d.sigma_programming > 0:
+                sigma = torch.from_numpy(d.programming_sigma(g.detach().double().cpu().numpy())).to(g)
+                g = g + sigma * torch.randn_like(g)
+            elif d.programming == "lognormal" and d.sigma_programming > 0:
+                s = d.sigma_programming
+                g = g * torch.exp(s * torch.randn_like(g) - s**2 / 2)
+            pairs.append(g)
+        tiles = len(range(0, w.shape[0], c.tile_rows))
+        xi = torch.randn(2, len(x), tiles, w.shape[1], dtype=x.dtype)
+        edges = [*range(0, w.shape[0], c.tile_rows), w.shape[0]]
+        alpha = 0.0 if c.noise_management == "abs_max" else c.input_range
+        r_g_max = c.r_wire * d.g_max if c.ir_drop == "first_order" else 0.0
+        return mvm_torch(x, xi[0], xi[1], pairs[0].to(x.dtype), pairs[1].to(x.dtype), edges,
+                         w_max.to(x.dtype) / (1 - floor), alpha, steps_of(c.dac_bits), steps_of(c.adc_bits),
+                         c.out_bound, c.max_halvings, r_g_max, d.sigma_read, c.sigma_out)
+
+
+class AnalogLinear(nn.Module):
+    """nn.Linear with its weight on crossbar tiles and its bias digital (aihwkit's ``digital_bias``)."""
+
+    def __init__(self, linear: nn.Linear, device: Memristor, crossbar: Crossbar, path: str = "torch"):
+        super().__init__()
+        self.matmul = AnalogMatmul(linear.weight.T, device, crossbar, path)
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.matmul(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+        return y if self.bias is None else y + self.bias
+
+
+class AnalogConv2d(nn.Module):
+    """nn.Conv2d as im2col on crossbar tiles: each patch (C k k values) is one MVM input."""
+
+    def __init__(self, conv: nn.Conv2d, device: Memristor, crossbar: Crossbar, path: str = "torch"):
+        super().__init__()
+        if conv.groups != 1 or not isinstance(conv.padding, tuple):
+            raise ValueError("analog Conv2d supports groups = 1 and numeric padding")
+        self.geometry = dict(kernel_size=conv.kernel_size, dilation=conv.dilation, padding=conv.padding,
+                             stride=conv.stride)
+        self.out_channels = conv.out_channels
+        self.matmul = AnalogMatmul(conv.weight.reshape(conv.out_channels, -1).T, device, crossbar, path)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        patches = F.unfold(x, **self.geometry)  # (B, C k k, L)
+        y = self.matmul(patches.transpose(1, 2).reshape(-1, patches.shape[1]))
+        kh, kw = self.geometry["kernel_size"]
+        (ph, pw), (sh, sw), (dh, dw) = self.geometry["padding"], self.geometry["stride"], self.geometry["dilation"]
+        out_h, out_w = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        y = y.reshape(b, out_h * out_w, self.out_channels).transpose(1, 2).reshape(b, self.out_channels, out_h, out_w)
+        return y if self.bias is None else y + self.bias[:, None, None]
+
+
+def convert(module: nn.Module, device: Memristor, crossbar: Crossbar, path: str = "torch") -> nn.Module:
+    """The layer factory: ``module`` with every nn.Linear and nn.Conv2d replaced by its analog version (same
+    weights; in place, returned). Then :func:`program` writes them onto devices."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, AnalogLinear(child, device, crossbar, path))
+        elif isinstance(child, nn.Conv2d):
+            setattr(module, name, AnalogConv2d(child, device, crossbar, path))
+        else:
+            convert(child, device, crossbar, path)
+    return module
+
+
+def analog_matrices(module: nn.Module) -> list[AnalogMatmul]:
+    return [m for m in module.modules() if isinstance(m, AnalogMatmul)]
+
+
+def program(module: nn.Module, rng: np.random.Generator, read_rng: np.random.Generator | None = None) -> None:
+    """Write every analog layer of ``module`` onto its devices (in module order, from one generator)."""
+    for matmul in analog_matrices(module):
+        matmul.program(rng, read_rng)
+
+
+def set_time(module: nn.Module, t: float) -> None:
+    """Seconds since programming for every analog layer (drift)."""
+    for matmul in analog_matrices(module):
+        matmul.matrix.t = t
