@@ -82,6 +82,7 @@ Current = Quantity["current"]
 Conductance = Quantity["conductance"]
 Capacitance = Quantity["capacitance"]
 Resistance = Quantity["resistance"]
+Energy = Quantity["energy"]
 Frequency = Quantity["frequency"]
 Weight = Annotated[float, BeforeValidator(_weight_validator), Unit("weight")]
 

@@ -36,12 +36,14 @@ DIMENSIONS: dict[str, Dim] = {
     "capacitance": _mul(_mul(_CURRENT, _TIME), _VOLTAGE, -1),
     "resistance": _mul(_VOLTAGE, _CURRENT, -1),
     "charge": _mul(_CURRENT, _TIME),
+    "energy": _mul(_VOLTAGE, _mul(_CURRENT, _TIME)),
 }
 #: unit symbol that takes a prefix -> dimension name
 BASE_UNITS: dict[str, str] = {"s": "time", "Hz": "frequency", "V": "voltage", "A": "current", "S": "conductance",
-                              "F": "capacitance", "ohm": "resistance", "Ω": "resistance", "C": "charge"}
+                              "F": "capacitance", "ohm": "resistance", "Ω": "resistance", "C": "charge",
+                              "J": "energy"}
 #: unit symbols without prefixes -> (scale to SI, dimension name)
-PLAIN_UNITS: dict[str, tuple[float, str]] = {"min": (60.0, "time"), "h": (3600.0, "time")}
+PLAIN_UNITS: dict[str, tuple[float, str]] = {"min": (60.0, "time"), "h": (3600.0, "time"), "day": (86400.0, "time")}
 PREFIXES: dict[str, float] = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "": 1.0,
                               "k": 1e3, "M": 1e6, "G": 1e9}
 #: unit used to display each dimension in listings, messages and plots
@@ -54,6 +56,7 @@ DISPLAY_UNITS: dict[str, str] = {
     "capacitance": "pF",
     "resistance": "Mohm",
     "charge": "pC",
+    "energy": "pJ",
     "dimensionless": "",
 }
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(.*)$", re.S)

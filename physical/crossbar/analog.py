@@ -66,6 +66,8 @@ class AnalogMatmul(nn.Module):
     device's level rounding (straight-through) and programming noise drawn afresh, then the converters of the
     tile. Evaluation: the programmed devices (:meth:`program`), on the torch or the Numba path."""
 
+    programs_devices = True
+
     def __init__(self, weight: torch.Tensor, device: Memristor, crossbar: Crossbar, path: str = "torch"):
         super().__init__()
         self.weight = nn.Parameter(weight.detach().clone())
@@ -174,9 +176,13 @@ def analog_matrices(module: nn.Module) -> list[AnalogMatmul]:
 
 
 def program(module: nn.Module, rng: np.random.Generator, read_rng: np.random.Generator | None = None) -> None:
-    """Write every analog layer of ``module`` onto its devices (in module order, from one generator)."""
-    for matmul in analog_matrices(module):
-        matmul.program(rng, read_rng)
+    """Write every analog part of ``module`` onto its devices, in module order from one generator: each module
+    with ``programs_devices`` (a matrix, or a composite such as an NL-ADC LSTM cell that writes its own)."""
+    written: set[int] = set()
+    for part in module.modules():
+        if getattr(part, "programs_devices", False) and id(part) not in written:
+            part.program(rng, read_rng)
+            written.update(id(inner) for inner in part.modules())
 
 
 def set_time(module: nn.Module, t: float) -> None:

@@ -23,6 +23,8 @@ GATES = ("sigmoid", "sigmoid", "tanh", "sigmoid")  # torch's order: input, forge
 class AnalogLSTMCell(nn.Module):
     """nn.LSTMCell with its matrix on tiles and NL-ADC gate activations of ``bits`` (None: exact functions)."""
 
+    programs_devices = True
+
     def __init__(self, cell: nn.LSTMCell, device: Memristor, crossbar: Crossbar, bits: int | None,
                  input_range: float = 1.0, path: str = "torch"):
         super().__init__()
