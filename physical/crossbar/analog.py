@@ -74,6 +74,7 @@ class AnalogMatmul(nn.Module):
         self.device, self.crossbar, self.path = device, crossbar, path
         self.matrix: AnalogMatrix | None = None
         self.read_rng: np.random.Generator | None = None
+        self.meter = None  # an energy.EnergyCount that counts every evaluation MVM, when set
 
     def program(self, rng: np.random.Generator, read_rng: np.random.Generator | None = None) -> None:
         """Write the current weights onto devices (frozen from now on); ``read_rng`` draws the per-MVM noise."""
@@ -84,6 +85,8 @@ class AnalogMatmul(nn.Module):
         if self.training or self.matrix is None:
             return self._hardware_aware(x)
         x64 = x.detach().double().cpu().numpy()
+        if self.meter is not None:
+            self.meter.add_mvm(x64, self.matrix)
         xi = self.matrix.noise(len(x64), self.read_rng)
         if self.path == "numba":
             y = torch.from_numpy(mvm(np.ascontiguousarray(x64), *xi, *self.matrix.kernel_args()))
@@ -133,6 +136,16 @@ class AnalogLinear(nn.Module):
         y = self.matmul(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
         return y if self.bias is None else y + self.bias
 
+    def to_digital(self) -> nn.Linear:
+        """An nn.Linear with this layer's current (trained) weights."""
+        w = self.matmul.weight.detach()
+        linear = nn.Linear(w.shape[0], w.shape[1], bias=self.bias is not None, dtype=w.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(w.T)
+            if self.bias is not None:
+                linear.bias.copy_(self.bias)
+        return linear
+
 
 class AnalogConv2d(nn.Module):
     """nn.Conv2d as im2col on crossbar tiles: each patch (C k k values) is one MVM input."""
@@ -168,6 +181,17 @@ def convert(module: nn.Module, device: Memristor, crossbar: Crossbar, path: str 
             setattr(module, name, AnalogConv2d(child, device, crossbar, path))
         else:
             convert(child, device, crossbar, path)
+    return module
+
+
+def to_digital(module: nn.Module) -> nn.Module:
+    """The inverse of :func:`convert`: every analog part with ``to_digital`` replaced by its digital module with
+    the current weights (in place, returned), e.g. after hardware-aware training, to write them on other tiles."""
+    for name, child in module.named_children():
+        if hasattr(child, "to_digital"):
+            setattr(module, name, child.to_digital())
+        else:
+            to_digital(child)
     return module
 
 

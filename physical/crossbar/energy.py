@@ -18,8 +18,10 @@ conventional ADC followed by a digital activation. Defaults and where they come 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from pydantic import Field
 
 from biosim.params import Energy, Frequency, Params, PositiveTime
@@ -44,22 +46,48 @@ class EnergyCount:
     """Operations counted over a number of inferences (the array's dissipation in J, the rest in counts)."""
 
     inferences: int = 0
-    array_j: float = 0.0
+    array_w: float = 0.0  # the arrays' dissipated power summed over reads (W); x t_read gives J
     dac: int = 0
     adc: dict[int, int] = field(default_factory=dict)  # bits -> conversions
     nladc: dict[int, int] = field(default_factory=dict)  # bits -> conversions
-    ramp_j: float = 0.0  # the NL-ADC ramp columns' own dissipation
+    ramp_w: float = 0.0  # the NL-ADC ramp columns' power summed over steps (W); / clock gives J
     adds: int = 0
-    reads: int = 0
+    reads: int = 0  # tile reads (one per tile and sample)
+    nladc_reads: int = 0  # reads digitised by NL-ADCs (one per sample and cell step)
+
+    def add_mvm(self, x: np.ndarray, matrix) -> None:
+        """One evaluation MVM of x (B x n) on an AnalogMatrix: the array's power sum_i x~_i^2 sum_j (g+ + g-)_ij
+        G_max V_read^2 for the DAC'd inputs x~ (bound management's repeats not counted), B n DAC and B tiles m ADC
+        conversions, and the digital additions of tile outputs."""
+        c = matrix.crossbar
+        alpha = np.abs(x).max(axis=1, keepdims=True) if c.noise_management == "abs_max" else c.input_range
+        xt = np.clip(x / np.where(alpha > 0, alpha, 1.0), -1, 1)
+        gp, gm = matrix.conductance()
+        self.array_w += float(np.sum((xt * xt) @ (gp + gm))) * matrix.device.g_max * c.v_read**2
+        batch, (n, m) = len(x), matrix.shape
+        self.dac += batch * n
+        if c.adc_bits is not None:
+            self.adc[c.adc_bits] = self.adc.get(c.adc_bits, 0) + batch * matrix.n_tiles * m
+        self.adds += batch * (matrix.n_tiles - 1) * m
+        self.reads += batch * matrix.n_tiles
+
+    def add_nladc(self, batch: int, adcs: list, device, v_read: float) -> None:
+        """One conversion of every NL-ADC for ``batch`` samples: 2^bits comparator decisions each, and the ramp
+        column's read energy (every step and bias device at V_read for one clock period; our estimate)."""
+        bits = adcs[0].spec.bits
+        self.nladc[bits] = self.nladc.get(bits, 0) + batch * len(adcs)
+        self.nladc_reads += batch
+        g = sum(float(adc.ramp.g.sum() + adc.bias.g.sum()) for adc in adcs)
+        self.ramp_w += batch * g * device.g_max * v_read**2
 
     def report(self, figures: EnergyFigures) -> dict[str, float]:
         """Per inference: energy (J) by part and in total, the same network with conventional ADCs and digital
-        activations in place of the NL-ADCs, and the latency of the converters (s) for one read each."""
+        activations in place of the NL-ADCs, and the time (s) from one NL-ADC read to its activations, both ways."""
         n = max(self.inferences, 1)
         adc = sum(c * figures.adc_fom * 2**b for b, c in self.adc.items())
-        nladc = sum(c * figures.comparator * 2**b for b, c in self.nladc.items()) + self.ramp_j
+        nladc = sum(c * figures.comparator * 2**b for b, c in self.nladc.items()) + self.ramp_w / figures.clock
         digital_nl = sum(c * (figures.adc_fom * 2**b + figures.digital_activation) for b, c in self.nladc.items())
-        parts = {"array": self.array_j, "dac": self.dac * figures.dac, "adc": adc, "nladc": nladc,
+        parts = {"array": self.array_w * figures.t_read, "dac": self.dac * figures.dac, "adc": adc, "nladc": nladc,
                  "digital": self.adds * figures.digital_add}
         total = sum(parts.values())
         report = {f"energy_{k}_j": v / n for k, v in parts.items()}
@@ -67,8 +95,10 @@ class EnergyCount:
         if self.nladc:
             report["energy_j_with_digital_activation"] = (total - nladc + digital_nl) / n
             bits = max(self.nladc)
+            per_read = self.nladc[bits] / max(self.nladc_reads, 1)  # activations of one read
+            # a ramp converts every column at once in 2^bits cycles; a SAR ADC takes bits cycles, then the
+            # activations queue for the digital units
             report["nladc_latency_s"] = 2**bits / figures.clock
-            per_read = max(self.nladc.values()) / max(self.reads, 1)
-            report["digital_activation_latency_s"] = (bits / figures.clock + per_read / figures.activation_units
-                                                     * figures.activation_cycles / figures.clock)
+            report["digital_activation_latency_s"] = (bits + math.ceil(per_read / figures.activation_units)
+                                                      * figures.activation_cycles) / figures.clock
         return report

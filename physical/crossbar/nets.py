@@ -12,6 +12,7 @@ from torch import nn
 from biosim.physical.crossbar.analog import convert
 from biosim.physical.crossbar.device import Memristor
 from biosim.physical.crossbar.lstm import AnalogLSTMCell
+from biosim.physical.crossbar.nladc import NLADCSpec
 from biosim.physical.crossbar.tile import Crossbar
 
 
@@ -45,9 +46,11 @@ class RowLSTM(nn.Module):
         return self.readout(state[0])
 
 
-def to_analog(net: nn.Module, device: Memristor, crossbar: Crossbar, bits: int | None) -> nn.Module:
-    """A copy of ``net`` on tiles: every linear layer analog; an LSTM's cell with ``bits``-bit NL-ADC gates."""
+def to_analog(net: nn.Module, device: Memristor, crossbar: Crossbar, bits: int | None = None,
+              path: str = "torch", nladc: NLADCSpec | None = None) -> nn.Module:
+    """A copy of ``net`` on tiles (MVMs on the torch or the Numba ``path``): every linear layer analog; an LSTM's
+    cell with ``bits``-bit gates on NL-ADCs of ``nladc`` (its calibration and bias devices)."""
     net = copy.deepcopy(net)
     if isinstance(net, RowLSTM):
-        net.cell = AnalogLSTMCell(net.cell, device, crossbar, bits)
-    return convert(net, device, crossbar)
+        net.cell = AnalogLSTMCell(net.cell, device, crossbar, bits, path=path, nladc=nladc)
+    return convert(net, device, crossbar, path)

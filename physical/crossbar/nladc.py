@@ -90,6 +90,28 @@ class NLADC:
                 "missing_codes": int(np.sum(np.diff(edges) <= 0))}
 
 
+def step_ratio(steps: np.ndarray) -> float:
+    """Largest over smallest ramp step: the on/off ratio a device needs to make them (the smallest step cannot go
+    below G_min)."""
+    return float(steps.max() / steps.min()) if len(steps) else 1.0
+
+
+def on_off_problem(function: str, bits: int, needed: float, g_floor: float) -> str | None:
+    """Why a ramp whose steps span ``needed``:1 cannot be written on a device of G_min / G_max = ``g_floor``
+    (None: it can)."""
+    if needed * g_floor <= 1:
+        return None
+    return (f"an NL-ADC of {bits} bits for {function} needs step conductances spanning {needed:.3g}:1, more than the "
+            f"device's on/off ratio g_max / g_min = {1 / g_floor:.3g}; use fewer bits or g_min <= g_max / "
+            f"{needed:.3g}")
+
+
+def needed_on_off(function: str, bits: int) -> float:
+    """The on/off ratio G_max / G_min a ``bits``-bit NL-ADC for a built-in ``function`` needs."""
+    _, f_inverse, (lo, hi) = FUNCTIONS[function]
+    return step_ratio(np.diff(f_inverse(lo + np.arange(1, 2**bits) * (hi - lo) / 2**bits)))
+
+
 def build_nladc(spec: NLADCSpec, device: Memristor, rng: np.random.Generator, scale: float = 1.0,
                 f: Callable | None = None, f_inverse: Callable | None = None,
                 output_range: tuple[float, float] | None = None) -> NLADC:
@@ -109,6 +131,9 @@ def build_nladc(spec: NLADCSpec, device: Memristor, rng: np.random.Generator, sc
         raise ValueError("the NL-ADC's function must be strictly increasing")
     kappa = float(steps.max()) if len(steps) else 1.0
     floor = device.g_floor
+    problem = on_off_problem(spec.function, spec.bits, step_ratio(steps), floor)
+    if problem:
+        raise ValueError(problem)
     first = 0.5 * (1 + floor)  # the first step device sits mid-window; the bias brings its threshold to T_1
     offset = kappa * first - target[0]  # b: what the bias devices subtract
     significance = 0.5 ** np.arange(spec.bias_devices)
