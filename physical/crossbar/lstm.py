@@ -7,7 +7,10 @@ gates, tanh for the candidate. The cell state update c' = f c + i g and h' = o t
 
 The NL-ADC digitises the analog column signal itself, so no digital drift compensation can act before it; its ramp
 devices drift as the weights' do (the same device model), and the thresholds are those of the ramp at the time of
-the read.
+the read. With the crossbar's ``drift_compensation`` the ramps are instead read at V_read times d_col / d_ramp (one
+factor for all of them): d_col = sum |y(t)| / sum |y(0)| of the weight columns' all-ones probe (the global
+compensation's measurement), d_ramp the same ratio of the ramps' total conductance, so the thresholds shrink as the
+column signals do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class AnalogLSTMCell(nn.Module):
         if crossbar.tile_rows < rows:
             raise ValueError(f"an NL-ADC digitises a whole column: the cell's {rows} rows must fit on one tile "
                              f"(tile_rows {crossbar.tile_rows})")
+        self.compensate = crossbar.drift_compensation
         crossbar = crossbar.model_copy(update=dict(noise_management="constant", input_range=input_range,
                                                    adc_bits=None, out_bound=1e12, max_halvings=0,
                                                    drift_compensation=False))
@@ -65,10 +69,16 @@ class AnalogLSTMCell(nn.Module):
         """The NL-ADCs' thresholds at the matrix's time since programming (None before programming)."""
         if not self.adcs:
             return None
-        t = self.matmul.matrix.t
+        matrix = self.matmul.matrix
+        t = matrix.t
         if t not in self._thresholds:
+            gain = 1.0
+            if self.compensate and t > 0 and matrix.devices.nu.any():
+                d_ramp = (sum(float(adc.ramp.at(t).sum()) for adc in self.adcs)
+                          / sum(float(adc.ramp.g.sum()) for adc in self.adcs))
+                gain = 1 / (matrix.drift_compensation() * d_ramp)
             self._thresholds.clear()
-            self._thresholds[t] = torch.from_numpy(np.stack([adc.thresholds(t) * s for adc, s in
+            self._thresholds[t] = torch.from_numpy(np.stack([adc.thresholds(t) * s * gain for adc, s in
                                                              zip(self.adcs, self._scale, strict=True)]))
         return self._thresholds[t]
 
