@@ -15,7 +15,7 @@ import numpy as np
 
 from biosim.engine.network import MAX_PLASTIC_SYNAPSES, Network, Population, Projection, realize
 from biosim.engine.neurons import FLAG_BLOCK, NEVER
-from biosim.engine.plasticity import SpikingPlasticity
+from biosim.engine.plasticity import SpikingPlasticity, SynapseDevice
 from biosim.streams import stream
 
 
@@ -93,6 +93,8 @@ class BuiltProjection:
     ring: str | None = None  # key of the ring buffer of delayed input, if any delay > 0
     rule: SpikingPlasticity | None = None  # the rule's Numba implementation, for plastic projections
     plasticity: dict[str, Any] = field(default_factory=dict)  # its arrays
+    device: SynapseDevice | None = None  # the device holding the weights, if any
+    device_rng: np.random.Generator | None = None  # its writes' stream (write noise, stochastic rounding)
 
     @property
     def n_synapses(self) -> int:
@@ -103,7 +105,8 @@ class BuiltProjection:
         return int(self.delays.max()) if self.delays is not None and self.delays.size else self.delay_const
 
     def nbytes(self) -> int:
-        arrays = [self.indptr, self.indices, self.weights, self.delays, *self.plasticity.values()]
+        arrays = [self.indptr, self.indices, self.weights, self.delays, *self.plasticity.values(),
+                  self.device.state if self.device is not None else None]
         return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
 
@@ -204,6 +207,10 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     if plastic:
         built.rule = rule.implementation("numba", dt=dt)
         built.plasticity = _plasticity_arrays(built.rule, pre, post, indptr, indices, dt)
+    if spec.device is not None:  # the initial weights programmed onto the devices
+        built.device = spec.device.synapses(weights, rule.weight_bounds(), dt, stream(seed, f"device/{spec.name}"))
+        built.weights = np.ascontiguousarray(built.device.weights, np.float64)
+        built.device_rng = stream(seed, f"device_writes/{spec.name}")
     return built
 
 
@@ -239,7 +246,8 @@ def build(network: Network) -> BuiltNetwork:
     """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed: every random
     consumer has its own stream (``biosim.streams``) named after it: ``init/<population>``,
     ``poisson/<population>``, ``connect/<projection>``, ``synapses/<projection>``, ``drive/<population>/<target>``
-    (so adding a consumer leaves every other one's draws unchanged)."""
+    ``device/<projection>`` and ``device_writes/<projection>`` (so adding a consumer leaves every other one's draws
+    unchanged)."""
     seed = network.seed
     pops = {name: _build_population(k, spec, network.dt, seed)
             for k, (name, spec) in enumerate(network.populations.items())}

@@ -320,6 +320,7 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
         plan.arg(f"{name}{r}", value)
     common = f"w{r}, syn{r}, pre_tr{r}, post_tr{r}, params{r}"
     decay, bump = plan.use(kernels.decay_traces, "decay_traces"), plan.use(kernels.bump_traces, "bump_traces")
+    write = _device_writes(plan, proj)
     for side in ("pre", "post"):
         if arrays[f"{side}_tr"].shape[0]:
             plan.emit(f"{decay}({side}_tr{r}, {side}_decay{r})")
@@ -328,6 +329,7 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
         plan.emit(f"for q in range(n{a}):")
         plan.emit(f"i = spk{a}[q]", 3)
         plan.emit(f"{fn}(i, indptr{r}[i], indptr{r}[i + 1], idx{r}, {common})", 3)
+        write(f"range(indptr{r}[i], indptr{r}[i + 1])", "s", 3)
     if arrays["pre_tr"].shape[0]:
         plan.emit(f"{bump}(pre_tr{r}, pre_nearest{r}, spk{a}, n{a})")
     if rule.on_post is not None:
@@ -335,6 +337,7 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
         plan.emit(f"for q in range(n{b}):")
         plan.emit(f"j = spk{b}[q]", 3)
         plan.emit(f"{fn}(j, col_ptr{r}[j], col_ptr{r}[j + 1], col_syn{r}, col_pre{r}, {common})", 3)
+        write(f"range(col_ptr{r}[j], col_ptr{r}[j + 1])", f"col_syn{r}[k]", 3)
     if arrays["post_tr"].shape[0]:
         plan.emit(f"{bump}(post_tr{r}, post_nearest{r}, spk{b}, n{b})")
     if rule.on_step is not None:
@@ -342,6 +345,31 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
         m = net.populations[proj.spec.modulator].index
         plan.emit(f"mod_level{r}[0] = mod_level{r}[0] * mod_decay{r} + mod_jump{r} * n{m}")
         plan.emit(f"{fn}(w{r}, syn{r}, params{r}, mod_level{r}[0])")
+        write(f"range(w{r}.shape[0])", "s", 2)
+    device = proj.device
+    if device is not None and device.age is not None:
+        fn = plan.use(device.age, f"age_{r}")
+        plan.arg(f"dev_every{r}", device.every)
+        plan.emit(f"if t % dev_every{r} == 0:")
+        plan.emit(f"{fn}(w{r}, dev_state{r}, dev_params{r}, t)", 3)
+
+
+def _device_writes(plan: KernelPlan, proj: BuiltProjection):
+    """An emitter of the device's write over the synapses a rule call could have changed (none without a
+    device): ``over`` a range of positions, ``synapse`` the id at position ``k`` (or ``s`` itself)."""
+    device, r = proj.device, proj.index
+    if device is None:
+        return lambda over, synapse, indent: None
+    fn = plan.use(device.write, f"write_{r}")
+    plan.arg(f"dev_state{r}", device.state), plan.arg(f"dev_params{r}", device.params)
+    plan.arg(f"dev_rng{r}", proj.device_rng)
+
+    def emit(over: str, synapse: str, indent: int) -> None:
+        loop = "s" if synapse == "s" else "k"
+        plan.emit(f"for {loop} in {over}:", indent)
+        plan.emit(f"{fn}({synapse}, w{r}, dev_state{r}, dev_params{r}, dev_rng{r}, t)", indent + 1)
+
+    return emit
 
 
 def load_kernel(plan: KernelPlan) -> Any:

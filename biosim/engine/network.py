@@ -127,6 +127,7 @@ class Projection:
     delay: Value = 0.0
     rule: Rule = field(default_factory=Static)
     modulator: str | None = None
+    device: Any = None  # holds the weights (a registry 'device' entry with ``synapses``); None: ideal
 
 
 @dataclass
@@ -333,10 +334,12 @@ class Network:
         return name
 
     def connect(self, pre: str, post: str, *, target: str, connector: Any, weight: Any, delay: Any = 0.0,
-                rule: Any = None, modulator: str | None = None, name: str | None = None) -> str:
+                rule: Any = None, modulator: str | None = None, name: str | None = None, device: Any = None) -> str:
         """Connect ``pre`` to ``post``: each synapse adds ``weight`` (unit of ``target``: mV, nS, pA, ...) to
         ``target`` after ``delay`` (s; 0 or a multiple of dt). ``connector`` and ``rule`` are objects or registry
-        names (default rule: static). Returns the projection's name (default ``<pre>_to_<post>``)."""
+        names (default rule: static); ``device`` (a registry 'device' entry) holds a plastic projection's weights,
+        its conductance window mapped onto the rule's bounds. Returns the projection's name (default
+        ``<pre>_to_<post>``)."""
         name = name or f"{pre}_to_{post}"
         loc = ("projections", name)
         if name in self.projections:
@@ -385,7 +388,17 @@ class Network:
                              f"got [{format_quantity(low, dimension)}, {format_quantity(high, dimension)}]"
                              + _NORMAL_BOUNDS * (not np.isfinite(low) or not np.isfinite(high)), *loc, "weight")
         self._check_delay(delay, (*loc, "delay"))
-        self.projections[name] = Projection(name, pre, post, target, connector, weight, delay, rule, modulator)
+        if device is not None:
+            device = self.entry(device, "device", (*loc, "device"))
+            if not hasattr(device, "synapses"):
+                raise self.error(f"{type(device).__name__} cannot hold synaptic weights (it has no 'synapses')",
+                                 *loc, "device")
+            if not rule.plastic or bounds is None:
+                raise self.error(f"a device maps its conductance window onto the rule's weight bounds; rule "
+                                 f"{rule.registry_name!r} {'has none' if rule.plastic else 'is not plastic'}",
+                                 *loc, "device")
+        self.projections[name] = Projection(name, pre, post, target, connector, weight, delay, rule, modulator,
+                                            device)
         return name
 
     def add_poisson_drive(self, population: str, target: str, n: int, rate: Any, weight: Any) -> None:

@@ -18,6 +18,13 @@ Schedule within a step: all ``on_pre`` calls, then pre traces are bumped, then a
 calls, then post traces are bumped (so a simultaneous pre/post pair counts as pre-before-post,
 as in Brian2), then ``on_step``. Traces see spikes at somatic spike times: a synaptic delay
 postpones the postsynaptic effect of a spike, not the plasticity.
+
+Weights on a device (a projection's ``device:``, any registry entry with a ``synapses`` method returning a
+:class:`SynapseDevice`): the rule is unchanged; right after each of its kernel calls the device's
+``write(s, w, state, p, rng, t)`` runs for every synapse s the call could have changed (a pre spike's row, a post
+spike's column, all synapses after ``on_step``) and lands the rule's proposal w[s] on the device (levels, write
+noise, faults, bounds), setting w[s] to what the device then holds; ``age(w, state, p, t)`` runs every ``every``
+steps (drift). The weights the engine propagates and records are always the device's.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
+import numpy as np
 from pydantic import ValidationInfo, model_validator
 
 from biosim.registry import register
@@ -74,6 +82,17 @@ class Brian2Synapses(NamedTuple):
     on_pre: str
     on_post: str
     namespace: dict[str, tuple[float, str]]
+
+
+class SynapseDevice(NamedTuple):
+    """What the Numba engine runs for the weights of a projection held on a device (see the module docstring)."""
+
+    write: Any  # @njit write(s, w, state, p, rng, t)
+    age: Any  # @njit age(w, state, p, t), or None
+    every: int  # steps between age calls
+    params: tuple  # the device's typed parameter record
+    state: np.ndarray  # float64[n_vars, n_syn]
+    weights: np.ndarray  # the initial weights as the device holds them (programmed)
 
 
 register("target", "spiking_projection")(Target(

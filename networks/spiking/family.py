@@ -59,6 +59,7 @@ class ProjectionConfig(Strict):
     delay: Any = 0.0
     rule: Spec = "static"
     modulator: str | None = None
+    device: Spec | None = None  # a registry 'device' holding the weights (memristive synapses)
 
 
 class StateMonitorConfig(Strict):
@@ -126,7 +127,9 @@ def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
             net.add_current_steps(name, [(step.at, step.value) for step in pop.current])
     for name, proj in exp.projections.items():
         net.connect(proj.pre, proj.post, target=proj.target, connector=proj.connector, weight=proj.weight,
-                    delay=proj.delay, rule=proj.rule, modulator=proj.modulator, name=name)
+                    delay=proj.delay, rule=proj.rule, modulator=proj.modulator, name=name, device=proj.device)
+        if proj.device is not None and exp.backend != "biosim":
+            raise source.error("weights on a device run on backend 'biosim' only", ("projections", name, "device"))
         rule = net.projections[name].rule
         if rule.plastic and BACKENDS[exp.backend] not in rule.backends():
             runs_on = [backend for backend, builder in BACKENDS.items() if builder in rule.backends()]

@@ -63,8 +63,11 @@ class Memristor(Params):
     t0: PositiveTime = Field(20.0, description="drift reference time after programming")
     stuck_on: float = Field(0.0, ge=0, lt=1, description="fraction of devices stuck at G_max")
     stuck_off: float = Field(0.0, ge=0, lt=1, description="fraction of devices stuck at G_min")
-    sigma_write: float = Field(0.0, ge=0, description="relative noise of one incremental update (in levels' "
-                                                      "units when levels are set, else of G_max)")
+    sigma_write: float = Field(0.0, ge=0, description="noise of one incremental update (in level steps when "
+                                                      "levels are set, else in units of G_max)")
+    update: Literal["nearest", "stochastic"] = Field(
+        "nearest", description="how a synaptic update lands on the levels: the nearest level, or a stochastic "
+                               "rounding that is unbiased on average")
 
     @model_validator(mode="after")
     def _window(self) -> Memristor:
@@ -128,6 +131,12 @@ class Memristor(Params):
             stuck = on | off
         nu = np.where(stuck, 0.0, self.drift_exponents(g, rng))
         return DeviceArray(g=g, nu=nu, stuck=stuck, t0=self.t0)
+
+    def synapses(self, weights: np.ndarray, bounds: tuple[float, float], dt: float, rng: np.random.Generator):
+        """The spiking engine's device for a projection's weights (:mod:`biosim.physical.crossbar.synapse`)."""
+        from biosim.physical.crossbar.synapse import synapses
+
+        return synapses(self, weights, bounds, dt, rng)
 
 
 @register("device", "pcm")
