@@ -15,7 +15,7 @@ has its own converter); each tile digitises its outputs and the digital side add
    converted again with its input scale doubled (up to ``max_halvings`` times).
 4. y = sum over tiles of y~ alpha w_max / (1 - g_min), times the global drift compensation.
 
-Both paths run exactly this on the same frozen state: :func:`mvm` (Numba, CPU inference, samples in parallel)
+Both paths run exactly this on the same frozen state: :func:`mvm` (Numba, CPU inference, BLAS products)
 and :func:`mvm_torch` (torch, with straight-through estimators for training). Noise draws xi are passed in, so
 the two agree to rounding on the same draws.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from pydantic import Field
 
 from biosim.params import Params, PositiveVoltage, Resistance
@@ -118,11 +118,11 @@ class AnalogMatrix:
         return x @ (g[0] - g[1])
 
     def noise(self, batch: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
-        """Standard-normal draws for one MVM (read, output): (batch x tiles x m) each; zeros without noise."""
+        """Standard-normal draws for one MVM (read, output): (batch x tiles x m) each; zeros where that noise is off."""
         shape = (batch, self.n_tiles, self.shape[1])
-        if rng is None or not (self.device.sigma_read or self.crossbar.sigma_out):
-            return np.zeros(shape), np.zeros(shape)
-        return rng.standard_normal(shape), rng.standard_normal(shape)
+        draws = [rng.standard_normal(shape) if rng is not None and sigma else np.zeros(shape)
+                 for sigma in (self.device.sigma_read, self.crossbar.sigma_out)]
+        return draws[0], draws[1]
 
     def kernel_args(self) -> tuple:
         c = self.crossbar
@@ -156,59 +156,71 @@ def _quantise(v, steps, bound):
     return min(max(v, -bound), bound)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _digitise(x, pending, s, dac_steps):
+    """DAC codes x~ of the samples ``pending`` at input scales ``s`` (pending x n, contiguous)."""
+    xq = np.empty((len(pending), x.shape[1]))
+    for r in range(len(pending)):
+        b = pending[r]
+        for i in range(x.shape[1]):
+            xq[r, i] = _quantise(x[b, i] / s[b], dac_steps, 1.0)
+    return xq
+
+
+@njit(cache=True)
 def mvm(x, xi_read, xi_out, gp, gm, row_edges, scale, alpha_fixed, dac_steps, adc_steps, out_bound, max_halvings,
         r_g_max, sigma_read, sigma_out):
-    """The fused analog MVM of the module docstring (Numba, samples in parallel): x (B x n) -> y (B x m)."""
+    """The fused analog MVM of the module docstring (Numba): x (B x n) -> y (B x m). Each tile's bit-line sums are
+    matrix products (BLAS) over the samples still converting; bound management redoes only the clipped ones."""
     batch, n = x.shape
     m = gp.shape[1]
     tiles = len(row_edges) - 1
     y = np.zeros((batch, m))
-    for b in prange(batch):
+    s = np.empty(batch)
+    for b in range(batch):
         alpha = alpha_fixed
         if alpha == 0.0:
             for i in range(n):
                 alpha = max(alpha, abs(x[b, i]))
-        if alpha == 0.0:
-            continue
-        xq = np.empty(n)
-        acc = np.empty((7, m))
-        out = np.empty((tiles, m))
-        s = alpha
-        for halving in range(max_halvings + 1):
-            for i in range(n):
-                xq[i] = _quantise(x[b, i] / s, dac_steps, 1.0)
-            clipped = False
-            for t in range(tiles):
-                a, e = row_edges[t], row_edges[t + 1]
-                acc[:] = 0.0
-                for i in range(a, e):
-                    v = xq[i]
-                    if v == 0.0:
-                        continue
-                    v2, va, vp = v * v, abs(v), v * (1.0 - ((i - a) / (e - a)) ** 2)
-                    for j in range(m):
-                        acc[0, j] += v * gp[i, j]
-                        acc[1, j] += v * gm[i, j]
-                        acc[2, j] += v2 * (gp[i, j] ** 2 + gm[i, j] ** 2)
-                        if r_g_max > 0.0:
-                            acc[3, j] += va * gp[i, j]
-                            acc[4, j] += va * gm[i, j]
-                            acc[5, j] += vp * gp[i, j]
-                            acc[6, j] += vp * gm[i, j]
-                for j in range(m):
-                    yj = acc[0, j] - acc[1, j]
-                    if r_g_max > 0.0:
-                        k = r_g_max * (e - a)
-                        yj -= attenuation(k * acc[3, j]) * acc[5, j] - attenuation(k * acc[4, j]) * acc[6, j]
-                    yj += sigma_read * np.sqrt(acc[2, j]) * xi_read[b, t, j] + sigma_out * xi_out[b, t, j]
-                    if abs(yj) > out_bound:
-                        clipped = True
-                    out[t, j] = _quantise(yj, adc_steps, out_bound)
-            if not clipped or halving == max_halvings:
-                break
-            s *= 2.0
+        s[b] = alpha
+    pending = np.flatnonzero(s > 0.0)
+    g2 = gp * gp + gm * gm if sigma_read > 0.0 else gp[:0]
+    for halving in range(max_halvings + 1):
+        k = len(pending)
+        if k == 0:
+            break
+        xq = _digitise(x, pending, s, dac_steps)
+        out = np.zeros((k, m))
+        clipped = np.zeros(k, np.bool_)
         for t in range(tiles):
-            for j in range(m):
-                y[b, j] += out[t, j] * s * scale[j]
+            a, e = row_edges[t], row_edges[t + 1]
+            xs = np.ascontiguousarray(xq[:, a:e])
+            p, q = np.ascontiguousarray(gp[a:e]), np.ascontiguousarray(gm[a:e])
+            yt = np.dot(xs, p) - np.dot(xs, q)
+            if r_g_max > 0.0:
+                position = 1.0 - (np.arange(e - a) / (e - a)) ** 2
+                xa, xp = np.abs(xs), xs * position
+                c = r_g_max * (e - a)
+                yt -= attenuation(c * np.dot(xa, p)) * np.dot(xp, p) - attenuation(c * np.dot(xa, q)) * np.dot(xp, q)
+            if sigma_read > 0.0:
+                spread = np.sqrt(np.dot(xs * xs, np.ascontiguousarray(g2[a:e])))
+            for r in range(k):
+                b = pending[r]
+                for j in range(m):
+                    v = yt[r, j]
+                    if sigma_read > 0.0:
+                        v += sigma_read * spread[r, j] * xi_read[b, t, j]
+                    if sigma_out > 0.0:
+                        v += sigma_out * xi_out[b, t, j]
+                    if abs(v) > out_bound:
+                        clipped[r] = True
+                    out[r, j] += _quantise(v, adc_steps, out_bound)
+        last = halving == max_halvings
+        for r in range(k):
+            if last or not clipped[r]:
+                b = pending[r]
+                for j in range(m):
+                    y[b, j] = out[r, j] * s[b] * scale[j]
+        pending = pending[clipped]
+        s[pending] *= 2.0
     return y
