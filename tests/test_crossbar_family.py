@@ -72,6 +72,18 @@ def test_digits_mlp_on_tiles_loses_what_the_issue_says(tmp_path):
     assert metrics["energy_j"] > metrics["energy_array_j"] > 0
 
 
+def test_global_drift_compensation_recovers_most_of_a_one_day_loss(tmp_path):
+    """Uniform drift (nu = 0.1) of the sigmoid MLP: a day costs accuracy, the global compensation wins most of it
+    back (the ReLU MLP is nearly invariant to the global scale: there is little to lose)."""
+    drift = "{{name: {name}, vary: time, values: [1 day], set: {{device.nu: 0.1, crossbar.drift_compensation: {on}}}}}"
+    sweeps = f"sweeps=[{drift.format(name='uncompensated', on='false')}, {drift.format(name='compensated', on='true')}]"
+    metrics = metrics_of(run_experiment(DIGITS, ["variant=sigmoid", "repeats=1", sweeps], out=tmp_path))
+    fresh = metrics["test_accuracy"]
+    lost = fresh - metrics["sweeps"]["uncompensated"]["accuracy_mean"][0]
+    kept = fresh - metrics["sweeps"]["compensated"]["accuracy_mean"][0]
+    assert lost >= 0.005 and kept <= 0.5 * lost, (fresh, lost, kept)
+
+
 def test_same_seed_gives_the_same_sweeps(tmp_path):
     overrides = ["epochs=2", "repeats=2", "hidden=[16]",
                  "sweeps=[{name: n, vary: device.sigma_programming, values: [0.05, 0.1], "

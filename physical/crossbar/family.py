@@ -45,6 +45,7 @@ class CrossbarExperiment(ExperimentBase):
     task: Literal["mlp", "lstm", "nladc"] = Field("mlp", description="what goes on the tiles")
     data: Spec = Field("digits", description="an image dataset (mlp, lstm)")
     hidden: list[int] = Field([64], min_length=1, description="hidden widths (mlp), or [LSTM units] (lstm)")
+    activation: Literal["relu", "sigmoid", "tanh"] = Field("relu", description="the MLP's hidden activation")
     training: Literal["software", "hardware_aware"] = Field(
         "software", description="train the float net, or train through the tiles with programming noise")
     training_noise: float = Field(0.05, ge=0, description="hardware-aware training: Gaussian programming noise "
@@ -121,7 +122,7 @@ def build(exp: CrossbarExperiment, split) -> torch.nn.Module:
     height, width = split.shape
     n_classes = int(max(split.train_y.max(), split.test_y.max())) + 1
     net = (RowLSTM(width, exp.hidden[0], n_classes) if exp.task == "lstm"
-           else mlp(height * width, exp.hidden, n_classes))
+           else mlp(height * width, exp.hidden, n_classes, exp.activation))
     initialise(net.double(), torch_generator(exp.seed, "init"))
     return net
 

@@ -15,12 +15,15 @@ from biosim.physical.crossbar.lstm import AnalogLSTMCell
 from biosim.physical.crossbar.nladc import NLADCSpec
 from biosim.physical.crossbar.tile import Crossbar
 
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
-def mlp(n_inputs: int, hidden: list[int], n_classes: int) -> nn.Sequential:
+
+def mlp(n_inputs: int, hidden: list[int], n_classes: int, activation: str = "relu") -> nn.Sequential:
+    """Flatten, then Linear + ``activation`` per hidden width, then a linear readout."""
     widths = [n_inputs, *hidden]
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(widths[:-1], widths[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.ReLU()]
+        layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_classes))
 
 

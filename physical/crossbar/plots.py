@@ -59,7 +59,7 @@ def robustness(results: TrainingResults, out: Path) -> list[Path]:
                     continue
                 x, labels = _positions(arrays["values"])
                 low, median, high = np.percentile(arrays[measure], [25, 50, 75], axis=1)
-                ax.errorbar(x, median, yerr=[median - low, high - median], marker="o", capsize=3, label=name)
+                ax.errorbar(x, median, yerr=np.vstack([median - low, high - median]), marker="o", capsize=3, label=name)
                 if not np.isfinite(arrays["values"]).all():
                     ax.set_xticks(x, labels)
                 vary = str(arrays["vary"])
