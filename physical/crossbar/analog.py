@@ -75,6 +75,7 @@ class AnalogMatmul(nn.Module):
         self.matrix: AnalogMatrix | None = None
         self.read_rng: np.random.Generator | None = None
         self.meter = None  # an energy.EnergyCount that counts every evaluation MVM, when set
+        self.generator: torch.Generator | None = None  # hardware-aware training's noise draws (None: torch's)
 
     def program(self, rng: np.random.Generator, read_rng: np.random.Generator | None = None) -> None:
         """Write the current weights onto devices (frozen from now on); ``read_rng`` draws the per-MVM noise."""
@@ -96,6 +97,9 @@ class AnalogMatmul(nn.Module):
             y = mvm_torch(torch.from_numpy(x64), *(torch.from_numpy(v) for v in xi), *args)
         return y.to(x.dtype)
 
+    def _normal(self, shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator, dtype=dtype)
+
     def _hardware_aware(self, x: torch.Tensor) -> torch.Tensor:
         d, c = self.device, self.crossbar
         w = self.weight
@@ -109,13 +113,13 @@ class AnalogMatmul(nn.Module):
                 g = g + (torch.round((g - floor) / d.step) * d.step + floor - g).detach()
             if d.programming in ("gaussian", "pcm") and d.sigma_programming > 0:
                 sigma = torch.from_numpy(d.programming_sigma(g.detach().double().cpu().numpy())).to(g)
-                g = g + sigma * torch.randn_like(g)
+                g = g + sigma * self._normal(g.shape, g.dtype)
             elif d.programming == "lognormal" and d.sigma_programming > 0:
                 s = d.sigma_programming
-                g = g * torch.exp(s * torch.randn_like(g) - s**2 / 2)
+                g = g * torch.exp(s * self._normal(g.shape, g.dtype) - s**2 / 2)
             pairs.append(g)
         tiles = len(range(0, w.shape[0], c.tile_rows))
-        xi = torch.randn(2, len(x), tiles, w.shape[1], dtype=x.dtype)
+        xi = self._normal((2, len(x), tiles, w.shape[1]), x.dtype)
         edges = [*range(0, w.shape[0], c.tile_rows), w.shape[0]]
         alpha = 0.0 if c.noise_management == "abs_max" else c.input_range
         r_g_max = c.r_wire * d.g_max if c.ir_drop == "first_order" else 0.0
@@ -207,6 +211,12 @@ def program(module: nn.Module, rng: np.random.Generator, read_rng: np.random.Gen
         if getattr(part, "programs_devices", False) and id(part) not in written:
             part.program(rng, read_rng)
             written.update(id(inner) for inner in part.modules())
+
+
+def set_generator(module: nn.Module, generator: torch.Generator) -> None:
+    """Draw every analog layer's hardware-aware training noise from ``generator`` (reproducible runs)."""
+    for matmul in analog_matrices(module):
+        matmul.generator = generator
 
 
 def set_time(module: nn.Module, t: float) -> None:

@@ -57,12 +57,18 @@ class EnergyCount:
 
     def add_mvm(self, x: np.ndarray, matrix) -> None:
         """One evaluation MVM of x (B x n) on an AnalogMatrix: the array's power sum_i x~_i^2 sum_j (g+ + g-)_ij
-        G_max V_read^2 for the DAC'd inputs x~ (bound management's repeats not counted), B n DAC and B tiles m ADC
-        conversions, and the digital additions of tile outputs."""
+        G_max V_read^2 for the DAC'd inputs x~ and the devices' own conductances at the read (drifted; bound
+        management's repeats not counted), B n DAC and B tiles m ADC conversions, and the digital additions of tile
+        outputs."""
+        from biosim.physical.crossbar.tile import steps_of
+
         c = matrix.crossbar
         alpha = np.abs(x).max(axis=1, keepdims=True) if c.noise_management == "abs_max" else c.input_range
         xt = np.clip(x / np.where(alpha > 0, alpha, 1.0), -1, 1)
-        gp, gm = matrix.conductance()
+        steps = steps_of(c.dac_bits)
+        if steps:
+            xt = np.rint(xt * steps) / steps
+        gp, gm = matrix.devices.at(matrix.t)
         self.array_w += float(np.sum((xt * xt) @ (gp + gm))) * matrix.device.g_max * c.v_read**2
         batch, (n, m) = len(x), matrix.shape
         self.dac += batch * n

@@ -8,7 +8,8 @@ T_j = f^-1(lo + j LSB), the code c = #{j : z > T_j} approximates the monotone fu
 scale together with V_read, the codes do not depend on it. The offset b comes from the bias-calibration devices
 (5 on the paper's chip); calibration reads the written ramp back and rewrites them, coarse to fine, so that the
 thresholds' mean error vanishes. The ramp's devices get the same programming noise, drift and faults as any
-others; a step device stuck OFF leaves a code that can never occur (a missing code).
+others; a step device stuck OFF at G_min = 0 (or programmed to zero) leaves a code that can never occur (a missing
+code); with G_min > 0 it leaves a narrow code instead.
 
 Device counts and the calibration procedure are our reading of the paper's Fig. 3 caption ([unc] in the spec): we
 use 2^bits - 1 step devices for 2^bits codes and binary-weighted bias devices (significance 1, 1/2, 1/4, ...).
@@ -56,6 +57,7 @@ class NLADC:
     bias_gain: np.ndarray  # column-signal units per G_max of each bias device (binary-weighted, coarse to fine)
     ramp: DeviceArray
     bias: DeviceArray
+    scale: float = 1.0  # the function's argument per column-signal unit: the code approximates f(scale z)
 
     @property
     def lsb(self) -> float:
@@ -82,7 +84,7 @@ class NLADC:
         realised = self.thresholds(t)
         ideal = self.lo + np.arange(1, 2**self.spec.bits) * self.lsb
         with np.errstate(over="ignore"):
-            y = self.f(realised)
+            y = self.f(realised * self.scale)
         inl = (y - ideal) / self.lsb
         edges = np.concatenate([[self.lo], np.maximum.accumulate(y), [self.hi]])
         dnl = np.diff(edges) / self.lsb - 1
@@ -141,7 +143,7 @@ def build_nladc(spec: NLADCSpec, device: Memristor, rng: np.random.Generator, sc
     kappa_bias = max(abs(offset), kappa * 1e-6) / (start * significance.sum())
     ramp = device.program(np.concatenate([[first], np.maximum(steps / kappa, floor)]), rng)
     bias = device.program(np.full(spec.bias_devices, start), rng)
-    adc = NLADC(spec, f, lo, hi, target, kappa, np.sign(offset) * kappa_bias * significance, ramp, bias)
+    adc = NLADC(spec, f, lo, hi, target, kappa, np.sign(offset) * kappa_bias * significance, ramp, bias, scale)
     return calibrate(adc, device, rng) if spec.calibrate else adc
 
 

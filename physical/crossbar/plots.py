@@ -49,6 +49,8 @@ def robustness(results: TrainingResults, out: Path) -> list[Path]:
     for name, arrays in sweeps.items():
         panels.setdefault(str(arrays["panel"]), []).append(name)
     measures = [m for m in MEASURES if any(m in arrays for arrays in sweeps.values())]
+    if not measures:  # stopped before any point was scored
+        return []
     fig, axes = figure(len(measures), len(panels), (4.2 * len(panels), 3.4 * len(measures)), squeeze=False)
     for col, (panel, names) in enumerate(panels.items()):
         for row, measure in enumerate(measures):

@@ -102,14 +102,24 @@ def sweep_settings(base: Base, sweeps: list[Sweep], source: Source) -> list[list
         for key in sweep.set:
             base.check_key(key, source, ("sweeps", k, "set", key))
         base.setting(sweep.set, source, ("sweeps", k, "set"))
-        out.append([base.setting({**sweep.set, sweep.vary: value}, source, ("sweeps", k, "values", i))
-                    for i, value in enumerate(sweep.values)])
+        points = [base.setting({**sweep.set, sweep.vary: value}, source, ("sweeps", k, "values", i))
+                  for i, value in enumerate(sweep.values)]
+        for i, point in enumerate(points):
+            value = _raw(point, sweep.vary)
+            if not isinstance(value, int | float | type(None)):
+                raise source.error(f"a sweep varies a number (or null), not {value!r}: for {sweep.vary} write one "
+                                   f"sweep per value with 'set'", ("sweeps", k, "values", i))
+        out.append(points)
     return out
+
+
+def _raw(setting: Setting, key: str) -> Any:
+    part, _, field = key.partition(".")
+    return getattr(getattr(setting, part), field) if field else getattr(setting, key)
 
 
 def value_of(setting: Setting, key: str) -> float:
     """The varied key's value in ``setting`` as a number for the axis (None: NaN)."""
-    part, _, field = key.partition(".")
-    value = getattr(getattr(setting, part), field) if field else getattr(setting, key)
+    value = _raw(setting, key)
     return float("nan") if value is None else float(value)
 

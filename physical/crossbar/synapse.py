@@ -4,11 +4,12 @@ One device per synapse; its conductance window [G_min, G_max] is the rule's weig
 w = w_min + (w_max - w_min) u with u = (g - g_min) / (1 - g_min) (g = G / G_max). The initial weights are written as
 any device is (levels, programming noise, stuck faults, drift exponents). During the run the rule proposes a new
 weight and the device lands it (:func:`write`): a stuck device keeps its value; with levels the change becomes a
-whole number of level steps (``update: nearest`` rounds, so a change under half a level is lost; ``stochastic``
-rounds up with probability equal to the remainder, unbiased on average); each write that moves the device adds
-``sigma_write`` x N(0, 1) (in level steps with levels, else in units of G_max), then the conductance is clipped to
-the window. Drift G(t) = G_p ((t - t_write + t0) / t0)^-nu acts on the conductance since the device's last write
-(:func:`age`, every ``DRIFT_EVERY`` of simulated time); the read weight is clipped to the rule's bounds.
+whole number of level steps (identical pulses) from where the device is now, drifted or not (``update: nearest``
+rounds, so a change under half a level is lost; ``stochastic`` rounds up with probability equal to the remainder,
+unbiased on average); each write that moves the device adds ``sigma_write`` x N(0, 1) (in level steps with
+levels, else in units of G_max), then the conductance is clipped to the window. Drift
+G(t) = G_p ((t - t_write + t0) / t0)^-nu acts on the conductance since the device's last write (:func:`age`,
+every ``DRIFT_EVERY`` of simulated time); the read weight is clipped to the rule's bounds.
 """
 
 from __future__ import annotations
@@ -44,18 +45,17 @@ def write(s, w, state, p, rng, t):
         return
     u = (w[s] - p.w_min) / p.w_span
     if p.step > 0.0:
-        now = np.rint(state[PROGRAMMED, s] / p.step)
-        x = u / p.step
+        x = (w[s] - state[READ, s]) / p.w_span / p.step  # the change in level steps
         k = np.floor(x)
         if p.stochastic:
             if rng.random() < x - k:
                 k += 1.0
         elif x - k >= 0.5:
             k += 1.0
-        if k == now:  # no pulse: the device keeps its (possibly drifted) state
+        if k == 0.0:  # no pulse: the device keeps its (possibly drifted) state
             w[s] = state[READ, s]
             return
-        u = k * p.step + p.sigma_write * p.step * rng.standard_normal()
+        u = (state[READ, s] - p.w_min) / p.w_span + k * p.step + p.sigma_write * p.step * rng.standard_normal()
     elif p.sigma_write > 0.0:
         u += p.sigma_write * rng.standard_normal()
     else:  # an exact device takes the rule's weight as it is (within the bounds)

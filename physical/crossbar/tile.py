@@ -93,7 +93,9 @@ class AnalogMatrix:
                 g = np.stack([np.concatenate([effective_conductance(half[a:b], r, r) for a, b in
                                               zip(self.row_edges[:-1], self.row_edges[1:], strict=True)])
                               for half in g])
-            self._cache.clear()
+            if self.t != 0.0:  # keep t = 0 (the drift probe's reference) and the latest t
+                for old in [k for k in self._cache if k[0] == "g" and k[1] not in (0.0, self.t)]:
+                    del self._cache[old]
             self._cache[key] = (np.ascontiguousarray(g[0]), np.ascontiguousarray(g[1]))
         return self._cache[key]
 
@@ -106,12 +108,15 @@ class AnalogMatrix:
 
     def drift_compensation(self) -> float:
         """Global drift compensation: sum |y(0)| / sum |y(t)| of an all-ones probe read without noise."""
-        probe = np.ones((1, self.shape[0]))
-        now = self.ideal_read(probe, self.conductance())
-        saved, self.t = self.t, 0.0
-        then = self.ideal_read(probe, self.conductance())
-        self.t = saved
-        return float(np.abs(then).sum() / max(np.abs(now).sum(), 1e-300))
+        key = ("compensation", self.t)
+        if key not in self._cache:
+            probe = np.ones((1, self.shape[0]))
+            now = self.ideal_read(probe, self.conductance())
+            saved, self.t = self.t, 0.0
+            then = self.ideal_read(probe, self.conductance())
+            self.t = saved
+            self._cache[key] = float(np.abs(then).sum() / max(np.abs(now).sum(), 1e-300))
+        return self._cache[key]
 
     def ideal_read(self, x: np.ndarray, g: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """x~ (g+ - g-) without converters or noise, in G_max V_read units (for probes)."""
