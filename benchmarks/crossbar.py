@@ -62,7 +62,7 @@ print(json.dumps({{**{{k + "_macs_per_s": macs / s for k, s in seconds.items()}}
                   "tiles": int(matrix.n_tiles)}}))
 """
 
-AIHWKIT = PRELUDE + """
+AIHWKIT = """
 import statistics
 import numpy as np, torch
 torch.set_num_threads(1)
@@ -91,8 +91,8 @@ def aihwkit(n: int, m: int, batch: int) -> dict:
     if not python:
         return {"aihwkit": "not measured: set AIHWKIT_PYTHON to an interpreter with aihwkit (see the README)"}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([python, "-c", AIHWKIT.format(n=n, m=m, batch=batch)], capture_output=True, text=True,
-                         env=env, timeout=1800)
+    code = PRELUDE + AIHWKIT.format(n=n, m=m, batch=batch)
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
         return {"aihwkit": f"failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
