@@ -203,7 +203,7 @@ def score_nladc(exp: CrossbarExperiment, setting: Setting, draw: int) -> dict[st
     z = np.linspace(edge, -edge, GRID)  # both functions are odd about their midpoint
     out = adc(z, setting.time)
     linearity = adc.linearity(setting.time)
-    return {"max_abs_error": float(np.abs(out - f(z)).max()), "max_inl_lsb": linearity["max_inl_lsb"],
+    return {"max_abs_error": float(np.abs(out - f(z)).max()), "inl_lsb": linearity["max_inl_lsb"],
             "missing_codes": float(linearity["missing_codes"]), "transfer": out, "z": z, "exact": f(z)}
 
 
@@ -284,7 +284,7 @@ class CrossbarFamily(TorchFamily):
     def summary(self, metrics: dict[str, Any]) -> str:
         if metrics.get("task") == "nladc":
             return (f"NL-ADC: max error {metrics.get('max_abs_error', math.nan):.4g}, max |INL| "
-                    f"{metrics.get('max_inl_lsb', math.nan):.3g} LSB, missing codes {metrics.get('missing_codes')}")
+                    f"{metrics.get('inl_lsb', math.nan):.3g} LSB, missing codes {metrics.get('missing_codes')}")
         return (f"test accuracy: float {metrics.get('test_accuracy_float', math.nan):.4f}, on tiles "
                 f"{metrics.get('test_accuracy', math.nan):.4f} +- {metrics.get('test_accuracy_std', math.nan):.4f}"
                 f"; energy {metrics.get('energy_j', math.nan):.3g} J per inference")

@@ -17,7 +17,7 @@ AXES = {"device.sigma_programming": "programming noise sigma (see the device's p
         "crossbar.adc_bits": "ADC resolution (bits)", "crossbar.dac_bits": "DAC resolution (bits)",
         "bits": "NL-ADC gate resolution (bits)", "nladc.bits": "NL-ADC resolution (bits)"}
 MEASURES = {"accuracy": "test accuracy (fraction)", "max_abs_error": "max |error| (output units)",
-            "max_inl_lsb": "max |INL| (LSB)", "missing_codes": "missing codes"}
+            "inl_lsb": "max |INL| (LSB)", "missing_codes": "missing codes"}
 
 
 def sweeps_of(results: TrainingResults) -> dict[str, dict[str, np.ndarray]]:
