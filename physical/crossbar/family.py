@@ -26,7 +26,7 @@ from biosim.physical.crossbar import nladc as nl
 from biosim.physical.crossbar.analog import program, set_generator, set_time, to_digital
 from biosim.physical.crossbar.energy import EnergyCount, EnergyFigures
 from biosim.physical.crossbar.nets import RowLSTM, mlp, to_analog
-from biosim.physical.crossbar.settings import Base, Setting, Sweep, base_of, sweep_settings, value_of
+from biosim.physical.crossbar.settings import Setting, Sweep, base_of, sweep_settings, value_of
 from biosim.physical.crossbar.tile import Crossbar
 from biosim.streams import stream
 from biosim.torch.common import TorchFamily, initialise, load_data, torch_generator
@@ -84,9 +84,8 @@ def prepare(exp: CrossbarExperiment, source: Source) -> Prepared:
         raise source.error(f"unknown NL-ADC function {spec.function!r}{did_you_mean(spec.function, nl.FUNCTIONS)};"
                            f" allowed: {', '.join(nl.FUNCTIONS)}", ("nladc", "function"))
     figures = validate_params(EnergyFigures, exp.energy, source, ("energy",))
-    start: Base = base_of(device, crossbar, spec, 0.0, exp.bits)
-    base = start.setting({"time": exp.time}, source, ("time",))
-    start = base_of(device, crossbar, spec, base.time, exp.bits)
+    start = base_of(device, crossbar, spec, exp.time, exp.bits)  # the time as written: validated by setting()
+    base = start.setting({}, source, ())  # only the plain keys (time, bits) can fail here
     sweeps = sweep_settings(start, exp.sweeps, source)
     if exp.task != "lstm" and (exp.bits is not None or any(s.vary == "bits" for s in exp.sweeps)):
         raise source.error("gate bits are for task lstm (the NL-ADC task varies nladc.bits)", ("bits",))
@@ -245,8 +244,8 @@ def execute(prepared: Prepared, exp: CrossbarExperiment, run: Run) -> Outcome:
     base = scores.get((None, 0), [])
     for m in measures:
         values = [s[m] for s in base]
-        metrics[m if m != "accuracy" else "test_accuracy"] = float(np.mean(values))
-        metrics[f"{m if m != 'accuracy' else 'test_accuracy'}_std"] = float(np.std(values))
+        key = "test_accuracy" if m == "accuracy" else m
+        metrics[key], metrics[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
     sweep_metrics = {}
     for k, sweep in enumerate(exp.sweeps):
         done = [i for i in range(len(sweep.values)) if len(scores.get((k, i), [])) == exp.repeats]

@@ -86,7 +86,7 @@ class Base:
                        built["plain"].bits)
 
 
-def base_of(device: Memristor, crossbar: Crossbar, nladc: NLADCSpec, time: float, bits: int | None) -> Base:
+def base_of(device: Memristor, crossbar: Crossbar, nladc: NLADCSpec, time: Any, bits: int | None) -> Base:
     dump = {name: part.model_dump() for name, part in (("device", device), ("crossbar", crossbar), ("nladc", nladc))}
     return Base(type(device), dump, {"time": time, "bits": bits})
 
