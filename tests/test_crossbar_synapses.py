@@ -134,3 +134,16 @@ def test_song2000_on_64_level_devices_stays_bimodal():
     than twice the mean of the six central tenths (ideal run, seed 1: 238 and 185 against 61)."""
     h = final_histogram("variant=levels_64")
     assert min(h[0], h[-1]) > 2 * h[2:8].mean(), h
+
+
+def test_the_brian2_backend_never_ignores_a_device():
+    pytest.importorskip("brian2")
+    from biosim.backends.brian2_backend import run_brian2
+
+    net = Network(dt=1e-4, seed=0)
+    net.add_population("a", 10, {"name": "poisson", "rate": 10.0})
+    net.add_population("b", 1, {"name": "lif_coba"})
+    net.connect("a", "b", target="ge", connector="all_to_all", weight=0.001, rule={"name": "stdp", "w_max": W_MAX},
+                device=Memristor(levels=8))
+    with pytest.raises(ValueError, match="backend 'biosim' only"):
+        run_brian2(net, 0.01)

@@ -60,6 +60,8 @@ def _groups(b2, net: BuiltNetwork) -> dict[str, Any]:
 def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
     objects = []
     for name, proj in net.projections.items():
+        if proj.spec.device is not None:  # refused with file and line by the spiking family; never ignored
+            raise ValueError(f"projection {name!r}: weights on a device run on backend 'biosim' only")
         post_model = proj.post.spec.model
         unit = UNITS[post_model.state_vars[proj.spec.target]]
         target = f"{proj.spec.target}_post += w_syn"
