@@ -286,6 +286,7 @@ def explain(err: ValidationError, model: type[BaseModel], source: Source, prefix
     # an unknown key usually explains a "missing" one (a typo), so report unknown keys first
     first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part))
+    loc += getattr(first.get("ctx", {}).get("error"), "loc", ())  # a KeyedValueError names its key
     if first["type"] == "extra_forbidden":
         allowed = _fields_at(model, loc[:-1])
         bad = loc[-1]

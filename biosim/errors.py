@@ -23,6 +23,15 @@ class ConfigError(ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class KeyedValueError(ValueError):
+    """A parameter object's error about one of its keys (``loc``, a tuple below the object), raised by a validator
+    that checks several keys together; the experiment's error then names that key and its line."""
+
+    def __init__(self, message: str, loc: tuple = ()):
+        self.loc = loc
+        super().__init__(message)
+
+
 def unknown_choice(kind: str, name: str, allowed: Iterable[str], *, key: str = "") -> ConfigError:
     allowed = sorted(allowed)
     return ConfigError(

@@ -31,6 +31,11 @@ def stream_seed(seed: int, name: str) -> np.random.SeedSequence:
     return np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(name.encode()),))
 
 
+def stream_key(seed: int, name: str) -> int:
+    """A 63-bit key of consumer ``name`` for counter-based generators (hashes of key and counters)."""
+    return int(stream_seed(seed, name).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 def streams(seed: int, *names: str) -> dict[str, np.random.Generator]:
     """One independent generator per named consumer, all fixed by ``seed``."""
     return {name: np.random.default_rng(stream_seed(seed, name)) for name in names}

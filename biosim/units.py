@@ -37,14 +37,18 @@ DIMENSIONS: dict[str, Dim] = {
     "resistance": _mul(_VOLTAGE, _CURRENT, -1),
     "charge": _mul(_CURRENT, _TIME),
     "energy": _mul(_VOLTAGE, _mul(_CURRENT, _TIME)),
+    "length": (1, 0, 0, 0),
+    "mass": (0, 1, 0, 0),
 }
 #: unit symbol that takes a prefix -> dimension name
 BASE_UNITS: dict[str, str] = {"s": "time", "Hz": "frequency", "V": "voltage", "A": "current", "S": "conductance",
                               "F": "capacitance", "ohm": "resistance", "Ω": "resistance", "C": "charge",
-                              "J": "energy"}
+                              "J": "energy", "m": "length"}
 #: unit symbols without prefixes -> (scale to SI, dimension name)
-PLAIN_UNITS: dict[str, tuple[float, str]] = {"min": (60.0, "time"), "h": (3600.0, "time"), "day": (86400.0, "time")}
-PREFIXES: dict[str, float] = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "": 1.0,
+PLAIN_UNITS: dict[str, tuple[float, str]] = {"min": (60.0, "time"), "h": (3600.0, "time"), "day": (86400.0, "time"),
+                                             "kg": (1.0, "mass"), "g": (1e-3, "mass")}
+PREFIXES: dict[str, float] = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "c": 1e-2,
+                              "": 1.0,
                               "k": 1e3, "M": 1e6, "G": 1e9}
 #: unit used to display each dimension in listings, messages and plots
 DISPLAY_UNITS: dict[str, str] = {
@@ -57,6 +61,8 @@ DISPLAY_UNITS: dict[str, str] = {
     "resistance": "Mohm",
     "charge": "pC",
     "energy": "pJ",
+    "length": "um",
+    "mass": "kg",
     "dimensionless": "",
 }
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(.*)$", re.S)
@@ -133,6 +139,32 @@ def unit_scale(unit: str) -> tuple[float, Dim]:
     return _expression(unit, _symbol)
 
 
+def dimension_name(dim: Dim) -> str:
+    """A name :func:`dimension_of` reads back: a known one (``"voltage"``) or a product of base dimensions
+    (``"length^-2*current"``)."""
+    for name, exponents in DIMENSIONS.items():
+        if exponents == dim:
+            return name
+    bases = ("length", "mass", "time", "current")
+    return "*".join(f"{base}^{power}" if power != 1 else base for base, power in zip(bases, dim, strict=True)
+                    if power)
+
+
+def quantity_with_dimension(value: object) -> tuple[float, Dim]:
+    """An SI float and the dimension it carries: a number (dimensionless), text such as ``"20 ms"`` or
+    ``"1 nS/um^2"``, or a Brian2 quantity."""
+    if hasattr(value, "dim") and hasattr(value, "__float__"):
+        return float(value), tuple(int(x) for x in tuple(value.dim._dims)[:4])  # type: ignore[attr-defined]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), DIMENSIONS["dimensionless"]
+    match = _NUMBER.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise UnitError(f"cannot read {value!r} as a quantity; write a number and a unit, e.g. '20 ms' or '1 nS'")
+    unit = match.group(2).strip().lstrip("*").strip()
+    scale, dim = unit_scale(unit) if unit else (1.0, DIMENSIONS["dimensionless"])
+    return float(match.group(1)) * scale, dim
+
+
 def display_unit(dimension: str) -> str:
     """The unit a dimension is shown in (``"voltage/time"`` -> ``"mV/ms"``)."""
     if dimension in DISPLAY_UNITS:
@@ -159,7 +191,7 @@ def _article(name: str) -> str:
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
 
-def _si_unit(dim: Dim) -> str:
+def si_unit(dim: Dim) -> str:
     """The unprefixed SI unit of ``dim`` (``"s"``, ``"V/s"``), in which a bare number reads as it does in Python."""
     for symbol, name in {**BASE_UNITS, "": "dimensionless"}.items():
         if DIMENSIONS[name] == dim:
@@ -169,7 +201,7 @@ def _si_unit(dim: Dim) -> str:
 
 def _no_unit(number: float, want: Dim) -> UnitError:
     """A bare number from text: the unit is not guessed; the SI reading (what Python would take) is offered."""
-    return UnitError(f"{number:g} has no unit; write one, e.g. '{number:g} {_si_unit(want)}' if SI was meant")
+    return UnitError(f"{number:g} has no unit; write one, e.g. '{number:g} {si_unit(want)}' if SI was meant")
 
 
 def parse_quantity(value: object, dimension: str) -> float:
@@ -218,4 +250,4 @@ def format_quantity(value: float, dimension: str, exact: bool = False) -> str:
         text = f"{f'{value / scale:.{digits}g}'} {unit}".strip()
         if not exact or parse_quantity(text, dimension) == value:
             return text
-    return f"{value!r} {_si_unit(dimension_of(dimension))}"  # SI itself reads back exactly
+    return f"{value!r} {si_unit(dimension_of(dimension))}"  # SI itself reads back exactly

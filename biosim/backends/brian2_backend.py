@@ -11,6 +11,7 @@ plasticity at the presynaptic spike time.
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any
 
@@ -19,16 +20,37 @@ import numpy as np
 from biosim.analysis import spike_statistics
 from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.network import Network, check_duration
-from biosim.engine.neurons import BRIAN2_UNITS as UNITS
+from biosim.engine.neurons import BRIAN2_UNITS
 from biosim.engine.simulation import Recording, Timing, progress_bar
+from biosim.units import UnitError, dimension_of
 
 
 def _unit(b2, name: str):
-    return 1.0 if name == "1" else getattr(b2, name)
+    """The Brian2 unit of a dimension name (``"voltage"``, ``"length^-2*current"``) or of a Brian2 unit
+    expression (``"volt"``, ``"1"``, ``"metre**-2*amp"``)."""
+    try:
+        metre, kilogram, second, amp = dimension_of(name)
+    except UnitError:
+        return eval(name, {"__builtins__": {}}, {word: getattr(b2, word) for word in re.findall(r"[A-Za-z_]\w*", name)})
+    return b2.metre ** metre * b2.kilogram ** kilogram * b2.second ** second * b2.amp ** amp
+
+
+def _brian2_unit_name(dimension: str) -> str:
+    """A dimension as Brian2 writes units in equations (``volt``, or a product of base units)."""
+    if dimension in BRIAN2_UNITS:
+        return BRIAN2_UNITS[dimension]
+    bases = ("metre", "kilogram", "second", "amp")
+    return "*".join(f"{b}**{p}" for b, p in zip(bases, dimension_of(dimension), strict=True) if p) or "1"
 
 
 def _namespace(b2, values: dict[str, tuple[float, str]]) -> dict[str, Any]:
-    return {key: value * _unit(b2, unit) for key, (value, unit) in values.items()}
+    return {key: value * _unit(b2, dimension) for key, (value, dimension) in values.items()}
+
+
+def _refractory(b2, refractory: float | str):
+    if isinstance(refractory, str):
+        return refractory
+    return refractory * b2.second if refractory > 0 else False
 
 
 def _groups(b2, net: BuiltNetwork) -> dict[str, Any]:
@@ -40,13 +62,14 @@ def _groups(b2, net: BuiltNetwork) -> dict[str, Any]:
             desc = model.brian2()
             namespace = _namespace(b2, desc.namespace)
             if pop.timed.shape[0]:  # the replayed input, as the engine's: row t in step t, the last row after
-                unit = _unit(b2, UNITS[model.state_vars["i_ext"]])
+                unit = _unit(b2, model.state_vars["i_ext"])
                 namespace["timed_input"] = b2.TimedArray(pop.timed * unit, dt=dt * b2.second)
             group = b2.NeuronGroup(pop.n, desc.equations, threshold=desc.threshold, reset=desc.reset,
-                                   refractory=model.t_ref * b2.second if model.t_ref > 0 else False,
+                                   refractory=_refractory(b2, desc.refractory),
                                    method=desc.method, namespace=namespace, name=name)
             for k, (var, dimension) in enumerate(model.state_vars.items()):
-                setattr(group, var, pop.S[k] * _unit(b2, UNITS[dimension]))
+                if var != model.refractory_step_row:  # Brian2 keeps its own refractory state
+                    setattr(group, var, pop.S[k] * _unit(b2, dimension))
             if pop.timed.shape[0]:
                 group.run_regularly("i_ext = timed_input(t, i)", when="start", order=1)  # after the monitors
         elif pop.spec.kind == "poisson":
@@ -63,7 +86,9 @@ def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
         if proj.spec.device is not None:  # refused with file and line by the spiking family; never ignored
             raise ValueError(f"projection {name!r}: weights on a device run on backend 'biosim' only")
         post_model = proj.post.spec.model
-        unit = UNITS[post_model.state_vars[proj.spec.target]]
+        dimension = post_model.state_vars[proj.spec.target]
+        unit = _brian2_unit_name(dimension)
+        # Brian2 itself discards input to an '(unless refractory)' variable of a refractory neuron, as biosim does
         target = f"{proj.spec.target}_post += w_syn"
         rule = proj.spec.rule
         if rule.plastic:  # a rule without a brian2 builder is refused by the spiking family's prepare
@@ -102,9 +127,9 @@ def run_brian2(network: Network, duration: Any, progress: bool = False) -> tuple
     objects: list[Any] = list(groups.values()) + _synapses(b2, net, groups)
     for drive in network.drives:
         model = net.populations[drive.population].spec.model
-        unit = UNITS[model.state_vars[drive.target]]
+        unit = _unit(b2, model.state_vars[drive.target])
         objects.append(b2.PoissonInput(groups[drive.population], drive.target, drive.n, drive.rate * b2.Hz,
-                                       weight=drive.weight * _unit(b2, unit)))
+                                       weight=drive.weight * unit))
     spikes = {p: b2.SpikeMonitor(groups[p]) for p in network.populations}  # rates and CVs of every population
     rates = {p: b2.PopulationRateMonitor(groups[p]) for p in network.rate_records}
     states = [b2.StateMonitor(groups[r.population], r.variables, record=r.indices, dt=r.every * b2.second)
@@ -134,7 +159,7 @@ def run_brian2(network: Network, duration: Any, progress: bool = False) -> tuple
         for pop in network.populations.values():
             active = [value for at, value in pop.current_steps if round(at / network.dt) <= step]
             if active:
-                groups[pop.name].i_ext = active[-1] * _unit(b2, UNITS[pop.model.state_vars["i_ext"]])
+                groups[pop.name].i_ext = active[-1] * _unit(b2, pop.model.state_vars["i_ext"])
         for record in network.weight_records:
             if step % max(1, round(record.every / network.dt)) == 0:
                 w = np.asarray(brian_net[record.projection].w_syn_[:])[samples[record.projection]]

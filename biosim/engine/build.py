@@ -16,7 +16,7 @@ import numpy as np
 from biosim.engine.network import MAX_PLASTIC_SYNAPSES, Network, Population, Projection, realize
 from biosim.engine.neurons import FLAG_BLOCK, NEVER
 from biosim.engine.plasticity import SpikingPlasticity, SynapseDevice
-from biosim.streams import stream
+from biosim.streams import stream, stream_key
 
 
 @dataclass
@@ -150,6 +150,8 @@ def _build_population(index: int, spec: Population, dt: float, seed: int) -> Bui
         pop.last[:] = NEVER
         pop.flags = aligned_zeros(-(-spec.n // FLAG_BLOCK) * FLAG_BLOCK, np.uint8)
         pop.P = model.params(dt)
+        if "noise_key" in pop.P._fields:  # a model drawing random numbers: its counter-based stream's key
+            pop.P = pop.P._replace(noise_key=stream_key(seed, f"noise/{spec.name}"))
         pop.has_input = np.ones(1, np.uint8)
         steps = spec.current_steps
         pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)
@@ -246,7 +248,8 @@ def build(network: Network) -> BuiltNetwork:
     """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed: every random
     consumer has its own stream (``biosim.streams``) named after it: ``init/<population>``,
     ``poisson/<population>``, ``connect/<projection>``, ``synapses/<projection>``, ``drive/<population>/<target>``
-    ``device/<projection>`` and ``device_writes/<projection>`` (so adding a consumer leaves every other one's draws
+    ``device/<projection>``, ``device_writes/<projection>`` and ``noise/<population>`` (the key of an equation model's
+    counter-based draws) (so adding a consumer leaves every other one's draws
     unchanged)."""
     seed = network.seed
     pops = {name: _build_population(k, spec, network.dt, seed)

@@ -62,7 +62,7 @@ def _closure(source: str) -> list[Path]:
     pending = _imported_modules(ast.parse(source), "")
     while pending:
         name = pending.pop()
-        if name in files:
+        if name in files or not _may_be_ours(name.partition(".")[0], plugins):
             continue
         try:
             spec = importlib.util.find_spec(name)
@@ -76,6 +76,18 @@ def _closure(source: str) -> list[Path]:
         package = name if spec.submodule_search_locations else name.rpartition(".")[0]
         pending |= _imported_modules(ast.parse(files[name].read_text()), package)
     return [files[name] for name in sorted(files)]
+
+
+def _may_be_ours(top: str, plugins: set[str]) -> bool:
+    """Whether a top-level package can hold code the closure follows: biosim, a plug-in package or the user's
+    own code. Asked before ``find_spec`` of a dotted name, which would import the package (brian2, torch)."""
+    if top.startswith("biosim") or top in plugins:
+        return True
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin is not None and _outside_installed_packages(spec.origin)
 
 
 def _installed_plugin_packages() -> set[str]:
@@ -216,7 +228,7 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
                 fn = plan.use(kernels.apply_timed_input, "apply_timed_input")
                 plan.arg(f"timed{k}", pop.timed)
                 plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], timed{k}, t)")
-            update = plan.use(pop.spec.model.update, f"update_{pop.spec.model.registry_name}")
+            update = plan.use(pop.spec.model.kernels()[0], f"update_{_model_key(pop.spec.model)}")
             plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk})")
         elif pop.spec.kind == "poisson":
             fn = plan.use(sources.poisson_step, "poisson_step")
@@ -236,16 +248,16 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     if net.rings:
         fn = plan.use(kernels.deliver, "deliver")
         for key, (post, row, ring) in net.rings.items():
-            gate = _refractory_gate(post, row)
-            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{post.index}[{row}], last{post.index}, t, {gate})")
+            steps, ref = _refractory_gate(post, row)
+            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{post.index}[{row}], {steps}, t, {ref})")
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
         plan.arg(f"drive{d}_cdf", kernels.binomial_cdf(int(drive.n), drive.rate * net.dt))
         plan.arg(f"drive{d}_w", float(drive.weight)), plan.arg(f"drive{d}_rng", net.drive_rngs[d])
-        row = pop.row(drive.target)
-        plan.emit(f"{fn}(drive{d}_rng, S{pop.index}[{row}], drive{d}_cdf, drive{d}_w, last{pop.index}, t, "
-                  f"{_refractory_gate(pop, row)})")
+        steps, ref = _refractory_gate(pop, pop.row(drive.target))
+        plan.emit(f"{fn}(drive{d}_rng, S{pop.index}[{pop.row(drive.target)}], drive{d}_cdf, drive{d}_w, {steps}, t, "
+                  f"{ref})")
     for proj in net.projections.values():
         if proj.plasticity:
             _emit_plasticity(plan, proj, net)
@@ -253,7 +265,7 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     # -- resets and monitors ----------------------------------------------------------------------
     for pop in pops.values():
         if pop.spec.kind == "neuron":
-            reset = plan.use(pop.spec.model.reset, f"reset_{pop.spec.model.registry_name}")
+            reset = plan.use(pop.spec.model.kernels()[1], f"reset_{_model_key(pop.spec.model)}")
             plan.emit(f"{reset}(S{pop.index}, P{pop.index}, spk{pop.index}, n{pop.index})")
     for name in net.network.spike_records:
         k = pops[name].index
@@ -277,11 +289,22 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     return plan, buffers
 
 
-def _refractory_gate(pop, row: int) -> int:
-    """Refractory period (steps) during which writes to state row ``row`` are discarded, else 0."""
+def _model_key(model) -> str:
+    """The name a model's kernels are imported under: its registry name, or one unique to an equation model's
+    text (two equation models in one network have different kernels)."""
+    return getattr(model, "registry_key", model.registry_name)
+
+
+def _refractory_gate(pop, row: int) -> tuple[str, int]:
+    """``(steps, ref)``: input to state row ``row`` of neuron ``i`` at step ``t`` is kept when
+    ``t - steps[i] >= ref`` (the last spike and the period, or the last refractory step and 1; ``ref = 0`` keeps
+    all), as Brian2 discards input to an ``(unless refractory)`` variable."""
     model = pop.spec.model
-    clamped = list(model.state_vars)[row] in model.clamped_during_refractory
-    return int(pop.P.ref) if clamped else 0
+    if list(model.state_vars)[row] not in model.clamped_during_refractory:
+        return f"last{pop.index}", 0
+    if model.refractory_step_row is not None:
+        return f"S{pop.index}[{pop.row(model.refractory_step_row)}]", 1
+    return f"last{pop.index}", int(pop.P.ref)
 
 
 def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
@@ -300,14 +323,14 @@ def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
         plan.emit(f"for s in range(indptr{r}[i], indptr{r}[i + 1]):", 3)
         plan.emit(f"ring{proj.ring}[(t + delay{r}[s]) % {depth}, idx{r}[s]] += {weight}", 4)
         return
-    gate = 0 if proj.delay_const > 0 else _refractory_gate(proj.post, proj.target_row)
+    steps, ref = _refractory_gate(proj.post, proj.target_row) if proj.delay_const == 0 else ("", 0)
     if proj.delay_const > 0:
         plan.emit(f"target = ring{proj.ring}[(t + {proj.delay_const}) % ring{proj.ring}.shape[0]]", 3)
     else:
         plan.emit(f"target = S{proj.post.index}[{proj.target_row}]", 3)
     plan.emit(f"for s in range(indptr{r}[i], indptr{r}[i + 1]):", 3)
-    if gate:  # direct input to a variable frozen during refractoriness
-        plan.emit(f"if t - last{proj.post.index}[idx{r}[s]] >= {gate}:", 4)
+    if ref:  # direct input to a variable frozen during refractoriness
+        plan.emit(f"if t - {steps}[idx{r}[s]] >= {ref}:", 4)
         plan.emit(f"target[idx{r}[s]] += {weight}", 5)
     else:
         plan.emit(f"target[idx{r}[s]] += {weight}", 4)

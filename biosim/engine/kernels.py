@@ -40,7 +40,8 @@ def binomial_cdf(n: int, p: float, tail: float = 1e-17) -> np.ndarray:
 @njit(cache=True)
 def poisson_drive(rng, target, cdf, weight, last, t, ref):
     """Add ``weight`` x (a Binomial count drawn from ``rng`` by inversion of ``cdf``) to every element of
-    ``target`` whose neuron is not refractory (``t - last[i] >= ref``; ``ref = 0`` accepts all)."""
+    ``target`` whose neuron is not refractory (``t - last[i] >= ref``: ``last`` the last spike or refractory
+    step; ``ref = 0`` accepts all)."""
     for i in range(target.shape[0]):
         u = rng.random()
         count = 0

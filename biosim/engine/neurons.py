@@ -96,7 +96,8 @@ class Brian2Model:
     threshold: str
     reset: str
     method: str
-    namespace: dict[str, tuple[float, str]] = field(default_factory=dict)  # name -> (SI value, unit)
+    namespace: dict[str, tuple[float, str]] = field(default_factory=dict)  # name -> (SI value, dimension)
+    refractory: float | str = 0.0  # a period (s; 0: none) or a condition
 
 
 def _dimension(field_info: Any) -> str:
@@ -112,6 +113,9 @@ class NeuronModel(Params):
     state_vars: ClassVar[dict[str, str]] = {}  # name -> dimension, in kernel order (from the description)
     synaptic_targets: ClassVar[tuple[str, ...]] = ()
     clamped_during_refractory: ClassVar[tuple[str, ...]] = ()
+    #: a state row holding each neuron's last refractory step, for refractoriness that is not a fixed period
+    #: after the spike (``None``: refractory while ``step - last spike < ref``)
+    refractory_step_row: ClassVar[str | None] = None
     Record: ClassVar[type]  # the kernel's parameter record: ref (steps), every field (SI), the constants
     ordered: ClassVar[tuple[tuple[str, str], ...]] = ()  # (low, high) parameters with low < high required
     update: ClassVar[Any]
@@ -140,6 +144,10 @@ class NeuronModel(Params):
                                  f"({getattr(self, high) * 1e3:g} mV)")
         return self
 
+    def kernels(self) -> tuple[Any, Any]:
+        """The compiled ``update`` and ``reset`` of the kernel contract."""
+        return type(self).update, type(self).reset
+
     def ref_steps(self, dt: float) -> int:
         """The refractory period in steps of ``dt`` (s)."""
         return int(round(self.t_ref / dt))
@@ -159,11 +167,11 @@ class NeuronModel(Params):
 
     def brian2(self) -> Brian2Model:
         """The Brian2 model: equations, threshold, reset and method from the description; namespace = the
-        parameters in SI with the Brian2 unit of their dimension."""
+        parameters in SI with their dimension."""
         desc = self.description
-        namespace = {name: (float(getattr(self, name)), BRIAN2_UNITS[_dimension(info)])
+        namespace = {name: (float(getattr(self, name)), _dimension(info))
                      for name, info in type(self).model_fields.items() if name != "t_ref"}
-        return Brian2Model(desc.brian2_equations(), desc.threshold, desc.reset, desc.method, namespace)
+        return Brian2Model(desc.brian2_equations(), desc.threshold, desc.reset, desc.method, namespace, self.t_ref)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""Turn a :class:`~biosim.engine.equations.analysis.ModelCode` into the Numba kernels of the engine's neuron
+contract (``update`` and ``reset``, see :mod:`biosim.engine.neurons`) and their parameter record.
+
+Brian2's abstract code is scalar Python for one neuron; it is pasted into a loop over the population between a
+load of the state variables it reads and a store of those it writes, with identifiers renamed where needed:
+shared parameters come from the record (runtime data: a sweep never recompiles), units become literals, and
+``rand()`` / ``randn()`` become counter-based draws keyed by (noise key, step, neuron, call site).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from biosim.engine.equations.analysis import FUNCTIONS, NOT_REFRACTORY, REFRACTORY_STEP, ModelCode
+from biosim.errors import KeyedValueError
+
+_NUMPY = {"exp", "log", "log10", "expm1", "log1p", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "arcsin",
+          "arccos", "arctan", "sign", "floor", "ceil"}
+_OWN = {"clip", "exprel"}
+_RANDOM = {"rand", "randn"}
+_RESET_SITE = 1 << 20  # call sites of random draws in the reset are numbered from here
+assert _NUMPY | _OWN | _RANDOM | {"abs", "int"} == set(FUNCTIONS)
+
+
+class _Rewrite(ast.NodeTransformer):
+    """Units to literals; ``rand()``/``randn()`` to counter-based draws, one call site each."""
+
+    def __init__(self, constants: dict[str, float], sites: list[int], step: str):
+        self.constants, self.sites, self.step = constants, sites, step
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.constants:
+            return ast.copy_location(ast.Constant(self.constants[node.id]), node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in _RANDOM:
+            site = self.sites[0]
+            self.sites[0] += 1
+            args = [ast.Name("noise_key"), ast.Name(self.step), ast.Name("i"), ast.Constant(site)]
+            return ast.copy_location(ast.Call(ast.Name(f"_{node.func.id}"), args, []), node)
+        return node
+
+
+def _render(code: str, constants: dict[str, float], sites: list[int], step: str = "step") -> str:
+    tree = _Rewrite(constants, sites, step).visit(ast.parse(code))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def _names(code: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
+
+
+def _needed_subexpressions(code: str, subexpressions: dict[str, str]) -> list[str]:
+    """The subexpressions ``code`` reads, directly or through others, in dependency order."""
+    needed, pending = set(), _names(code) & set(subexpressions)
+    while pending:
+        name = pending.pop()
+        needed.add(name)
+        pending |= (_names(subexpressions[name]) & set(subexpressions)) - needed
+    return [name for name in subexpressions if name in needed]
+
+
+def record_fields(model: ModelCode) -> tuple[str, ...]:
+    """Fields of the kernel's parameter record: ``ref`` (steps), ``dt`` (s), ``noise_key``, then the shared
+    parameters (SI)."""
+    return ("ref", "dt", "noise_key", *model.shared)
+
+
+def rows(model: ModelCode) -> dict[str, int]:
+    """State array rows: the model's variables, then (for a condition) the hidden last refractory step."""
+    names = list(model.state)
+    if model.refractory not in ("", "time"):
+        names.append(REFRACTORY_STEP)
+    return {name: k for k, name in enumerate(names)}
+
+
+def _loads(model: ModelCode, indent: str, names: set[str]) -> list[str]:
+    lines = [f"{indent}{name} = P.{name}" for name in model.shared if name in names]
+    lines += [f"{indent}_row_{name} = S[{k}]" for name, k in rows(model).items()]
+    return lines
+
+
+def generate(model: ModelCode) -> str:
+    """The module source: ``Params`` (the record type), ``update`` and ``reset``."""
+    constants = model.constants
+    sites = [0]
+    per_step = [_render(line, constants, sites) for line in model.per_step]
+    update = [_render(line, constants, sites) for line in model.update]
+    thr_subs = _needed_subexpressions(model.threshold, model.subexpressions)
+    threshold_code = [f"{name} = {_render(model.subexpressions[name], constants, sites)}" for name in thr_subs]
+    threshold = _render(model.threshold, constants, sites)
+    refractory = model.refractory
+    condition = _render(refractory, constants, sites) if refractory not in ("", "time") else ""
+
+    reset_sites = [_RESET_SITE]
+    reset_text = "\n".join(model.reset)
+    for forbidden in ("t", "rand", "randn", "dt"):
+        if forbidden in _names(reset_text) | {n for s in _needed_subexpressions(reset_text, model.subexpressions)
+                                              for n in _names(model.subexpressions[s])}:
+            raise KeyedValueError(f"the reset cannot read {forbidden!r} in biosim's compiled models; compute it in "
+                                  f"the equations instead", ("reset",))
+    reset_subs = _needed_subexpressions(reset_text, model.subexpressions)
+    reset = [f"{name} = {_render(model.subexpressions[name], constants, reset_sites)}" for name in reset_subs]
+    reset += [_render(line, constants, reset_sites) for line in model.reset]
+
+    state = list(model.state)
+    body_names = set().union(*(_names(c) for c in (*per_step, *update, *threshold_code, threshold,
+                                                   condition or "0")))
+    read = [name for name in state if name in body_names]
+    written = [name for name in state if any(re.match(rf"{name}\s*=", line) for line in update)]
+    ind = " " * 8
+    lines = ["# generated by biosim.engine.equations.generate; do not edit",
+             "from collections import namedtuple", "",
+             "from numba import njit",
+             "from numpy import " + ", ".join(sorted(_NUMPY)), "",
+             "from biosim.engine.equations.functions import clip, exprel",
+             "from biosim.engine.equations.functions import rand as _rand",
+             "from biosim.engine.neurons import collect_spikes",
+             "from biosim.engine.equations.functions import randn as _randn", "",
+             f"Params = namedtuple('Params', {record_fields(model)!r})", "", "",
+             "@njit(cache=True)",
+             "def update(S, last, P, has_input, step, flags, spk):",
+             "    dt, ref, noise_key = P.dt, P.ref, P.noise_key",
+             *_loads(model, "    ", body_names),
+             "    N = S.shape[1]",
+             "    t = step * dt",
+             *("    " + line for line in per_step),
+             "    for i in range(N):"]
+    lines += [f"{ind}{name} = _row_{name}[i]" for name in read]
+    if refractory == "time":
+        lines.append(f"{ind}{NOT_REFRACTORY} = step - last[i] >= ref")
+    elif condition:
+        # Brian2: refractory from the spike until the condition first fails
+        lines.append(f"{ind}{NOT_REFRACTORY} = _row_{REFRACTORY_STEP}[i] < step - 1 or not ({condition})")
+    else:
+        lines.append(f"{ind}{NOT_REFRACTORY} = True")
+    lines += [ind + line for line in update]
+    lines += [f"{ind}_row_{name}[i] = {name}" for name in written]
+    lines += [ind + line for line in threshold_code]
+    lines.append(f"{ind}_spiked = ({threshold}) & {NOT_REFRACTORY}")
+    lines.append(f"{ind}flags[i] = _spiked")  # branch-free, so LLVM can vectorise the loop
+    if condition:
+        lines.append(f"{ind}if _spiked or not {NOT_REFRACTORY}:")
+        lines.append(f"{ind}    _row_{REFRACTORY_STEP}[i] = step")
+    reset_names = set().union(set(), *(_names(line) for line in reset))
+    lines += ["    return collect_spikes(flags, spk, last, step)", "", "", "@njit(cache=True)",
+              "def reset(S, P, spk, n):",
+              *_loads(model, "    ", reset_names), "    for k in range(n):", f"{ind}i = spk[k]"]
+    if reset:
+        lines += [f"{ind}{name} = _row_{name}[i]" for name in state if name in reset_names]
+        lines += [ind + line for line in reset]
+        lines += [f"{ind}_row_{name}[i] = {name}" for name in state
+                  if any(re.match(rf"{name}\s*[-+*/]?=", line) for line in model.reset)]
+    else:
+        lines.append(f"{ind}pass")
+    return "\n".join(lines) + "\n"
