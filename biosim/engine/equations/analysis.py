@@ -73,8 +73,8 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
 
     for name in ("unused_brian_object", "method_choice", "no_refractory"):  # analysis groups never run
         BrianLogger.suppress_name(name)
-    eqs = _parse_equations(b2, equations)
-    lines = _equation_lines(equations)
+    eqs = parse_equations(b2, equations)
+    lines = equation_lines(equations)
     for name, eq in eqs.items():
         bad = set(eq.flags) - {"constant", "unless refractory"}
         if bad:
@@ -97,17 +97,17 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
     group = b2.NeuronGroup(1, eqs, threshold=threshold, reset=reset or None, namespace=namespace,
                            refractory=condition or (refractory * b2.second if refractory > 0 else False),
                            method=method or ("exact", "euler", "heun"))
-    _check_reset_targets(reset, eqs)
+    check_targets(reset, eqs)
     known = {**dict.fromkeys(eqs), **dict.fromkeys(shared)}
     for key, text in (("equations", equations), ("threshold", threshold), ("reset", reset),
                       ("refractory", condition)):
-        _check_identifiers(b2, group, text, key, known, lines)
-    _check_units(b2, group, eqs, lines)
-    variables = _variables(b2, group, " ".join((threshold, reset, condition)))
+        check_identifiers(b2, group, text, key, known, lines)
+    check_units(b2, group, eqs, lines)
+    variables = variables_of(b2, group, " ".join((threshold, reset, condition)))
     _check_condition(b2, threshold, variables, "threshold")
     if condition:
         _check_condition(b2, condition, variables, "refractory")
-    _check_reset(b2, reset, variables, eqs)
+    check_statements(b2, reset, variables, eqs)
     (per_step, update), chosen = _state_update(b2, group, method, lines)
     subexpressions = {name: str(eq.expr) for name, eq in eqs.items() if eq.type == SUBEXPRESSION}
     state = {name: dimension_name(tuple(eq.dim._dims[:4])) for name, eq in eqs.items() if eq.type != SUBEXPRESSION}
@@ -115,17 +115,17 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
     return ModelCode(
         state=state, shared={name: dimension_name(dim) for name, (_, dim) in shared.items()}, per_step=per_step,
         update=update,
-        threshold=threshold, reset=tuple(line for line in _statements(reset)), subexpressions=subexpressions,
+        threshold=threshold, reset=tuple(line for line in statements(reset)), subexpressions=subexpressions,
         refractory=condition or ("time" if refractory > 0 else ""),
         clamped=tuple(name for name, eq in eqs.items() if "unless refractory" in eq.flags),
         targets=tuple(name for name, eq in eqs.items()
                       if eq.type != SUBEXPRESSION and "constant" not in eq.flags),
-        constants=_constants(b2, group, code, {*state, *shared, *subexpressions, *BUILTINS, NOT_REFRACTORY,
+        constants=constants_of(b2, group, code, {*state, *shared, *subexpressions, *BUILTINS, NOT_REFRACTORY,
                                                *_assigned(per_step + update)}),
         method=chosen if any(eq.type == DIFFERENTIAL_EQUATION for eq in eqs.values()) else "none")
 
 
-def _parse_equations(b2, text: str):
+def parse_equations(b2, text: str):
     try:
         return b2.Equations(text)
     except Exception as err:  # Brian2 raises EquationError, SyntaxError, ValueError, TypeError
@@ -135,17 +135,17 @@ def _parse_equations(b2, text: str):
                 try:
                     b2.Equations(stripped)
                 except Exception as line_err:
-                    raise KeyedValueError(f"line {number} {stripped!r}: {_brian2_message(line_err)}",
+                    raise KeyedValueError(f"line {number} {stripped!r}: {brian2_message(line_err)}",
                                           ("equations",)) from None
-        raise KeyedValueError(_brian2_message(err), ("equations",)) from None
+        raise KeyedValueError(brian2_message(err), ("equations",)) from None
 
 
-def _brian2_message(err: Exception) -> str:
+def brian2_message(err: Exception) -> str:
     text = str(err).strip().strip("'\"")
     return re.sub(r"\s+", " ", text.split("\n\n")[0])
 
 
-def _equation_lines(text: str) -> dict[str, str]:
+def equation_lines(text: str) -> dict[str, str]:
     """Variable name -> the line (with its number) that defines it, for messages."""
     found = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -164,7 +164,10 @@ def _resolvable(group, name: str) -> bool:
     return True
 
 
-def _check_identifiers(b2, group, text: str, key: str, known: dict, lines: dict[str, str]) -> None:
+def check_identifiers(b2, group, text: str, key: str, known: dict, lines: dict[str, str],
+                      owner: str = "neuron") -> None:
+    """Every name of ``text`` is known (a variable, parameter, function, builtin or Brian2 unit); an unknown one
+    gets a did-you-mean or says where a parameter (shared, or per ``owner``) is declared."""
     from brian2.utils.stringtools import get_identifiers
 
     if not text:
@@ -178,34 +181,34 @@ def _check_identifiers(b2, group, text: str, key: str, known: dict, lines: dict[
             if name.startswith("xi_") or _resolvable(group, name):
                 continue
             where = f"line {number} {line.strip()!r}: " if key == "equations" else ""
-            hint = did_you_mean(name, candidates) or (" (a shared parameter goes under 'parameters', a per-neuron "
+            hint = did_you_mean(name, candidates) or (f" (a shared parameter goes under 'parameters', a per-{owner} "
                                                       f"one is declared in the equations as '{name} : <unit>')")
             raise KeyedValueError(f"{where}unknown name {name!r}{hint}", (key,))
 
 
-def _check_units(b2, group, eqs, lines: dict[str, str]) -> None:
+def check_units(b2, group, eqs, lines: dict[str, str]) -> None:
     from brian2.equations.equations import DIFFERENTIAL_EQUATION
     from brian2.parsing.expressions import parse_expression_dimensions
 
     for name, eq in eqs.items():
         if eq.expr is None:
             continue
-        variables = _variables(b2, group, str(eq.expr))
+        variables = variables_of(b2, group, str(eq.expr))
         try:
             found = parse_expression_dimensions(str(eq.expr), variables)
         except b2.DimensionMismatchError as err:
-            raise KeyedValueError(f"{lines[name]!r}: {_brian2_message(err)}", ("equations",)) from None
+            raise KeyedValueError(f"{lines[name]!r}: {brian2_message(err)}", ("equations",)) from None
         expected = eq.dim / b2.second.dim if eq.type == DIFFERENTIAL_EQUATION else eq.dim
         if found is not expected:
             what = f"d{name}/dt" if eq.type == DIFFERENTIAL_EQUATION else name
             hint = " (a rate: divide by a time constant?)" if eq.type == DIFFERENTIAL_EQUATION \
                 and found is eq.dim else ""
             raise KeyedValueError(f"{lines[name]!r}: the right-hand side {str(eq.expr)!r} is in "
-                                  f"{_unit_text(found)} but {what} is in {_unit_text(expected)}{hint}",
+                                  f"{unit_text(found)} but {what} is in {unit_text(expected)}{hint}",
                                   ("equations",))
 
 
-def _unit_text(dim) -> str:
+def unit_text(dim) -> str:
     """A Brian2 dimension as a unit people read: ``V``, ``V/s``, ``A``, else SI base units."""
     exponents = tuple(int(x) for x in tuple(dim._dims)[:4])
     per_second = (*exponents[:2], exponents[2] + 1, exponents[3])  # the quantity times a second
@@ -214,7 +217,7 @@ def _unit_text(dim) -> str:
     return f"{si_unit(per_second)}/s"
 
 
-def _variables(b2, group, text: str) -> dict:
+def variables_of(b2, group, text: str) -> dict:
     from brian2.utils.stringtools import get_identifiers
 
     names = get_identifiers(text) | set(group.variables)
@@ -234,8 +237,8 @@ def _check_condition(b2, text: str, variables: dict, key: str) -> None:
             dims = [parse_expression_dimensions(side, variables) for side in (left, right)]
             if dims[0] is not dims[1]:
                 raise KeyedValueError(f"{text!r} compares quantities in different units: {left!r} is in "
-                                      f"{_unit_text(dims[0])}, {right!r} in {_unit_text(dims[1])}", (key,)) from None
-        raise KeyedValueError(f"{text!r}: {_brian2_message(err)}", (key,)) from None
+                                      f"{unit_text(dims[0])}, {right!r} in {unit_text(dims[1])}", (key,)) from None
+        raise KeyedValueError(f"{text!r}: {brian2_message(err)}", (key,)) from None
     except SyntaxError as err:
         raise KeyedValueError(f"{text!r} is not an expression: {err.msg}", (key,)) from None
     if not boolean:
@@ -243,35 +246,37 @@ def _check_condition(b2, text: str, variables: dict, key: str) -> None:
         raise KeyedValueError(f"{text!r} is not a boolean condition; write e.g. {example}", (key,))
 
 
-def _statements(text: str) -> list[str]:
+def statements(text: str) -> list[str]:
     return [part.strip() for line in text.splitlines() for part in line.split("#")[0].split(";") if part.strip()]
 
 
-def _check_reset_targets(text: str, eqs) -> None:
-    for statement in _statements(text):
+def check_targets(text: str, eqs, key: str = "reset") -> None:
+    """Every statement of ``text`` assigns one of ``eqs``' variables."""
+    for statement in statements(text):
         match = re.match(r"(\w+)\s*(=|\+=|-=|\*=|/=)", statement)
         if match is None or match.group(1) not in eqs:
             target = match.group(1) if match else statement
             raise KeyedValueError(f"{statement!r} must assign a model variable (var = ..., var += ...); "
-                                  f"{target!r} is not one{did_you_mean(target, list(eqs))}", ("reset",))
+                                  f"{target!r} is not one{did_you_mean(target, list(eqs))}", (key,))
 
 
-def _check_reset(b2, text: str, variables: dict, eqs) -> None:
+def check_statements(b2, text: str, variables: dict, eqs, key: str = "reset") -> None:
+    """Brian2's unit check of every statement, reported with the dimensions of both sides."""
     from brian2.equations.unitcheck import check_units_statements
     from brian2.parsing.expressions import parse_expression_dimensions
 
-    for statement in _statements(text):
+    for statement in statements(text):
         var, op, expr = re.match(r"(\w+)\s*(=|\+=|-=|\*=|/=)\s*(.*)", statement).groups()
         try:
             check_units_statements(statement, variables)
         except b2.DimensionMismatchError as err:
             if op in ("=", "+=", "-="):
                 found = parse_expression_dimensions(expr, variables)
-                raise KeyedValueError(f"{statement!r}: {var} is in {_unit_text(eqs[var].dim)} but {expr!r} is in "
-                                      f"{_unit_text(found)}", ("reset",)) from None
-            raise KeyedValueError(f"{statement!r}: {_brian2_message(err)}", ("reset",)) from None
+                raise KeyedValueError(f"{statement!r}: {var} is in {unit_text(eqs[var].dim)} but {expr!r} is in "
+                                      f"{unit_text(found)}", (key,)) from None
+            raise KeyedValueError(f"{statement!r}: {brian2_message(err)}", (key,)) from None
         except SyntaxError as err:
-            raise KeyedValueError(f"{statement!r} is not a statement: {err.msg}", ("reset",)) from None
+            raise KeyedValueError(f"{statement!r} is not a statement: {err.msg}", (key,)) from None
 
 
 def _state_update(b2, group, method: str | None, lines: dict[str, str]) -> tuple[tuple, str]:
@@ -288,7 +293,7 @@ def _state_update(b2, group, method: str | None, lines: dict[str, str]) -> tuple
             if chosen == candidates[-1]:
                 others = ", ".join(m for m in METHODS if m not in ("exact", "linear", method))
                 raise KeyedValueError(f"method {chosen!r} cannot integrate these equations: "
-                                      f"{_brian2_message(err)}; choose one of {others}", ("method",)) from None
+                                      f"{brian2_message(err)}; choose one of {others}", ("method",)) from None
     return _optimised(b2, group, group.state_updater.abstract_code), chosen
 
 
@@ -332,7 +337,7 @@ def _assigned(statements: tuple[str, ...]) -> set[str]:
     return {re.match(r"(\w+)", s).group(1) for s in statements}
 
 
-def _constants(b2, group, code: str, local: set[str]) -> dict[str, float]:
+def constants_of(b2, group, code: str, local: set[str]) -> dict[str, float]:
     """Identifiers that are neither variables nor functions (units, physical constants) -> SI value."""
     from brian2.core.functions import Function
 

@@ -24,12 +24,14 @@ assert _NUMPY | _OWN | _RANDOM | {"abs", "int"} == set(FUNCTIONS)
 
 
 class _Rewrite(ast.NodeTransformer):
-    """Units to literals; ``rand()``/``randn()`` to counter-based draws, one call site each."""
+    """Units to literals, names renamed; ``rand()``/``randn()`` to counter-based draws, one call site each."""
 
-    def __init__(self, constants: dict[str, float], sites: list[int], step: str):
-        self.constants, self.sites, self.step = constants, sites, step
+    def __init__(self, constants: dict[str, float], sites: list[int], step: str, renames: dict[str, str]):
+        self.constants, self.sites, self.step, self.renames = constants, sites, step, renames
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.renames:
+            return ast.copy_location(ast.Name(self.renames[node.id], node.ctx), node)
         if node.id in self.constants:
             return ast.copy_location(ast.Constant(self.constants[node.id]), node)
         return node
@@ -44,8 +46,10 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
-def _render(code: str, constants: dict[str, float], sites: list[int], step: str = "step") -> str:
-    tree = _Rewrite(constants, sites, step).visit(ast.parse(code))
+def render(code: str, constants: dict[str, float], sites: list[int], step: str = "step",
+           renames: dict[str, str] | None = None) -> str:
+    """Brian2 abstract code as Numba-compilable Python (see :class:`_Rewrite`)."""
+    tree = _Rewrite(constants, sites, step, renames or {}).visit(ast.parse(code))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
@@ -87,13 +91,13 @@ def generate(model: ModelCode) -> str:
     """The module source: ``Params`` (the record type), ``update`` and ``reset``."""
     constants = model.constants
     sites = [0]
-    per_step = [_render(line, constants, sites) for line in model.per_step]
-    update = [_render(line, constants, sites) for line in model.update]
+    per_step = [render(line, constants, sites) for line in model.per_step]
+    update = [render(line, constants, sites) for line in model.update]
     thr_subs = _needed_subexpressions(model.threshold, model.subexpressions)
-    threshold_code = [f"{name} = {_render(model.subexpressions[name], constants, sites)}" for name in thr_subs]
-    threshold = _render(model.threshold, constants, sites)
+    threshold_code = [f"{name} = {render(model.subexpressions[name], constants, sites)}" for name in thr_subs]
+    threshold = render(model.threshold, constants, sites)
     refractory = model.refractory
-    condition = _render(refractory, constants, sites) if refractory not in ("", "time") else ""
+    condition = render(refractory, constants, sites) if refractory not in ("", "time") else ""
 
     reset_sites = [_RESET_SITE]
     reset_text = "\n".join(model.reset)
@@ -103,8 +107,8 @@ def generate(model: ModelCode) -> str:
             raise KeyedValueError(f"the reset cannot read {forbidden!r} in biosim's compiled models; compute it in "
                                   f"the equations instead", ("reset",))
     reset_subs = _needed_subexpressions(reset_text, model.subexpressions)
-    reset = [f"{name} = {_render(model.subexpressions[name], constants, reset_sites)}" for name in reset_subs]
-    reset += [_render(line, constants, reset_sites) for line in model.reset]
+    reset = [f"{name} = {render(model.subexpressions[name], constants, reset_sites)}" for name in reset_subs]
+    reset += [render(line, constants, reset_sites) for line in model.reset]
 
     state = list(model.state)
     body_names = set().union(*(_names(c) for c in (*per_step, *update, *threshold_code, threshold,

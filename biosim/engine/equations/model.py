@@ -18,16 +18,13 @@ cached under a hash of the text, so a later process neither imports Brian2 nor c
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from biosim.engine.equations.analysis import REFRACTORY_STEP, ModelCode, analyse
+from biosim.engine.equations.cache import cached_analysis
 from biosim.engine.equations.generate import generate, record_fields, rows
 from biosim.engine.neurons import Brian2Model, NeuronModel
 from biosim.errors import KeyedValueError
@@ -38,33 +35,41 @@ from biosim.units import UnitError, format_quantity, quantity_with_dimension
 _NUMBER_FIRST = ("-", "+", ".", *"0123456789")
 
 
-def _digest() -> str:
-    """Changes when the analysis, the generator or Brian2 change: their output is what is cached."""
-    digest = hashlib.sha256(version("brian2").encode())
-    for name in ("analysis.py", "generate.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
-
-
 def compile_model(equations: str, threshold: str, reset: str, refractory: float | str, method: str | None,
                   shared: dict[str, tuple[float, tuple]]) -> tuple[ModelCode, Any]:
     """The analysed model and its generated module (``Params``, ``update``, ``reset``), from the cache when this
     text (and these parameter dimensions) was analysed before."""
-    from biosim.engine.codegen import cache_dir, load_source
+    from biosim.engine.codegen import load_source
 
-    text = json.dumps([equations, threshold, reset, refractory, method,
-                       sorted((name, list(dim)) for name, (_, dim) in shared.items()), _digest()])
-    key = hashlib.sha256(text.encode()).hexdigest()[:20]
-    path = cache_dir() / f"equations_{key}.json"
-    if path.exists():
-        code = ModelCode.from_json(json.loads(path.read_text()))
-    else:
+    def checked() -> ModelCode:
         code = analyse(equations, threshold, reset, refractory, method, shared)
         generate(code)  # refuses what the generator cannot compile before anything is cached
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(code.to_json()))
-        tmp.replace(path)
+        return code
+
+    parts = [equations, threshold, reset, refractory, method,
+             sorted((name, list(dim)) for name, (_, dim) in shared.items())]
+    here = Path(__file__).parent
+    code = cached_analysis("equations", parts, checked, ModelCode.from_json,
+                           (here / "analysis.py", here / "generate.py"))
     return code, load_source(generate(code), "neuron")
+
+
+def check_parameters(value: dict[str, Any]) -> dict[str, Any]:
+    """Validate shared parameters: names that are identifiers, values that are quantities."""
+    for name, raw in value.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise KeyedValueError(f"{name!r} is not a parameter name (letters, digits, '_'; no leading '_')",
+                                  (name,))
+        try:
+            quantity_with_dimension(raw)
+        except UnitError as err:
+            raise KeyedValueError(str(err), (name,)) from None
+    return value
+
+
+def parameter_values(parameters: dict[str, Any]) -> dict[str, tuple[float, tuple]]:
+    """Shared parameters as (SI value, dimension)."""
+    return {name: quantity_with_dimension(raw) for name, raw in parameters.items()}
 
 
 class _per_model(property):  # noqa: N801 (used as a decorator, like property)
@@ -109,18 +114,7 @@ class EquationNeuron(NeuronModel):
                 data = {**data, "refractory": period, "t_ref": period}
         return data
 
-    @field_validator("parameters")
-    @classmethod
-    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name, raw in value.items():
-            if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-                raise KeyedValueError(f"{name!r} is not a parameter name (letters, digits, '_'; no leading '_')",
-                                      (name,))
-            try:
-                quantity_with_dimension(raw)
-            except UnitError as err:
-                raise KeyedValueError(str(err), (name,)) from None
-        return value
+    _parameters = field_validator("parameters")(check_parameters)
 
     @model_validator(mode="after")
     def _analyse(self) -> EquationNeuron:
@@ -139,7 +133,7 @@ class EquationNeuron(NeuronModel):
 
     def _compiled(self) -> tuple[ModelCode, Any]:
         if self._code is None:
-            shared = {name: quantity_with_dimension(raw) for name, raw in self.parameters.items()}
+            shared = parameter_values(self.parameters)
             self._code, self._module = compile_model(self.equations, self.threshold, self.reset, self.refractory,
                                                      self.method, shared)
         return self._code, self._module
