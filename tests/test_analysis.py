@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from biosim.analysis import rate_rhythm
+from biosim.analysis import rate_rhythm, rate_spectrum
 
 DT = 1e-4
 
@@ -26,6 +26,9 @@ def test_rate_spectrum_is_welchs_with_a_hann_window(frequency, bins):
     freqs, density = signal.welch(binned, fs=1e3, window=np.hanning(size), nperseg=size, noverlap=size // 2,
                                   detrend="constant")
     rhythm = rate_rhythm(rate, DT)
+    ours = rate_spectrum(rate, DT)
+    np.testing.assert_allclose(ours[0], freqs)
+    np.testing.assert_allclose(ours[1], density, rtol=1e-10)
     assert rhythm["rate_peak_hz"] == pytest.approx(freqs[1:][np.argmax(density[1:])])
     assert abs(rhythm["rate_peak_hz"] - frequency) <= freqs[1]
     assert rhythm["rate_cv"] == pytest.approx(binned.std() / binned.mean())

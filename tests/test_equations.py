@@ -241,3 +241,44 @@ def test_wrong_models_get_one_clear_error(case):
         validate_params(EquationNeuron, fields, Source(), ("populations", "exc", "params"))
     assert err.value.key == f"populations.exc.params.{key}", str(err.value)
     assert fragment in str(err.value)
+
+
+def test_vectorisable_exp_and_exprel_agree_with_numpy_and_scipy():
+    from numba import njit
+    from scipy.special import exprel as scipy_exprel
+
+    from biosim.engine.equations.functions import exp, exprel
+
+    @njit(error_model="numpy")
+    def both_functions(xs):
+        out = np.empty((2, xs.size))
+        for i in range(xs.size):
+            out[0, i], out[1, i] = exp(xs[i]), exprel(xs[i])
+        return out
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-745.0, 709.78, 500_000), rng.uniform(-1.0, 1.0, 500_000),
+                        np.linspace(-0.35, 0.35, 10_001)])
+    ours, exact = both_functions(x), (np.exp(x), scipy_exprel(x))
+    normal = exact[0] > np.finfo(float).tiny
+    ulp = np.finfo(float).eps
+    assert (np.abs(ours[0] - exact[0])[normal] / exact[0][normal]).max() <= 1.01 * ulp
+    assert np.abs(ours[0] - exact[0])[~normal].max() <= 5e-324  # subnormal results: the last bit
+    assert (np.abs(ours[1] - exact[1]) / np.abs(exact[1])).max() <= 3 * ulp
+    edges = both_functions(np.array([0.0, np.nan, np.inf, -np.inf, 710.0, -746.0]))
+    np.testing.assert_array_equal(edges[0], [1.0, np.nan, np.inf, 0.0, np.inf, 0.0])
+    assert edges[1][0] == 1.0 and np.isnan(edges[1][1])
+
+
+def test_coba_hh_written_as_equations_gives_brian2s_spikes():
+    """The COBAHH experiment (its equations unchanged), 800 neurons for 0.2 s: the same spikes on both backends."""
+    from biosim.config import load_experiment
+    from biosim.networks.spiking.family import build_spiking
+
+    exp, source = load_experiment("experiments/coba_hh.yaml", ["populations.exc.n=640", "populations.inh.n=160",
+                                                               "duration='0.2 s'", "monitors.state=[]"])
+    runs = both(build_spiking(exp, source), exp.duration)
+    for pop in ("exc", "inh"):
+        assert runs["biosim"].spikes[pop][0].size > 100
+        for k in range(2):
+            np.testing.assert_array_equal(runs["biosim"].spikes[pop][k], runs["brian2"].spikes[pop][k])

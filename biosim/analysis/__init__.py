@@ -12,8 +12,10 @@ from biosim.analysis.spikes import (
     isis,
     population_summary,
     rate_rhythm,
+    rate_spectrum,
     spike_statistics,
     summary_of,
 )
 
-__all__ = ["cv_of", "isi_cv", "isis", "population_summary", "rate_rhythm", "spike_statistics", "summary_of"]
+__all__ = ["cv_of", "isi_cv", "isis", "population_summary", "rate_rhythm", "rate_spectrum", "spike_statistics",
+           "summary_of"]

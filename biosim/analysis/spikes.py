@@ -58,19 +58,36 @@ def population_summary(times: np.ndarray, indices: np.ndarray, n: int, duration:
     return summary_of(spike_statistics(times, indices, n), duration)
 
 
-def rate_rhythm(rate: np.ndarray, dt: float, bin_width: float = 1e-3) -> dict[str, float]:
-    """Synchrony of a population from its rate: the peak of the rate's power spectrum (Welch, 1 ms
-    bins, DC removed) and the coefficient of variation of the binned rate (0 for asynchronous)."""
+def _binned(rate: np.ndarray, dt: float, bin_width: float) -> np.ndarray:
+    """The rate averaged over bins of ``bin_width`` (s); a partial last bin is dropped."""
     per_bin = max(1, round(bin_width / dt))
-    binned = rate[: rate.size // per_bin * per_bin].reshape(-1, per_bin).mean(axis=1)
+    return rate[: rate.size // per_bin * per_bin].reshape(-1, per_bin).mean(axis=1)
+
+
+def rate_spectrum(rate: np.ndarray, dt: float, bin_width: float = 1e-3) -> tuple[np.ndarray, np.ndarray] | None:
+    """Power spectrum of a population rate (Hz per step) binned to ``bin_width`` (s): frequencies (Hz) and power
+    (Hz^2/Hz) by Welch's method (Hann-windowed segments of 256 bins, half overlapping, DC removed); None for
+    fewer than 16 bins or no spikes."""
+    binned = _binned(rate, dt, bin_width)
     if binned.size < 16 or binned.mean() == 0:
-        return {"rate_peak_hz": float("nan"), "rate_cv": float("nan")}
-    # Welch's method with NumPy's FFT (scipy.signal would add ~0.3 s of imports to every run):
-    # Hann-windowed segments of 256 bins, half overlapping, periodograms averaged
+        return None
+    # NumPy's FFT (scipy.signal.welch would add ~0.3 s of imports to every run; the test checks against it)
     size = min(binned.size, 256)
     starts = range(0, binned.size - size + 1, size // 2)
     window = np.hanning(size)
     segments = np.array([binned[a:a + size] - binned[a:a + size].mean() for a in starts]) * window
-    power = (np.abs(np.fft.rfft(segments, axis=1)) ** 2).mean(axis=0)
-    freqs = np.fft.rfftfreq(size, per_bin * dt)
+    step = max(1, round(bin_width / dt)) * dt
+    power = (np.abs(np.fft.rfft(segments, axis=1)) ** 2).mean(axis=0) * step / (window ** 2).sum()
+    power[1: size - size // 2] *= 2  # one-sided: every bin but DC and (even size) Nyquist counts twice
+    return np.fft.rfftfreq(size, step), power
+
+
+def rate_rhythm(rate: np.ndarray, dt: float, bin_width: float = 1e-3) -> dict[str, float]:
+    """Synchrony of a population from its rate: the peak of the rate's power spectrum (:func:`rate_spectrum`)
+    and the coefficient of variation of the binned rate (0 for asynchronous)."""
+    spectrum = rate_spectrum(rate, dt, bin_width)
+    if spectrum is None:
+        return {"rate_peak_hz": float("nan"), "rate_cv": float("nan")}
+    freqs, power = spectrum
+    binned = _binned(rate, dt, bin_width)
     return {"rate_peak_hz": float(freqs[1:][np.argmax(power[1:])]), "rate_cv": float(binned.std() / binned.mean())}

@@ -206,7 +206,7 @@ class Spiking(Family):
 
     schema = SpikingExperiment
     results = Recording
-    plots = ("raster", "rates", "voltage", "isi", "weights")
+    plots = ("raster", "rates", "spectrum", "voltage", "isi", "weights")
 
     def prepare(self, exp: SpikingExperiment, source: Source) -> Network:
         """The validated Network (:func:`build_spiking`)."""

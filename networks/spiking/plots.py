@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosim.analysis import cv_of, isi_cv, isis
+from biosim.analysis import cv_of, isi_cv, isis, rate_rhythm, rate_spectrum
 from biosim.plotting import UNITS, envelope, figure, histogram_bins, note, save, smooth
 from biosim.registry import register
 
@@ -121,6 +121,28 @@ def rates(rec, out: Path) -> list[Path]:
     else:
         note(ax, "zero-length run: no rate samples")
     return save(fig, out / "rates.png")
+
+
+@register("plot", "spectrum")
+def spectrum(rec, out: Path) -> list[Path]:
+    """Power spectrum of each recorded population rate (1 ms bins, Welch), its peak marked: population
+    rhythms (alpha, gamma) show as peaks above the flat spectrum of asynchronous firing."""
+    fig, ax = figure(1, 1, (7, 3.5))
+    for k, (pop, rate) in enumerate(rec.rates.items()):
+        found = rate_spectrum(rate, rec.dt)
+        if found is None:
+            continue
+        freqs, power = found
+        peak = rate_rhythm(rate, rec.dt)["rate_peak_hz"]
+        ax.semilogy(freqs[1:], power[1:], lw=1, color=f"C{k}", label=f"{pop} (peak {peak:.1f} Hz)")
+        ax.axvline(peak, color=f"C{k}", lw=0.6, ls=":")
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("power (Hz²/Hz)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        note(ax, "no population rate with spikes over at least 16 ms was recorded (monitors.rates)")
+    return save(fig, out / "spectrum.png")
 
 
 @register("plot", "voltage")

@@ -221,6 +221,8 @@ def variables_of(b2, group, text: str) -> dict:
     from brian2.utils.stringtools import get_identifiers
 
     names = get_identifiers(text) | set(group.variables)
+    for eq in group.equations.values():  # what the subexpressions read
+        names |= eq.identifiers
     return group.resolve_all(names, run_namespace={}, user_identifiers=set())
 
 

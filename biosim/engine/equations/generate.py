@@ -15,9 +15,9 @@ import re
 from biosim.engine.equations.analysis import FUNCTIONS, NOT_REFRACTORY, REFRACTORY_STEP, ModelCode
 from biosim.errors import KeyedValueError
 
-_NUMPY = {"exp", "log", "log10", "expm1", "log1p", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "arcsin",
+_NUMPY = {"log", "log10", "expm1", "log1p", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "arcsin",
           "arccos", "arctan", "sign", "floor", "ceil"}
-_OWN = {"clip", "exprel"}
+_OWN = {"clip", "exp", "exprel"}  # exp and exprel: vectorisable (biosim.engine.equations.functions)
 _RANDOM = {"rand", "randn"}
 _RESET_SITE = 1 << 20  # call sites of random draws in the reset are numbered from here
 assert _NUMPY | _OWN | _RANDOM | {"abs", "int"} == set(FUNCTIONS)
@@ -43,6 +43,16 @@ class _Rewrite(ast.NodeTransformer):
             self.sites[0] += 1
             args = [ast.Name("noise_key"), ast.Name(self.step), ast.Name("i"), ast.Constant(site)]
             return ast.copy_location(ast.Call(ast.Name(f"_{node.func.id}"), args, []), node)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        """``exp(a) ** b`` (SymPy's form of e^(a b)) as ``exp(a * b)``: one exp instead of an exp and a pow."""
+        self.generic_visit(node)
+        left = node.left
+        if isinstance(node.op, ast.Pow) and isinstance(left, ast.Call) and isinstance(left.func, ast.Name) \
+                and left.func.id == "exp" and len(left.args) == 1:
+            product = ast.BinOp(left.args[0], ast.Mult(), node.right)
+            return ast.copy_location(ast.Call(left.func, [product], []), node)
         return node
 
 
@@ -120,12 +130,12 @@ def generate(model: ModelCode) -> str:
              "from collections import namedtuple", "",
              "from numba import njit",
              "from numpy import " + ", ".join(sorted(_NUMPY)), "",
-             "from biosim.engine.equations.functions import clip, exprel",
+             "from biosim.engine.equations.functions import clip, exp, exprel",
              "from biosim.engine.equations.functions import rand as _rand",
              "from biosim.engine.neurons import collect_spikes",
              "from biosim.engine.equations.functions import randn as _randn", "",
              f"Params = namedtuple('Params', {record_fields(model)!r})", "", "",
-             "@njit(cache=True)",
+             "@njit(cache=True, error_model='numpy')  # x / 0 is inf or NaN, as in Brian2's C++ (divergence)",
              "def update(S, last, P, has_input, step, flags, spk):",
              "    dt, ref, noise_key = P.dt, P.ref, P.noise_key",
              *_loads(model, "    ", body_names),
@@ -150,7 +160,7 @@ def generate(model: ModelCode) -> str:
         lines.append(f"{ind}if _spiked or not {NOT_REFRACTORY}:")
         lines.append(f"{ind}    _row_{REFRACTORY_STEP}[i] = step")
     reset_names = set().union(set(), *(_names(line) for line in reset))
-    lines += ["    return collect_spikes(flags, spk, last, step)", "", "", "@njit(cache=True)",
+    lines += ["    return collect_spikes(flags, spk, last, step)", "", "", "@njit(cache=True, error_model='numpy')",
               "def reset(S, P, spk, n):",
               *_loads(model, "    ", reset_names), "    for k in range(n):", f"{ind}i = spk[k]"]
     if reset:
