@@ -160,7 +160,8 @@ def test_bad_extends_is_refused(tmp_path, files, expected):
 
 def test_unknown_rule_lists_only_the_rules_that_fit_there(tmp_path):
     message = error_for(tmp_path, BASE.replace("rule: {name: stdp, w_max: 2 mV}", "rule: stdpp"))
-    assert "unknown rule 'stdpp' (did you mean 'stdp'?); allowed here: rstdp, static, stdp, triplet_stdp" in message
+    assert ("unknown rule 'stdpp' (did you mean 'stdp'?); allowed here: equations, rstdp, static, stdp, "
+            "triplet_stdp") in message
 
 
 def test_a_key_written_twice_names_both_lines(tmp_path):

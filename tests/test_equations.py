@@ -98,10 +98,12 @@ BUILTINS = [(LIFCuba(t_ref=5e-3, e_l=-49e-3), "ge", 4e-3, 8e-3), (LIFCoba(t_ref=
             (AdEx(), "i_syn", 300e-12, 1.0e-9)]
 
 
-@pytest.mark.parametrize(("model", "target", "weight", "current"), BUILTINS, ids=lambda x: getattr(x, "registry_name",
-                                                                                                    None))
+@pytest.mark.parametrize(("model", "target", "weight", "current"), [b for b in BUILTINS if not b[0].generated],
+                         ids=lambda x: getattr(x, "registry_name", None))
 def test_builtin_models_written_as_equations_give_the_same_spikes(model, target, weight, current):
-    """Each built-in's own description compiled by the equation path; 20 neurons with different drive."""
+    """A built-in with a hand-written kernel and its own description compiled by the equation path; 20 neurons
+    with different drive. (The built-ins whose generated kernels are faster run them: see the next test; they
+    are checked against Brian2 in test_brian2.py.)"""
     runs = []
     for m in (model, EquationNeuron.from_model(model)):
         rng = np.random.default_rng(0)
@@ -120,6 +122,20 @@ def test_builtin_models_written_as_equations_give_the_same_spikes(model, target,
         np.testing.assert_array_equal(a.spikes["neuron"][k], b.spikes["neuron"][k])
     np.testing.assert_allclose(a.states["neuron.v"]["values"], b.states["neuron.v"]["values"], rtol=1e-9,
                                atol=1e-14)
+
+
+@pytest.mark.parametrize("model", [b[0] for b in BUILTINS], ids=lambda m: m.registry_name)
+def test_builtin_models_run_generated_kernels_unless_hand_written_ones_are_faster(model):
+    """lif_coba, izhikevich and adex run the equation path's kernels (2-3x faster than their former hand-written
+    ones, benchmarks/equations.py), with their own state rows; lif_cuba and lif_delta keep theirs."""
+    generated = model.as_equations()
+    assert list(generated.state_vars) == list(model.state_vars)
+    if model.generated:
+        assert model.kernels() == generated.kernels()
+        assert model.params(1e-4) == generated.params(1e-4)
+    else:
+        assert model.kernels() == (type(model).update, type(model).reset)
+    assert model.generated == (model.registry_name in ("lif_coba", "izhikevich", "adex"))
 
 
 NOISY = EquationNeuron(
@@ -282,3 +298,27 @@ def test_coba_hh_written_as_equations_gives_brian2s_spikes():
         assert runs["biosim"].spikes[pop][0].size > 100
         for k in range(2):
             np.testing.assert_array_equal(runs["biosim"].spikes[pop][k], runs["brian2"].spikes[pop][k])
+
+
+def test_readme_adex_population_runs_and_gives_brian2s_spikes(tmp_path):
+    """The README's hand-written AdEx file: it runs as shipped, and under a step current (inputs off) both
+    backends give the same spikes, with spike-frequency adaptation (the second ISI longer than the first)."""
+    from pathlib import Path
+
+    from biosim.config import load_experiment
+    from biosim.networks.spiking.family import build_spiking
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Models written as equations", 1)[1]
+    (tmp_path / "adex.yaml").write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    exp, source = load_experiment(str(tmp_path / "adex.yaml"), ["duration='0.5 s'", "monitors.state=[]"])
+    rec = Simulation(build_spiking(exp, source)).run(exp.duration)
+    assert 5.0 < rec.spikes["adex"][0].size / 100 / 0.5 < 80.0
+    exp, source = load_experiment(str(tmp_path / "adex.yaml"), [
+        "duration='0.5 s'", "monitors.state=[]", "projections={}", "populations.adex.init.v='-70.6 mV'",
+        "populations.adex.current=[{at: '0.1 s', value: '0.8 nA'}]"])
+    runs = both(build_spiking(exp, source), exp.duration)
+    steps = runs["biosim"].spikes["adex"][0][runs["biosim"].spikes["adex"][1] == 0]
+    assert steps.size >= 4 and np.diff(steps)[1] > np.diff(steps)[0]
+    for k in range(2):
+        np.testing.assert_array_equal(runs["biosim"].spikes["adex"][k], runs["brian2"].spikes["adex"][k])

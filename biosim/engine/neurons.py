@@ -1,4 +1,5 @@
-"""Neuron models: one declarative description per model, hand-written Numba kernels that read it by name.
+"""Neuron models: one declarative description per model; kernels generated from it by the equation path
+(:mod:`biosim.engine.equations`) or, where measurably faster, hand-written Numba kernels that read it by name.
 
 Each model is described once (:class:`ModelDescription`): state variables with their dimensions, the
 equations in Brian2 syntax, threshold, reset, integration scheme, synaptic targets and the variables clamped
@@ -64,7 +65,7 @@ class ModelDescription:
     dx/dt in Brian2 syntax (a state variable without one is set from outside, as ``i_ext``).
     ``subexpressions``: name -> (expression, dimension). ``constants``: names of the per-step constants the
     kernel reads besides the parameters, computed by :meth:`NeuronModel.constants`. ``method``: the
-    integration scheme (Brian2's name) the hand-written kernel implements."""
+    integration scheme (Brian2's name): the one the hand-written kernel implements, or the generated one's."""
 
     state: dict[str, str]
     equations: dict[str, str]
@@ -120,6 +121,9 @@ class NeuronModel(Params):
     ordered: ClassVar[tuple[tuple[str, str], ...]] = ()  # (low, high) parameters with low < high required
     update: ClassVar[Any]
     reset: ClassVar[Any]
+    #: kernels generated from the description by the equation path (biosim.engine.equations) instead of
+    #: hand-written ones: where they are at least as fast (benchmarks/equations.py)
+    generated: ClassVar[bool] = False
     t_ref: Time = Field(0.0, ge=0)
 
     @classmethod
@@ -146,7 +150,18 @@ class NeuronModel(Params):
 
     def kernels(self) -> tuple[Any, Any]:
         """The compiled ``update`` and ``reset`` of the kernel contract."""
+        if self.generated:
+            return self.as_equations().kernels()
         return type(self).update, type(self).reset
+
+    def as_equations(self) -> Any:
+        """This model's own description as an :class:`~biosim.engine.equations.EquationNeuron` (the same state
+        rows, in the same order)."""
+        from biosim.engine.equations import EquationNeuron
+
+        model = EquationNeuron.from_model(self)
+        assert list(model.state_vars) == list(self.state_vars), (model.state_vars, self.state_vars)
+        return model
 
     def ref_steps(self, dt: float) -> int:
         """The refractory period in steps of ``dt`` (s)."""
@@ -154,6 +169,8 @@ class NeuronModel(Params):
 
     def params(self, dt: float) -> tuple:
         """The kernel's parameter record for time step ``dt`` (s)."""
+        if self.generated:
+            return self.as_equations().params(dt)
         values = {name: float(getattr(self, name)) for name in type(self).model_fields}
         return self.Record(self.ref_steps(dt), **values, **self.constants(dt))
 
@@ -281,15 +298,15 @@ class LIFCoba(NeuronModel):
     """Conductance-based LIF (Brette et al. 2007 COBA benchmark; Song et al. 2000 neuron).
 
     dv/dt = (ge (e_e - v) + gi (e_i - v) + i_ext - (v - e_l)) / tau_m with ge, gi in units of the leak
-    conductance (dimensionless), decaying with tau_e, tau_i. Exponential Euler for v, exact for ge, gi.
+    conductance (dimensionless), decaying with tau_e, tau_i. Exponential Euler (generated kernel).
     """
 
     description: ClassVar[ModelDescription] = ModelDescription(
         state={"v": "voltage", "ge": "dimensionless", "gi": "dimensionless", "i_ext": "voltage"},
         equations={"v": "(ge * (e_e - v) + gi * (e_i - v) + i_ext - (v - e_l)) / tau_m", "ge": "-ge / tau_e",
                    "gi": "-gi / tau_i"},
-        threshold="v > v_th", reset="v = v_reset", method="exponential_euler", synaptic_targets=("ge", "gi"),
-        constants=("dt_tau", "de", "di"))
+        threshold="v > v_th", reset="v = v_reset", method="exponential_euler", synaptic_targets=("ge", "gi"))
+    generated: ClassVar[bool] = True
     tau_m: PositiveTime = Field(20e-3)
     tau_e: PositiveTime = Field(5e-3)
     tau_i: PositiveTime = Field(10e-3)
@@ -300,32 +317,8 @@ class LIFCoba(NeuronModel):
     e_i: Voltage = -80e-3
     ordered: ClassVar[tuple[tuple[str, str], ...]] = (("v_reset", "v_th"),)
 
-    def constants(self, dt: float) -> dict[str, float]:
-        """dt / tau_m and the conductance decays de, di over one step."""
-        return {"dt_tau": dt / self.tau_m, "de": math.exp(-dt / self.tau_e), "di": math.exp(-dt / self.tau_i)}
-
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "ge": 0.0, "gi": 0.0, "i_ext": 0.0}
-
-
-@njit(cache=True)
-def lif_coba_update(S, last, P, has_input, t, flags, spk):
-    ref, v_th, e_l, e_e, e_i, dt_tau, de, di = P.ref, P.v_th, P.e_l, P.e_e, P.e_i, P.dt_tau, P.de, P.di
-    v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    for i in range(v.shape[0]):
-        free = t - last[i] >= ref
-        if free:
-            g = 1.0 + ge[i] + gi[i]
-            v_inf = (e_l + ge[i] * e_e + gi[i] * e_i + i_ext[i]) / g
-            v[i] = v_inf + (v[i] - v_inf) * math.exp(-dt_tau * g)
-        ge[i] *= de
-        gi[i] *= di
-        flags[i] = (v[i] > v_th) & free
-    return collect_spikes(flags, spk, last, t)
-
-
-LIFCoba.update = lif_coba_update
-LIFCoba.reset = reset_v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,24 +371,11 @@ LIFDelta.reset = reset_v
 
 
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
-def rk4_step(rates, x, y, z, c, P, free, h):
-    """One classic Runge-Kutta 4 step of h over (x, y, z) with ``rates(x, y, z, c, P, free)`` (as Brian2's rk4);
-    ``c`` (the external input) is held constant over the step."""
-    k1 = rates(x, y, z, c, P, free)
-    k2 = rates(x + 0.5 * h * k1[0], y + 0.5 * h * k1[1], z + 0.5 * h * k1[2], c, P, free)
-    k3 = rates(x + 0.5 * h * k2[0], y + 0.5 * h * k2[1], z + 0.5 * h * k2[2], c, P, free)
-    k4 = rates(x + h * k3[0], y + h * k3[1], z + h * k3[2], c, P, free)
-    return (x + h / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0]),
-            y + h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1]),
-            z + h / 6.0 * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2]))
-
-
 @register("neuron", "izhikevich")
 class Izhikevich(NeuronModel):
     """Izhikevich (2003): v' = 0.04 v^2 + 5 v + 140 - u + I, u' = a (b v - u) (mV, ms inside).
 
-    I = i_syn + i_ext in mV (Izhikevich's convention); i_syn decays with tau_syn. Classic RK4 over
+    I = i_syn + i_ext in mV (Izhikevich's convention); i_syn decays with tau_syn. Classic RK4 (generated) over
     (v, u, i_syn) per step; spike when v >= v_peak, then v <- c, u <- u + d.
     """
 
@@ -403,8 +383,8 @@ class Izhikevich(NeuronModel):
         state={"v": "voltage", "u": "voltage", "i_syn": "voltage", "i_ext": "voltage"},
         equations={"v": "(0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_syn + i_ext) / ms", "u": "a * (b * v - u)",
                    "i_syn": "-i_syn / tau_syn"},
-        threshold="v >= v_peak", reset="v = c\nu += d", method="rk4", synaptic_targets=("i_syn", "v"),
-        constants=("v_peak_mv", "a_ms", "tau_syn_ms", "h_ms"))
+        threshold="v >= v_peak", reset="v = c\nu += d", method="rk4", synaptic_targets=("i_syn", "v"))
+    generated: ClassVar[bool] = True
     a: Frequency = 20.0
     b: float = 0.2
     c: Voltage = -65e-3
@@ -413,47 +393,8 @@ class Izhikevich(NeuronModel):
     tau_syn: PositiveTime = Field(5e-3)
     ordered: ClassVar[tuple[tuple[str, str], ...]] = (("c", "v_peak"),)
 
-    def constants(self, dt: float) -> dict[str, float]:
-        """v_peak in mV, a per ms, tau_syn and the step h in ms: the kernel integrates in mV and ms."""
-        return {"v_peak_mv": self.v_peak * 1e3, "a_ms": self.a * 1e-3, "tau_syn_ms": self.tau_syn * 1e3,
-                "h_ms": dt * 1e3}
-
     def default_state(self) -> dict[str, float]:
         return {"v": self.c, "u": self.b * self.c, "i_syn": 0.0, "i_ext": 0.0}
-
-
-@njit(cache=True)
-def _izh_rates(v, u, i_syn, i_ext, P, free):
-    """Derivatives (mV/ms) of v, u, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
-    return (free * (0.04 * v * v + 5.0 * v + 140.0 - u + i_syn + i_ext), P.a_ms * (P.b * v - u),
-            -i_syn / P.tau_syn_ms)
-
-
-@njit(cache=True)
-def izhikevich_update(S, last, P, has_input, t, flags, spk):
-    ref, v_peak, h = P.ref, P.v_peak_mv, P.h_ms
-    v, u, i_syn, i_ext = S[0], S[1], S[2], S[3]
-    n = 0
-    for i in range(v.shape[0]):  # in mV and ms
-        free = 1.0 if t - last[i] >= ref else 0.0
-        x, y, z = rk4_step(_izh_rates, v[i] * 1e3, u[i] * 1e3, i_syn[i] * 1e3, i_ext[i] * 1e3, P, free, h)
-        if free and not x < v_peak:  # also catches an overflow to inf/nan at the spike upstroke
-            spk[n] = i
-            n += 1
-            last[i] = t
-        v[i], u[i], i_syn[i] = x * 1e-3, y * 1e-3, z * 1e-3
-    return n
-
-
-@njit(cache=True)
-def izhikevich_reset(S, P, spk, n):
-    for k in range(n):
-        S[0, spk[k]] = P.c
-        S[1, spk[k]] += P.d
-
-
-Izhikevich.update = izhikevich_update
-Izhikevich.reset = izhikevich_reset
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,7 +403,7 @@ class AdEx(NeuronModel):
     """Adaptive exponential IF (Brette & Gerstner 2005), current-based exponential synapses.
 
     C dv/dt = -g_l (v - e_l) + g_l delta_t exp((v - v_t)/delta_t) - w + i_syn + i_ext;
-    tau_w dw/dt = a (v - e_l) - w. Classic RK4 over (v, w, i_syn) per step; spike when v > v_peak,
+    tau_w dw/dt = a (v - e_l) - w. Classic RK4 (generated) over (v, w, i_syn) per step; spike when v > v_peak,
     then v <- v_reset, w <- w + b. As in NEST's aeif models the right-hand side is evaluated at
     min(v, v_peak), so Runge-Kutta stages that overshoot during the upstroke cannot blow up w.
     """
@@ -472,8 +413,8 @@ class AdEx(NeuronModel):
         equations={"v": "(-g_l * (v_eff - e_l) + g_l * delta_t * exp((v_eff - v_t) / delta_t) - w + i_syn + i_ext)"
                         " / c_m", "w": "(a * (v_eff - e_l) - w) / tau_w", "i_syn": "-i_syn / tau_syn"},
         subexpressions={"v_eff": ("clip(v, -1 * volt, v_peak)", "voltage")},
-        threshold="v > v_peak", reset="v = v_reset\nw += b", method="rk4", synaptic_targets=("i_syn",),
-        constants=("dt",))
+        threshold="v > v_peak", reset="v = v_reset\nw += b", method="rk4", synaptic_targets=("i_syn",))
+    generated: ClassVar[bool] = True
     c_m: PositiveCapacitance = Field(281e-12)
     g_l: PositiveConductance = Field(30e-9)
     e_l: Voltage = -70.6e-3
@@ -487,45 +428,5 @@ class AdEx(NeuronModel):
     tau_syn: PositiveTime = Field(5e-3)
     ordered: ClassVar[tuple[tuple[str, str], ...]] = (("v_reset", "v_peak"),)
 
-    def constants(self, dt: float) -> dict[str, float]:
-        """The RK4 step (s)."""
-        return {"dt": dt}
-
     def default_state(self) -> dict[str, float]:
         return {"v": self.e_l, "w": 0.0, "i_syn": 0.0, "i_ext": 0.0}
-
-
-@njit(cache=True)
-def _adex_rates(v, w, i_syn, i_ext, P, free):
-    """Derivatives (SI) of v, w, i_syn; ``free`` is 0 while refractory (v frozen), else 1."""
-    v = min(v, P.v_peak)  # as NEST's aeif models: RK stages overshooting the spike must not feed w
-    spike_current = P.g_l * P.delta_t * math.exp((v - P.v_t) / P.delta_t)
-    dv = free * (-P.g_l * (v - P.e_l) + spike_current - w + i_syn + i_ext) / P.c_m
-    return dv, (P.a * (v - P.e_l) - w) / P.tau_w, -i_syn / P.tau_syn
-
-
-@njit(cache=True)
-def adex_update(S, last, P, has_input, t, flags, spk):
-    ref, v_peak, h = P.ref, P.v_peak, P.dt
-    v, w, i_syn, i_ext = S[0], S[1], S[2], S[3]
-    n = 0
-    for i in range(v.shape[0]):
-        free = 1.0 if t - last[i] >= ref else 0.0
-        x, y, z = rk4_step(_adex_rates, v[i], w[i], i_syn[i], i_ext[i], P, free, h)
-        if free and not x <= v_peak:
-            spk[n] = i
-            n += 1
-            last[i] = t
-        v[i], w[i], i_syn[i] = x, y, z
-    return n
-
-
-@njit(cache=True)
-def adex_reset(S, P, spk, n):
-    for k in range(n):
-        S[0, spk[k]] = P.v_reset
-        S[1, spk[k]] += P.b
-
-
-AdEx.update = adex_update
-AdEx.reset = adex_reset

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_serializer, field_validator, model_validator
 
 from biosim.engine.equations.analysis import REFRACTORY_STEP, ModelCode, analyse
 from biosim.engine.equations.cache import cached_analysis
@@ -92,6 +92,7 @@ class EquationNeuron(NeuronModel):
     refractory: float | str = Field(0.0, description="a period ('2 ms') or a condition ending it ('v < v_th')")
     method: str | None = Field(None, description="exact, exponential_euler, euler, rk2, rk4, heun, milstein")
     parameters: dict[str, Any] = Field({}, description="shared parameters with units, e.g. {tau_m: 20 ms}")
+    t_ref: float = Field(0.0, exclude=True)  # the period of 'refractory' (s), for the engine; not a key
     description: ClassVar[None] = None
     _code: ModelCode | None = PrivateAttr(None)
     _module: Any = PrivateAttr(None)
@@ -115,6 +116,11 @@ class EquationNeuron(NeuronModel):
         return data
 
     _parameters = field_validator("parameters")(check_parameters)
+
+    @field_serializer("refractory")
+    def _refractory_text(self, value: float | str) -> str:
+        """A period as text with its unit (a bare number is refused when read back), a condition as written."""
+        return value if isinstance(value, str) else format_quantity(value, "time", exact=True)
 
     @model_validator(mode="after")
     def _analyse(self) -> EquationNeuron:
