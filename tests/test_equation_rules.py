@@ -88,6 +88,43 @@ def test_equation_rules_agree_with_brian2_on_the_same_text(case):
     np.testing.assert_allclose(w_biosim, w_brian2, rtol=0, atol=1e-12)
 
 
+# Izhikevich (2007)-style eligibility: STDP moves a per-synapse tag c, which decays (clock-driven) and drives w
+ELIGIBILITY = EquationRule(
+    equations=TRACES.replace("w : 1", "dw/dt = eta * c / tau_c : 1 (clock-driven)")
+    + "\ndc/dt = -c / tau_c : 1 (clock-driven)",
+    on_pre="apre += 1\nc += -a_minus * apost", on_post="apost += 1\nc += a_plus * apre",
+    parameters={"tau_plus": "20 ms", "tau_minus": "20 ms", "tau_c": "200 ms", "a_plus": 0.01, "a_minus": 0.012,
+                "eta": 0.05})
+
+
+@pytest.mark.parametrize("method", [None, "euler", "rk4"])
+def test_clock_driven_synaptic_dynamics_agree_with_brian2(method):
+    """Clock-driven per-synapse variables (an eligibility tag and the weight it drives), integrated every step
+    by Brian2's state updater of the same text: weights equal to 1e-12 on both backends."""
+    rule = ELIGIBILITY.model_copy(update={"method": method})
+    rule = EquationRule(**rule.model_dump())
+    net, w0 = song_network(rule)
+    runs = both(net, 2.0)
+    np.testing.assert_array_equal(runs["biosim"].spikes["neuron"][0], runs["brian2"].spikes["neuron"][0])
+    w_biosim, w_brian2 = runs["biosim"].weights["syn"]["w"][-1], runs["brian2"].weights["syn"]["w"][-1]
+    assert np.abs(w_biosim - w0).max() > 1e-4
+    np.testing.assert_allclose(w_biosim, w_brian2, rtol=0, atol=1e-12)
+
+
+def test_clock_driven_decay_without_spikes_is_exact():
+    """No spikes at all: dw/dt = -w / tau integrated exactly leaves w0 exp(-T / tau)."""
+    rule = EquationRule(equations="dw/dt = -w / tau : 1 (clock-driven)", method="exact",
+                        parameters={"tau": "50 ms"})
+    net = Network(dt=1e-4, seed=1)
+    net.add_population("inputs", 3, SpikeGenerator(times=[], indices=[]))
+    net.add_population("neuron", 1, LIFCoba())
+    net.connect("inputs", "neuron", target="ge", connector=AllToAll(), weight=[0.1, 0.2, 0.3], rule=rule,
+                name="syn")
+    net.record_weights("syn", every=0.1)
+    rec = Simulation(net).run(0.1)
+    np.testing.assert_allclose(rec.weights["syn"]["w"][-1], np.array([0.1, 0.2, 0.3]) * np.exp(-2.0), rtol=1e-12)
+
+
 def test_per_synapse_variables_are_kept_per_synapse():
     """A variable without dynamics lives in each synapse: here it counts the synapse's presynaptic spikes."""
     rule = EquationRule(equations=TRACES + "\ncount : 1", on_pre="apre += 1\ncount += 1",
@@ -112,8 +149,12 @@ WRONG = {
     "not a constant bump": (dict(on_pre="apre += w"), "on_pre", "changed by one kind of spike by a constant"),
     "not a trace": (dict(equations="w : 1\ndapre/dt = (1 - apre) / tau_plus : 1 (event-driven)"), "equations",
                     "compiles an event-driven variable as a trace"),
-    "clock-driven": (dict(equations="w : 1\ndapre/dt = -apre / tau_plus : 1 (clock-driven)"), "equations",
-                     "mark it '(event-driven)'"),
+    "no flag": (dict(equations="w : 1\ndapre/dt = -apre / tau_plus : 1"), "equations",
+                "mark it '(event-driven)' (integrated between spikes) or '(clock-driven)'"),
+    "trace in clock-driven": (dict(equations="w : 1\ndapre/dt = -apre / tau_plus : 1 (event-driven)\n"
+                                             "dc/dt = (apre - c) / tau_plus : 1 (clock-driven)"), "equations",
+                              "should not depend on the event-driven variable 'apre'"),
+    "unknown method": (dict(method="rk5"), "method", "unknown method 'rk5' (did you mean 'rk4'?)"),
     "neuron variable": (dict(on_pre="apre += 1\nv_post += w"), "on_pre", "the rule cannot read 'v_post'"),
     "random": (dict(on_pre="apre += rand()"), "on_pre", "rand() is not available"),
     "bad unit": (dict(parameters={"tau_plus": "20 mss", "w_max": 0.05}), "parameters.tau_plus",

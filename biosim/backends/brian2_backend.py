@@ -92,10 +92,11 @@ def _synapses(b2, net: BuiltNetwork, groups: dict[str, Any]) -> list[Any]:
         target = f"{proj.spec.target}_post += w_syn"
         rule = proj.spec.rule
         if rule.plastic:  # a rule without a brian2 builder is refused by the spiking family's prepare
-            model, on_pre, on_post, namespace = rule.implementation("brian2", unit=unit)
-            syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=model,
-                              on_pre={"pre": target, "plasticity": on_pre}, on_post=on_post,
-                              namespace=_namespace(b2, namespace), name=name)
+            desc = rule.implementation("brian2", unit=unit)
+            syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=desc.model,
+                              on_pre={"pre": target, "plasticity": desc.on_pre}, on_post=desc.on_post,
+                              namespace=_namespace(b2, desc.namespace), name=name,
+                              **({"method": desc.method} if desc.method else {}))
             syn.pre.order = -2  # transmit with the weight at spike time, then learn (biosim's order)
         else:
             syn = b2.Synapses(groups[proj.spec.pre], groups[proj.spec.post], model=f"w_syn : {unit}",

@@ -347,6 +347,10 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
     for side in ("pre", "post"):
         if arrays[f"{side}_tr"].shape[0]:
             plan.emit(f"{decay}({side}_tr{r}, {side}_decay{r})")
+    if rule.on_step is not None and rule.modulator is None:  # synaptic dynamics first, as in Brian2
+        fn = plan.use(rule.on_step, f"on_step_{name}")
+        plan.emit(f"{fn}(w{r}, syn{r}, params{r}, 0.0)")
+        write(f"range(w{r}.shape[0])", "s", 2)
     if rule.on_pre is not None:
         fn = plan.use(rule.on_pre, f"on_pre_{name}")
         plan.emit(f"for q in range(n{a}):")
@@ -363,7 +367,7 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
         write(f"range(col_ptr{r}[j], col_ptr{r}[j + 1])", f"col_syn{r}[k]", 3)
     if arrays["post_tr"].shape[0]:
         plan.emit(f"{bump}(post_tr{r}, post_nearest{r}, spk{b}, n{b})")
-    if rule.on_step is not None:
+    if rule.on_step is not None and rule.modulator is not None:
         fn = plan.use(rule.on_step, f"on_step_{name}")
         m = net.populations[proj.spec.modulator].index
         plan.emit(f"mod_level{r}[0] = mod_level{r}[0] * mod_decay{r} + mod_jump{r} * n{m}")

@@ -14,9 +14,11 @@ Kernel signatures (``w``: float64 weights in CSR order, ``syn``: float64[n_vars,
   ``j``; its synapses are ``col_syn[lo:hi]`` from pre neurons ``col_pre[lo:hi]``;
 * ``on_step(w, syn, p, modulator)`` once per step (rules with per-step dynamics only).
 
-Schedule within a step: all ``on_pre`` calls, then pre traces are bumped, then all ``on_post``
-calls, then post traces are bumped (so a simultaneous pre/post pair counts as pre-before-post,
-as in Brian2), then ``on_step``. Traces see spikes at somatic spike times: a synaptic delay
+Schedule within a step: ``on_step`` of a rule without a modulator (clock-driven synaptic dynamics, integrated
+before the step's spikes act, as Brian2 integrates them in its ``groups`` slot), all ``on_pre`` calls, then pre
+traces are bumped, then all ``on_post`` calls, then post traces are bumped (so a simultaneous pre/post pair
+counts as pre-before-post, as in Brian2), then ``on_step`` of a rule with a modulator (it reads this step's
+modulator spikes). Traces see spikes at somatic spike times: a synaptic delay
 postpones the postsynaptic effect of a spike, not the plasticity.
 
 Weights on a device (a projection's ``device:``, any registry entry with a ``synapses`` method returning a
@@ -82,6 +84,7 @@ class Brian2Synapses(NamedTuple):
     on_pre: str
     on_post: str
     namespace: dict[str, tuple[float, str]]
+    method: str | None = None  # integration of clock-driven synaptic equations (Brian2's choice when None)
 
 
 class SynapseDevice(NamedTuple):

@@ -19,9 +19,11 @@ every name and unit. An event-driven variable that decays as a trace (``dx/dt = 
 parameters) and that one kind of spike changes by a constant (``x += c``, or ``x = c`` for nearest-spike
 pairing) has the same value in every synapse of its neuron: biosim keeps it once per neuron as an engine trace,
 integrated exactly (by exp(-dt/tau) per step, as Brian2 integrates it exactly between events) and read as ``c``
-times the trace. A variable without dynamics (``x : 1``) is per synapse and starts at 0. Statements run per
-synapse in their written order, so a trace reads its new value after the statement that changes it, as in
-Brian2. The analysis is cached under a hash of the text, like an equation neuron's.
+times the trace. A variable without dynamics (``x : 1``) is per synapse and starts at 0; a clock-driven one
+(``dc/dt = -c / tau_c : 1 (clock-driven)``, ``w`` included) is per synapse and integrated every step by Brian2's
+state updater for ``method``, before the step's spikes act (Brian2's schedule). Statements run per synapse in
+their written order, so a trace reads its new value after the statement that changes it, as in Brian2. The
+analysis is cached under a hash of the text, like an equation neuron's.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ _EVAL = {name: getattr(np, name) for name in ("exp", "log", "sqrt", "abs")}
 class SynapseCode:
     """A rule as the generator sees it. ``traces``: name -> (side ``on_pre``/``on_post``, tau and scale as
     expressions of the parameters, nearest); ``synapse_vars``: per-synapse variables other than ``w``;
-    ``on_pre``/``on_post``: the statements; ``constants``: units and other identifiers -> SI value."""
+    ``on_pre``/``on_post``: the statements; ``per_step``/``update``: Brian2's integration of the clock-driven
+    equations over one step (loop invariants, statements per synapse; empty without any) by ``method``;
+    ``constants``: units and other identifiers -> SI value."""
 
     shared: dict[str, str]
     weight: str
@@ -62,6 +66,9 @@ class SynapseCode:
     synapse_vars: tuple[str, ...]
     on_pre: tuple[str, ...]
     on_post: tuple[str, ...]
+    per_step: tuple[str, ...]
+    update: tuple[str, ...]
+    method: str
     constants: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
@@ -73,7 +80,8 @@ class SynapseCode:
         return cls(**{**data, "traces": {k: tuple(v) for k, v in data["traces"].items()}})
 
 
-def analyse(equations: str, on_pre: str, on_post: str, shared: dict[str, tuple[float, tuple]]) -> SynapseCode:
+def analyse(equations: str, on_pre: str, on_post: str, method: str | None,
+            shared: dict[str, tuple[float, tuple]]) -> SynapseCode:
     """Check a rule with Brian2 (a throw-away ``Synapses``) and classify its variables. Raises KeyedValueError."""
     import brian2 as b2
     from brian2.equations.equations import DIFFERENTIAL_EQUATION, PARAMETER
@@ -82,18 +90,21 @@ def analyse(equations: str, on_pre: str, on_post: str, shared: dict[str, tuple[f
     BrianLogger.suppress_name("unused_brian_object")  # the analysis objects never run
     eqs = analysis.parse_equations(b2, equations)
     lines = analysis.equation_lines(equations)
-    if "w" not in eqs or eqs["w"].type != PARAMETER:
-        raise KeyedValueError("declare the synaptic weight as 'w : <unit>', in the unit of the projection's target "
-                              "(e.g. 'w : 1' or 'w : siemens')", ("equations",))
+    if "w" not in eqs or "event-driven" in eqs["w"].flags:
+        raise KeyedValueError("declare the synaptic weight as 'w : <unit>' (or with clock-driven dynamics), in the "
+                              "unit of the projection's target (e.g. 'w : 1' or 'w : siemens')", ("equations",))
+    if method is not None and method not in analysis.METHODS:
+        raise KeyedValueError(f"unknown method {method!r}{did_you_mean(method, analysis.METHODS)}; allowed: "
+                              f"{', '.join(analysis.METHODS)}", ("method",))
     for name, eq in eqs.items():
         where = repr(lines.get(name, name))
-        if eq.type == DIFFERENTIAL_EQUATION and "event-driven" not in eq.flags:
-            raise KeyedValueError(f"{where}: biosim compiles event-driven variables; mark it '(event-driven)' "
-                                  f"(clock-driven synaptic dynamics are not supported yet)", ("equations",))
+        if eq.type == DIFFERENTIAL_EQUATION and not {"event-driven", "clock-driven"} & set(eq.flags):
+            raise KeyedValueError(f"{where}: mark it '(event-driven)' (integrated between spikes) or "
+                                  f"'(clock-driven)' (every step)", ("equations",))
         if eq.type not in (DIFFERENTIAL_EQUATION, PARAMETER):
             raise KeyedValueError(f"{where}: subexpressions are not supported in rules; write the expression in "
                                   f"the statements", ("equations",))
-        bad = set(eq.flags) - {"event-driven", "constant"}
+        bad = set(eq.flags) - {"event-driven", "clock-driven", "constant"}
         if bad:
             raise KeyedValueError(f"{where}: flag {sorted(bad)[0]!r} is not supported in biosim's rules",
                                   ("equations",))
@@ -106,7 +117,7 @@ def analyse(equations: str, on_pre: str, on_post: str, shared: dict[str, tuple[f
     group = b2.NeuronGroup(1, "", threshold="False", reset="")
     try:
         synapses = b2.Synapses(group, group, model=eqs, on_pre=on_pre or None, on_post=on_post or None,
-                               namespace=namespace)
+                               namespace=namespace, method=method or ("exact", "euler", "heun"))
     except Exception as err:  # Brian2 raises EquationError, SyntaxError, ValueError
         raise KeyedValueError(analysis.brian2_message(err), ("equations",)) from None
     known = {**dict.fromkeys(eqs), **dict.fromkeys(shared)}
@@ -118,13 +129,18 @@ def analyse(equations: str, on_pre: str, on_post: str, shared: dict[str, tuple[f
         analysis.check_targets(text, eqs, key)
         analysis.check_statements(b2, text, analysis.variables_of(b2, synapses, text), eqs, key)
     traces = _traces(eqs, on_pre, on_post, set(shared))
-    code = "\n".join([on_pre, on_post, *(part for trace in traces.values() for part in trace[1:3])])
-    local = {*eqs, *shared, *analysis.BUILTINS}
+    clocked = [name for name, eq in eqs.items() if "clock-driven" in eq.flags]
+    (per_step, update), chosen = analysis.state_update(b2, synapses, method, lines) if clocked else (((), ()),
+                                                                                                   "none")
+    code = "\n".join([on_pre, on_post, *per_step, *update,
+                      *(part for trace in traces.values() for part in trace[1:3])])
+    local = {*eqs, *shared, *analysis.BUILTINS, *analysis.python_names("\n".join((*per_step, *update)) or "0")}
     return SynapseCode(
         shared={name: dimension_name(dim) for name, (_, dim) in shared.items()},
         weight=dimension_name(tuple(int(x) for x in eqs["w"].dim._dims[:4])), traces=traces,
         synapse_vars=tuple(name for name in eqs if name != "w" and name not in traces),
         on_pre=tuple(analysis.statements(on_pre)), on_post=tuple(analysis.statements(on_post)),
+        per_step=per_step, update=update, method=chosen,
         constants=analysis.constants_of(b2, synapses, code, local) if code.strip() else {})
 
 
@@ -146,7 +162,6 @@ def _check_names(text: str, key: str, known: dict, synapses) -> None:
 def _traces(eqs, on_pre: str, on_post: str, shared: set[str]) -> dict[str, tuple[str, str, str, bool]]:
     """Each event-driven variable as (side, tau, scale, nearest); refuses one that is not a trace."""
     import sympy
-    from brian2.equations.equations import DIFFERENTIAL_EQUATION
     from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 
     form = "a trace: dx/dt = -x / tau (tau from the parameters), changed by one kind of spike by a constant"
@@ -154,7 +169,7 @@ def _traces(eqs, on_pre: str, on_post: str, shared: set[str]) -> dict[str, tuple
     for side, text in (("on_pre", on_pre), ("on_post", on_post)):
         for statement in analysis.statements(text):
             var, op, expr = re.match(r"(\w+)\s*(=|\+=|-=|\*=|/=)\s*(.*)", statement).groups()
-            if var not in eqs or eqs[var].type != DIFFERENTIAL_EQUATION:
+            if var not in eqs or "event-driven" not in eqs[var].flags:
                 continue
             if op not in ("+=", "=") or analysis.python_names(expr) & set(eqs):
                 raise KeyedValueError(f"{statement!r}: biosim compiles {var} as {form} ('{var} += c', or "
@@ -166,7 +181,7 @@ def _traces(eqs, on_pre: str, on_post: str, shared: set[str]) -> dict[str, tuple
             changes[var] = (side, expr, op == "=")
     traces = {}
     for name, eq in eqs.items():
-        if eq.type != DIFFERENTIAL_EQUATION:
+        if "event-driven" not in eq.flags:
             continue
         rhs = str_to_sympy(str(eq.expr))
         own = [s for s in rhs.free_symbols if s.name == name]
@@ -190,44 +205,53 @@ def _units(expr) -> set[str]:
 
 
 def generate(code: SynapseCode) -> str:
-    """The module source: ``Params`` and the ``on_pre`` / ``on_post`` kernels of the spiking-projection
-    contract (see :mod:`biosim.engine.plasticity`) for the sides with statements beyond trace changes."""
-    fields = (*code.shared, *(f"scale__{name}" for name in code.traces))
-    renames = {name: f"_{name}" for name in (*code.shared, "w", *code.traces, *code.synapse_vars)}
+    """The module source: ``Params`` and the kernels of the spiking-projection contract (see
+    :mod:`biosim.engine.plasticity`): ``on_pre`` / ``on_post`` for the sides with statements beyond trace
+    changes, ``on_step`` for clock-driven equations. User names become ``u_<name>`` (no clash with the kernel's
+    own names or Brian2's temporaries, which start with '_')."""
+    fields = (*code.shared, *(f"scale__{name}" for name in code.traces), *(("dt",) if code.update else ()))
+    renames = {name: f"u_{name}" for name in (*code.shared, "w", *code.traces, *code.synapse_vars)}
     lines = ["# generated by biosim.rules.spiking_projection.equations; do not edit",
              "from collections import namedtuple", "", "from numba import njit",
-             "from numpy import exp, log, log10, expm1, log1p, sqrt, sin, cos, tan, sinh, cosh, tanh, arcsin, "
+             "from numpy import log, log10, expm1, log1p, sqrt, sin, cos, tan, sinh, cosh, tanh, arcsin, "
              "arccos, arctan, sign, floor, ceil", "",
-             "from biosim.engine.equations.functions import clip, exprel", "",
+             "from biosim.engine.equations.functions import clip, exp, exprel", "",
              f"Params = namedtuple('Params', {fields!r})"]
-    for side in _SIDES:
-        body = getattr(code, side)
-        if not _has_kernel(code, side):
+    rows = {"pre": [t for t, v in code.traces.items() if v[0] == "on_pre"],
+            "post": [t for t, v in code.traces.items() if v[0] == "on_post"]}
+    for side in (*_SIDES, "on_step"):
+        if side == "on_step" and not code.update or side != "on_step" and not _has_kernel(code, side):
             continue
-        names = set().union(*(analysis.python_names(line) for line in body))
-        rows = {"pre": [t for t, v in code.traces.items() if v[0] == "on_pre"],
-                "post": [t for t, v in code.traces.items() if v[0] == "on_post"]}
-        lines += ["", "", "@njit(cache=True)"]
-        if side == "on_pre":
-            lines += ["def on_pre(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p):"]
-        else:
-            lines += ["def on_post(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p):"]
-        lines += [f"    _{name} = p.{name}" for name in code.shared if name in names]
-        if side == "on_pre":
-            lines += ["    for s in range(lo, hi):", "        j = post_idx[s]"]
-        else:
-            lines += ["    for k in range(lo, hi):", "        s = col_syn[k]", "        i = col_pre[k]"]
+        body = [render(line, code.constants, [], renames=renames) for line in
+                (code.update if side == "on_step" else getattr(code, side))]
+        prologue = [render(line, code.constants, [], renames=renames) for line in code.per_step] \
+            if side == "on_step" else []
+        names = analysis.python_names("\n".join([*prologue, *body]))
+        lines += ["", "", "@njit(cache=True, error_model='numpy')", f"def {side}{_SIGNATURES[side]}:"]
+        lines += ["    dt = p.dt"] if side == "on_step" else []
+        lines += [f"    u_{name} = p.{name}" for name in code.shared if f"u_{name}" in names]
+        lines += ["    " + line for line in prologue]
+        lines += _LOOPS[side]
         ind = " " * 8
-        lines += [f"{ind}_w = w[s]"] if "w" in names else []
-        lines += [f"{ind}_{name} = syn[{r}, s]" for r, name in enumerate(code.synapse_vars) if name in names]
+        lines += [f"{ind}u_w = w[s]"] if "u_w" in names else []
+        lines += [f"{ind}u_{name} = syn[{r}, s]" for r, name in enumerate(code.synapse_vars) if f"u_{name}" in names]
         for trace_side, neuron in (("pre", "i"), ("post", "j")):
-            lines += [f"{ind}_{name} = p.scale__{name} * {trace_side}_tr[{r}, {neuron}]"
-                      for r, name in enumerate(rows[trace_side]) if name in names]
-        lines += [ind + render(line, code.constants, [], renames=renames) for line in body]
+            lines += [f"{ind}u_{name} = p.scale__{name} * {trace_side}_tr[{r}, {neuron}]"
+                      for r, name in enumerate(rows[trace_side]) if f"u_{name}" in names]
+        lines += [ind + line for line in body]
         written = {re.match(r"(\w+)", line).group(1) for line in body}
-        lines += [f"{ind}w[s] = _w"] if "w" in written else []
-        lines += [f"{ind}syn[{r}, s] = _{name}" for r, name in enumerate(code.synapse_vars) if name in written]
+        lines += [f"{ind}w[s] = u_w"] if "u_w" in written else []
+        lines += [f"{ind}syn[{r}, s] = u_{name}" for r, name in enumerate(code.synapse_vars)
+                  if f"u_{name}" in written]
     return "\n".join(lines) + "\n"
+
+
+_SIGNATURES = {"on_pre": "(i, lo, hi, post_idx, w, syn, pre_tr, post_tr, p)",
+               "on_post": "(j, lo, hi, col_syn, col_pre, w, syn, pre_tr, post_tr, p)",
+               "on_step": "(w, syn, p, modulator)"}
+_LOOPS = {"on_pre": ["    for s in range(lo, hi):", "        j = post_idx[s]"],
+          "on_post": ["    for k in range(lo, hi):", "        s = col_syn[k]", "        i = col_pre[k]"],
+          "on_step": ["    for s in range(w.shape[0]):"]}
 
 
 def _has_kernel(code: SynapseCode, side: str) -> bool:
@@ -244,6 +268,8 @@ class EquationRule(SpikingRule):
                                             "and traces 'dx/dt = -x / tau : 1 (event-driven)'")
     on_pre: str = Field("", description="statements at a presynaptic spike, e.g. 'apre += a_pre; w += apost'")
     on_post: str = Field("", description="statements at a postsynaptic spike")
+    method: str | None = Field(None, description="integration of clock-driven equations (exact, euler, rk4, ...; "
+                                                 "Brian2's choice when omitted)")
     parameters: dict[str, Any] = Field({}, description="shared parameters with units, e.g. {tau_pre: 20 ms}")
     _code: SynapseCode | None = PrivateAttr(None)
     _module: Any = PrivateAttr(None)
@@ -273,9 +299,10 @@ class EquationRule(SpikingRule):
 
         if self._code is None:
             shared = parameter_values(self.parameters)
-            parts = [self.equations, self.on_pre, self.on_post, sorted((n, list(d)) for n, (_, d) in shared.items())]
+            parts = [self.equations, self.on_pre, self.on_post, self.method,
+                     sorted((n, list(d)) for n, (_, d) in shared.items())]
             self._code = cached_analysis("synapses", parts, lambda: analyse(self.equations, self.on_pre,
-                                                                            self.on_post, shared),
+                                                                            self.on_post, self.method, shared),
                                          SynapseCode.from_json, (Path(__file__),))
             self._module = load_source(generate(self._code), "synapses")
         return self._code, self._module
@@ -297,16 +324,16 @@ def equations_numba(rule: EquationRule, dt: float) -> SpikingPlasticity:
     values = {name: value for name, (value, _) in parameter_values(rule.parameters).items()}
     scales = {f"scale__{name}": rule._evaluate(scale) for name, (_, _, scale, _) in code.traces.items()}
     kernels = [getattr(module, side) if _has_kernel(code, side) else None for side in _SIDES]
-    return SpikingPlasticity(*kernels, None, traces["on_pre"], traces["on_post"], code.synapse_vars,
-                             module.Params(**values, **scales))
+    clock = {"dt": dt} if code.update else {}
+    return SpikingPlasticity(*kernels, module.on_step if code.update else None, traces["on_pre"], traces["on_post"],
+                             code.synapse_vars, module.Params(**values, **scales, **clock))
 
 
 @register("builder", "equations/brian2")
 def equations_brian2(rule: EquationRule, unit: str) -> Brian2Synapses:
-    """The same text for Brian2, the weight renamed ``w_syn`` and declared in ``unit`` (the target's)."""
+    """The same text for Brian2, the weight renamed ``w_syn`` (its unit is the target's ``unit``: checked)."""
     code = rule.compiled()[0]
-    lines = [re.sub(r"^\s*w\s*:[^(#]*", f"w_syn : {unit} ", line) for line in rule.equations.splitlines()]
-    model, on_pre, on_post = (re.sub(r"\bw\b", "w_syn", text) for text in ("\n".join(lines), rule.on_pre,
-                                                                            rule.on_post))
+    model, on_pre, on_post = (re.sub(r"\bdw/dt", "dw_syn/dt", re.sub(r"\bw\b", "w_syn", text))
+                              for text in (rule.equations, rule.on_pre, rule.on_post))
     namespace = {name: (value, code.shared[name]) for name, (value, _) in parameter_values(rule.parameters).items()}
-    return Brian2Synapses(model, on_pre, on_post, namespace)
+    return Brian2Synapses(model, on_pre, on_post, namespace, code.method if code.update else None)

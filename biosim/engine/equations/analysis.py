@@ -108,7 +108,7 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
     if condition:
         _check_condition(b2, condition, variables, "refractory")
     check_statements(b2, reset, variables, eqs)
-    (per_step, update), chosen = _state_update(b2, group, method, lines)
+    (per_step, update), chosen = state_update(b2, group, method, lines)
     subexpressions = {name: str(eq.expr) for name, eq in eqs.items() if eq.type == SUBEXPRESSION}
     state = {name: dimension_name(tuple(eq.dim._dims[:4])) for name, eq in eqs.items() if eq.type != SUBEXPRESSION}
     code = "\n".join((*per_step, *update, threshold, reset, condition, *subexpressions.values()))
@@ -281,8 +281,8 @@ def check_statements(b2, text: str, variables: dict, eqs, key: str = "reset") ->
             raise KeyedValueError(f"{statement!r} is not a statement: {err.msg}", (key,)) from None
 
 
-def _state_update(b2, group, method: str | None, lines: dict[str, str]) -> tuple[tuple, str]:
-    """Brian2's state update of one step (see :func:`_optimised`) and the method it used."""
+def state_update(b2, group, method: str | None, lines: dict[str, str]) -> tuple[tuple, str]:
+    """Brian2's state update of one step (see :func:`optimised`) and the method it used."""
     from brian2.stateupdaters.base import UnsupportedEquationsException
 
     candidates = (method,) if method else ("exact", "euler", "heun")  # Brian2's default choice, in its order
@@ -296,10 +296,10 @@ def _state_update(b2, group, method: str | None, lines: dict[str, str]) -> tuple
                 others = ", ".join(m for m in METHODS if m not in ("exact", "linear", method))
                 raise KeyedValueError(f"method {chosen!r} cannot integrate these equations: "
                                       f"{brian2_message(err)}; choose one of {others}", ("method",)) from None
-    return _optimised(b2, group, group.state_updater.abstract_code), chosen
+    return optimised(b2, group, group.state_updater.abstract_code), chosen
 
 
-def _optimised(b2, group, abstract_code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def optimised(b2, group, abstract_code: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Brian2's loop-invariant optimisation of the abstract code: (statements computed once per step,
     statements per neuron). A statement that reads ``not_refractory`` becomes a select between Brian2's two
     simplified forms; the ``not_refractory`` update itself is left to the generator."""
