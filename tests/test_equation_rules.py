@@ -102,7 +102,6 @@ def test_clock_driven_synaptic_dynamics_agree_with_brian2(method):
     """Clock-driven per-synapse variables (an eligibility tag and the weight it drives), integrated every step
     by Brian2's state updater of the same text: weights equal to 1e-12 on both backends."""
     rule = ELIGIBILITY.model_copy(update={"method": method})
-    rule = EquationRule(**rule.model_dump())
     net, w0 = song_network(rule)
     runs = both(net, 2.0)
     np.testing.assert_array_equal(runs["biosim"].spikes["neuron"][0], runs["brian2"].spikes["neuron"][0])
@@ -123,6 +122,26 @@ def test_clock_driven_decay_without_spikes_is_exact():
     net.record_weights("syn", every=0.1)
     rec = Simulation(net).run(0.1)
     np.testing.assert_allclose(rec.weights["syn"]["w"][-1], np.array([0.1, 0.2, 0.3]) * np.exp(-2.0), rtol=1e-12)
+
+
+def test_two_equation_rules_in_one_network_each_run_their_own_kernels():
+    """Pair STDP onto one neuron and triplet STDP onto another, in one network: each projection's weights are
+    those it reaches alone."""
+    def network(rules: dict) -> Network:
+        net, w0 = song_network(STDP(w_max=0.05))
+        for name, rule in rules.items():
+            net.add_population(f"post_{name}", 1, LIFCoba(tau_m=10e-3, v_th=-54e-3, v_reset=-60e-3, e_l=-74e-3))
+            net.connect("inputs", f"post_{name}", target="ge", connector=AllToAll(), weight=w0, rule=rule,
+                        name=name)
+            net.record_weights(name, every=2.0)
+        return net
+
+    rules = {"pair": PAIR, "triplet": TRIPLET}
+    together = Simulation(network(rules)).run(2.0)
+    for name, rule in rules.items():
+        alone = Simulation(network({name: rule})).run(2.0)
+        np.testing.assert_array_equal(together.weights[name]["w"][-1], alone.weights[name]["w"][-1])
+    assert not np.array_equal(together.weights["pair"]["w"][-1], together.weights["triplet"]["w"][-1])
 
 
 def test_per_synapse_variables_are_kept_per_synapse():

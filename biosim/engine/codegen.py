@@ -290,9 +290,9 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
 
 
 def _model_key(model) -> str:
-    """The name a model's kernels are imported under: its registry name, or one unique to an equation model's
-    text (two equation models in one network have different kernels)."""
-    return getattr(model, "registry_key", model.registry_name)
+    """The name a model's kernels are imported under, unique to the kernels (two equation models, or two
+    generated built-ins with and without refractoriness, have different ones)."""
+    return model.registry_key
 
 
 def _refractory_gate(pop, row: int) -> tuple[str, int]:
@@ -338,9 +338,10 @@ def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
 
 def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork) -> None:
     r, a, b = proj.index, proj.pre.index, proj.post.index
-    arrays, rule, name = proj.plasticity, proj.rule, proj.spec.rule.registry_name
-    for name, value in arrays.items():
-        plan.arg(f"{name}{r}", value)
+    arrays, rule = proj.plasticity, proj.rule
+    for field_name, value in arrays.items():
+        plan.arg(f"{field_name}{r}", value)
+    name = f"{proj.spec.rule.registry_name}_{r}"  # two projections may run different kernels of one rule name
     common = f"w{r}, syn{r}, pre_tr{r}, post_tr{r}, params{r}"
     decay, bump = plan.use(kernels.decay_traces, "decay_traces"), plan.use(kernels.bump_traces, "bump_traces")
     write = _device_writes(plan, proj)

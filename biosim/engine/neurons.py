@@ -106,6 +106,9 @@ def _dimension(field_info: Any) -> str:
     return unit.dimension if unit else "dimensionless"
 
 
+_AS_EQUATIONS: dict[tuple[type, str], Any] = {}  # NeuronModel.as_equations, per model class and parameters
+
+
 class NeuronModel(Params):
     """Base of spiking neuron models. Subclasses give a ``description`` and their kernels."""
 
@@ -154,14 +157,22 @@ class NeuronModel(Params):
             return self.as_equations().kernels()
         return type(self).update, type(self).reset
 
+    @property
+    def registry_key(self) -> str:
+        """A name unique to this model's kernels: the registry name, or the generated module's."""
+        return self.as_equations().registry_key if self.generated else self.registry_name
+
     def as_equations(self) -> Any:
         """This model's own description as an :class:`~biosim.engine.equations.EquationNeuron` (the same state
-        rows, in the same order)."""
-        from biosim.engine.equations import EquationNeuron
+        rows, in the same order), built once per distinct set of parameters."""
+        key = (type(self), self.model_dump_json())
+        if key not in _AS_EQUATIONS:
+            from biosim.engine.equations import EquationNeuron
 
-        model = EquationNeuron.from_model(self)
-        assert list(model.state_vars) == list(self.state_vars), (model.state_vars, self.state_vars)
-        return model
+            model = EquationNeuron.from_model(self)
+            assert list(model.state_vars) == list(self.state_vars), (model.state_vars, self.state_vars)
+            _AS_EQUATIONS[key] = model
+        return _AS_EQUATIONS[key]
 
     def ref_steps(self, dt: float) -> int:
         """The refractory period in steps of ``dt`` (s)."""

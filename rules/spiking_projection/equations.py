@@ -40,16 +40,16 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from biosim.engine.equations import analysis
 from biosim.engine.equations.cache import cached_analysis
 from biosim.engine.equations.generate import render
-from biosim.engine.equations.model import check_parameters, parameter_values
+from biosim.engine.equations.model import CompiledText, check_parameters, parameter_values
 from biosim.engine.plasticity import Brian2Synapses, SpikingPlasticity, SpikingRule, Trace
 from biosim.errors import KeyedValueError, did_you_mean
 from biosim.registry import register
 from biosim.units import dimension_name
 
 _SIDES = ("on_pre", "on_post")
-#: what a statement may call (no random numbers: a rule's statements are deterministic here)
-_FUNCTIONS = tuple(f for f in analysis.FUNCTIONS if f not in ("rand", "randn"))
-_EVAL = {name: getattr(np, name) for name in ("exp", "log", "sqrt", "abs")}
+#: the functions a trace's tau or scale may call, evaluated in Python when the rule is built
+_EVAL = {name: getattr(np, name) for name in analysis.FUNCTIONS if hasattr(np, name)} | {
+    "clip": np.clip, "exprel": lambda x: np.expm1(x) / x if x else 1.0, "int": int}
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ def _has_kernel(code: SynapseCode, side: str) -> bool:
 
 
 @register("rule", "equations")
-class EquationRule(SpikingRule):
+class EquationRule(CompiledText, SpikingRule):
     """Plasticity written as Brian2 Synapses equations with on_pre / on_post statements; ``w`` is the weight."""
 
     reads: ClassVar[str] = "the traces and per-synapse variables its equations declare"
@@ -288,11 +288,6 @@ class EquationRule(SpikingRule):
                 raise KeyedValueError(f"the time constant of {name} ({tau}) must be > 0", ("parameters",))
         return self
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["__pydantic_private__"] = {"_code": None, "_module": None}  # compiled again (from the cache)
-        return state
-
     def compiled(self) -> tuple[SynapseCode, Any]:
         """The analysed rule and its generated module (``Params``, kernels)."""
         from biosim.engine.codegen import load_source
@@ -303,7 +298,7 @@ class EquationRule(SpikingRule):
                      sorted((n, list(d)) for n, (_, d) in shared.items())]
             self._code = cached_analysis("synapses", parts, lambda: analyse(self.equations, self.on_pre,
                                                                             self.on_post, self.method, shared),
-                                         SynapseCode.from_json, (Path(__file__),))
+                                         SynapseCode.from_json, (Path(__file__), Path(analysis.__file__)))
             self._module = load_source(generate(self._code), "synapses")
         return self._code, self._module
 

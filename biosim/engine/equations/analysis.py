@@ -84,6 +84,10 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
         if any(tuple(eq.dim._dims)[4:]):
             raise KeyedValueError(f"{lines.get(name, name)!r}: biosim's units are built from m, kg, s and A; "
                                   f"{name} is in {eq.dim}", ("equations",))
+    reserved = sorted(set(shared) & {"ref", "noise_key"})
+    if reserved:
+        raise KeyedValueError(f"{reserved[0]!r} is a field of biosim's compiled parameter record; rename the "
+                              f"parameter", ("parameters", reserved[0]))
     clash = sorted(set(shared) & set(eqs))
     if clash:
         raise KeyedValueError(f"{clash[0]!r} is both a model variable and a shared parameter; remove one",
@@ -118,8 +122,7 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
         threshold=threshold, reset=tuple(line for line in statements(reset)), subexpressions=subexpressions,
         refractory=condition or ("time" if refractory > 0 else ""),
         clamped=tuple(name for name, eq in eqs.items() if "unless refractory" in eq.flags),
-        targets=tuple(name for name, eq in eqs.items()
-                      if eq.type != SUBEXPRESSION and "constant" not in eq.flags),
+        targets=tuple(name for name, eq in eqs.items() if eq.type == DIFFERENTIAL_EQUATION),
         constants=constants_of(b2, group, code, {*state, *shared, *subexpressions, *BUILTINS, NOT_REFRACTORY,
                                                *_assigned(per_step + update)}),
         method=chosen if any(eq.type == DIFFERENTIAL_EQUATION for eq in eqs.values()) else "none")
@@ -150,7 +153,7 @@ def equation_lines(text: str) -> dict[str, str]:
     found = {}
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.split("#")[0].strip()
-        match = re.match(r"d(\w+)/dt\s*=|(\w+)\s*[=:]", stripped)
+        match = re.match(r"d(\w+)\s*/\s*dt\s*=|(\w+)\s*[=:]", stripped)
         if match:
             found[match.group(1) or match.group(2)] = f"line {number}: {stripped}"
     return found
@@ -197,13 +200,13 @@ def check_units(b2, group, eqs, lines: dict[str, str]) -> None:
         try:
             found = parse_expression_dimensions(str(eq.expr), variables)
         except b2.DimensionMismatchError as err:
-            raise KeyedValueError(f"{lines[name]!r}: {brian2_message(err)}", ("equations",)) from None
+            raise KeyedValueError(f"{lines.get(name, name)!r}: {brian2_message(err)}", ("equations",)) from None
         expected = eq.dim / b2.second.dim if eq.type == DIFFERENTIAL_EQUATION else eq.dim
         if found is not expected:
             what = f"d{name}/dt" if eq.type == DIFFERENTIAL_EQUATION else name
             hint = " (a rate: divide by a time constant?)" if eq.type == DIFFERENTIAL_EQUATION \
                 and found is eq.dim else ""
-            raise KeyedValueError(f"{lines[name]!r}: the right-hand side {str(eq.expr)!r} is in "
+            raise KeyedValueError(f"{lines.get(name, name)!r}: the right-hand side {str(eq.expr)!r} is in "
                                   f"{unit_text(found)} but {what} is in {unit_text(expected)}{hint}",
                                   ("equations",))
 
@@ -236,7 +239,10 @@ def _check_condition(b2, text: str, variables: dict, key: str) -> None:
         sides = [node for node in ast.walk(ast.parse(text, mode="eval")) if isinstance(node, ast.Compare)]
         for node in sides:
             left, right = ast.unparse(node.left), ast.unparse(node.comparators[0])
-            dims = [parse_expression_dimensions(side, variables) for side in (left, right)]
+            try:
+                dims = [parse_expression_dimensions(side, variables) for side in (left, right)]
+            except b2.DimensionMismatchError:  # the mismatch is inside one side
+                continue
             if dims[0] is not dims[1]:
                 raise KeyedValueError(f"{text!r} compares quantities in different units: {left!r} is in "
                                       f"{unit_text(dims[0])}, {right!r} in {unit_text(dims[1])}", (key,)) from None
@@ -272,8 +278,11 @@ def check_statements(b2, text: str, variables: dict, eqs, key: str = "reset") ->
         try:
             check_units_statements(statement, variables)
         except b2.DimensionMismatchError as err:
-            if op in ("=", "+=", "-="):
-                found = parse_expression_dimensions(expr, variables)
+            try:
+                found = parse_expression_dimensions(expr, variables) if op in ("=", "+=", "-=") else None
+            except b2.DimensionMismatchError:  # the mismatch is inside the expression
+                found = None
+            if found is not None:
                 raise KeyedValueError(f"{statement!r}: {var} is in {unit_text(eqs[var].dim)} but {expr!r} is in "
                                       f"{unit_text(found)}", (key,)) from None
             raise KeyedValueError(f"{statement!r}: {brian2_message(err)}", (key,)) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
-from biosim.engine.equations.analysis import FUNCTIONS, NOT_REFRACTORY, REFRACTORY_STEP, ModelCode
+from biosim.engine.equations.analysis import FUNCTIONS, NOT_REFRACTORY, REFRACTORY_STEP, ModelCode, python_names
 from biosim.errors import KeyedValueError
 
 _NUMPY = {"log", "log10", "expm1", "log1p", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "arcsin",
@@ -40,8 +40,8 @@ class _Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.func, ast.Name) and node.func.id in _RANDOM:
             site = self.sites[0]
-            self.sites[0] += 1
-            args = [ast.Name("noise_key"), ast.Name(self.step), ast.Name("i"), ast.Constant(site)]
+            self.sites[0] += 2 if node.func.id == "randn" else 1  # randn uses the uniforms of two sites
+            args = [ast.Name("_noise_key"), ast.Name(self.step), ast.Name("i"), ast.Constant(site)]
             return ast.copy_location(ast.Call(ast.Name(f"_{node.func.id}"), args, []), node)
         return node
 
@@ -56,24 +56,20 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
-def render(code: str, constants: dict[str, float], sites: list[int], step: str = "step",
+def render(code: str, constants: dict[str, float], sites: list[int], step: str = "_step",
            renames: dict[str, str] | None = None) -> str:
     """Brian2 abstract code as Numba-compilable Python (see :class:`_Rewrite`)."""
     tree = _Rewrite(constants, sites, step, renames or {}).visit(ast.parse(code))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
-def _names(code: str) -> set[str]:
-    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
-
-
 def _needed_subexpressions(code: str, subexpressions: dict[str, str]) -> list[str]:
     """The subexpressions ``code`` reads, directly or through others, in dependency order."""
-    needed, pending = set(), _names(code) & set(subexpressions)
+    needed, pending = set(), python_names(code) & set(subexpressions)
     while pending:
         name = pending.pop()
         needed.add(name)
-        pending |= (_names(subexpressions[name]) & set(subexpressions)) - needed
+        pending |= (python_names(subexpressions[name]) & set(subexpressions)) - needed
     return [name for name in subexpressions if name in needed]
 
 
@@ -92,27 +88,29 @@ def rows(model: ModelCode) -> dict[str, int]:
 
 
 def _loads(model: ModelCode, indent: str, names: set[str]) -> list[str]:
-    lines = [f"{indent}{name} = P.{name}" for name in model.shared if name in names]
-    lines += [f"{indent}_row_{name} = S[{k}]" for name, k in rows(model).items()]
+    lines = [f"{indent}{name} = _P.{name}" for name in model.shared if name in names]
+    lines += [f"{indent}_row_{name} = _S[{k}]" for name, k in rows(model).items()]
     return lines
 
 
-def _step_body(update: list[str], written: list[str], threshold_code: list[str], threshold: str, condition: str,
-               refractory: str) -> list[str]:
-    """One neuron's step after its loads: refractoriness, the update, stores, the threshold."""
+def _step_body(update: list[str], written: list[str], threshold_code: list[str], threshold: str,
+               condition_code: list[str], condition: str, refractory: str) -> list[str]:
+    """One neuron's step after its loads: refractoriness, the update, stores, the threshold. The kernel's own
+    names start with '_' (a model's names cannot), except Brian2's builtins t, dt, i and N."""
     if refractory == "time":
-        lines = [f"{NOT_REFRACTORY} = step - last[i] >= ref"]
+        lines = [f"{NOT_REFRACTORY} = _step - _last[i] >= _ref"]
     elif condition:  # Brian2: refractory from the spike until the condition first fails
-        lines = [f"{NOT_REFRACTORY} = _row_{REFRACTORY_STEP}[i] < step - 1 or not ({condition})"]
+        lines = [*condition_code,
+                 f"{NOT_REFRACTORY} = _row_{REFRACTORY_STEP}[i] < _step - 1 or not ({condition})"]
     else:
         lines = [f"{NOT_REFRACTORY} = True"]
     lines += update
     lines += [f"_row_{name}[i] = {name}" for name in written]
     lines += threshold_code
     lines.append(f"_spiked = ({threshold}) & {NOT_REFRACTORY}")
-    lines.append("flags[i] = _spiked")  # branch-free, so LLVM can vectorise the loop
+    lines.append("_flags[i] = _spiked")  # branch-free, so LLVM can vectorise the loop
     if condition:
-        lines += [f"if _spiked or not {NOT_REFRACTORY}:", f"    _row_{REFRACTORY_STEP}[i] = step"]
+        lines += [f"if _spiked or not {NOT_REFRACTORY}:", f"    _row_{REFRACTORY_STEP}[i] = _step"]
     return lines
 
 
@@ -127,12 +125,14 @@ def generate(model: ModelCode) -> str:
     threshold = render(model.threshold, constants, sites)
     refractory = model.refractory
     condition = render(refractory, constants, sites) if refractory not in ("", "time") else ""
+    condition_code = [f"{name} = {render(model.subexpressions[name], constants, sites)}"
+                      for name in _needed_subexpressions(condition, model.subexpressions)] if condition else []
 
     reset_sites = [_RESET_SITE]
     reset_text = "\n".join(model.reset)
     for forbidden in ("t", "rand", "randn", "dt"):
-        if forbidden in _names(reset_text) | {n for s in _needed_subexpressions(reset_text, model.subexpressions)
-                                              for n in _names(model.subexpressions[s])}:
+        if forbidden in python_names(reset_text) | {n for s in _needed_subexpressions(reset_text, model.subexpressions)
+                                              for n in python_names(model.subexpressions[s])}:
             raise KeyedValueError(f"the reset cannot read {forbidden!r} in biosim's compiled models; compute it in "
                                   f"the equations instead", ("reset",))
     reset_subs = _needed_subexpressions(reset_text, model.subexpressions)
@@ -140,8 +140,8 @@ def generate(model: ModelCode) -> str:
     reset += [render(line, constants, reset_sites) for line in model.reset]
 
     state = list(model.state)
-    body_names = set().union(*(_names(c) for c in (*per_step, *update, *threshold_code, threshold,
-                                                   condition or "0")))
+    body_names = set().union(*(python_names(c) for c in (*per_step, *update, *threshold_code, threshold,
+                                                         *condition_code, condition or "0")))
     read = [name for name in state if name in body_names]
     written = [name for name in state if any(re.match(rf"{name}\s*=", line) for line in update)]
     lines = ["# generated by biosim.engine.equations.generate; do not edit",
@@ -150,33 +150,33 @@ def generate(model: ModelCode) -> str:
              "from numpy import " + ", ".join(sorted(_NUMPY)), "",
              "from biosim.engine.equations.functions import clip, exp, exprel",
              "from biosim.engine.equations.functions import rand as _rand",
-             "from biosim.engine.neurons import collect_spikes",
+             "from biosim.engine.neurons import collect_spikes as _collect_spikes",
              "from biosim.engine.equations.functions import randn as _randn", "",
              f"Params = namedtuple('Params', {record_fields(model)!r})", "", "",
              "@njit(cache=True, error_model='numpy')  # x / 0 is inf or NaN, as in Brian2's C++ (divergence)",
-             "def update(S, last, P, has_input, step, flags, spk):",
-             "    dt, ref, noise_key = P.dt, P.ref, P.noise_key",
+             "def update(_S, _last, _P, _has_input, _step, _flags, _spk):",
+             "    dt, _ref, _noise_key = _P.dt, _P.ref, _P.noise_key",
              *_loads(model, "    ", body_names),
-             "    N = S.shape[1]",
-             "    t = step * dt",
+             "    N = _S.shape[1]",
+             "    t = _step * dt",
              *("    " + line for line in per_step)]
     # without external input in the coming chunk (has_input[0] == 0) i_ext is 0 and not streamed
     split = "i_ext" in read and "i_ext" not in written
-    for k, loads in enumerate(([f"{name} = _row_{name}[i]" for name in read],
+    for branch, loads in enumerate(([f"{name} = _row_{name}[i]" for name in read],
                                [f"{name} = 0.0" if name == "i_ext" else f"{name} = _row_{name}[i]"
                                 for name in read])[:1 + split]):
         if split:
-            lines.append("    if has_input[0]:" if k == 0 else "    else:")
+            lines.append("    if _has_input[0]:" if branch == 0 else "    else:")
         ind = " " * (8 + 4 * split)
         lines.append(f"{ind[4:]}for i in range(N):")
         lines += [ind + line for line in loads]
-        lines += [ind + line for line in _step_body(update, written, threshold_code, threshold, condition,
-                                                     refractory)]
+        lines += [ind + line for line in _step_body(update, written, threshold_code, threshold, condition_code,
+                                                     condition, refractory)]
     ind = " " * 8
-    reset_names = set().union(set(), *(_names(line) for line in reset))
-    lines += ["    return collect_spikes(flags, spk, last, step)", "", "", "@njit(cache=True, error_model='numpy')",
-              "def reset(S, P, spk, n):",
-              *_loads(model, "    ", reset_names), "    for k in range(n):", f"{ind}i = spk[k]"]
+    reset_names = set().union(set(), *(python_names(line) for line in reset))
+    lines += ["    return _collect_spikes(_flags, _spk, _last, _step)", "", "",
+              "@njit(cache=True, error_model='numpy')", "def reset(_S, _P, _spk, _n):",
+              *_loads(model, "    ", reset_names), "    for _k in range(_n):", f"{ind}i = _spk[_k]"]
     if reset:
         lines += [f"{ind}{name} = _row_{name}[i]" for name in state if name in reset_names]
         lines += [ind + line for line in reset]

@@ -46,7 +46,9 @@ def compile_model(equations: str, threshold: str, reset: str, refractory: float 
         generate(code)  # refuses what the generator cannot compile before anything is cached
         return code
 
-    parts = [equations, threshold, reset, refractory, method,
+    # a period's value is runtime data (the record's ref): only whether there is one changes the kernel
+    period = isinstance(refractory, int | float)
+    parts = [equations, threshold, reset, ("period" if refractory > 0 else 0) if period else refractory, method,
              sorted((name, list(dim)) for name, (_, dim) in shared.items())]
     here = Path(__file__).parent
     code = cached_analysis("equations", parts, checked, ModelCode.from_json,
@@ -72,6 +74,25 @@ def parameter_values(parameters: dict[str, Any]) -> dict[str, tuple[float, tuple
     return {name: quantity_with_dimension(raw) for name, raw in parameters.items()}
 
 
+class CompiledText:
+    """Mixin of the models compiled from text (their private state holds the compiled module): a copy or an
+    unpickled one is validated again from its fields, so it compiles (from the cache) what its own text says."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        state["__pydantic_private__"] = dict.fromkeys(state.get("__pydantic_private__") or {})
+        return state
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
+        return type(self)(**{**self.model_dump(), **(update or {})})  # type: ignore[attr-defined]
+
+    def __copy__(self) -> Any:
+        return self.model_copy()
+
+    def __deepcopy__(self, memo: dict | None = None) -> Any:
+        return self.model_copy()
+
+
 class _per_model(property):  # noqa: N801 (used as a decorator, like property)
     """A property of one model's analysed text; on the class (listings of every registered model's variables)
     it reads as the class-level default of :class:`NeuronModel`: no variables, targets or clamps."""
@@ -81,7 +102,7 @@ class _per_model(property):  # noqa: N801 (used as a decorator, like property)
 
 
 @register("neuron", "equations")
-class EquationNeuron(NeuronModel):
+class EquationNeuron(CompiledText, NeuronModel):
     """A neuron model written as equations (Brian2 syntax, with units), threshold, reset and refractoriness;
     integrated by ``method`` (Brian2's choice when omitted: exact where linear, else Euler)."""
 
@@ -131,11 +152,6 @@ class EquationNeuron(NeuronModel):
                 raise
             raise KeyedValueError(str(err), err.loc) from None
         return self
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["__pydantic_private__"] = {"_code": None, "_module": None}  # compiled again (from the cache)
-        return state
 
     def _compiled(self) -> tuple[ModelCode, Any]:
         if self._code is None:
