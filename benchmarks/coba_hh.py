@@ -7,34 +7,13 @@ p = 0.02, exponential conductances, 1 s biological; biosim runs the model writte
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from harness import compare
+from harness import BRIAN2_PRELUDE, NEST_PRELUDE, compare_experiment, nest_timing
 
 EXPERIMENT = Path(__file__).parents[1] / "experiments" / "coba_hh.yaml"
 
-BIOSIM = """
-t0 = time.perf_counter()
-from biosim.config import load_experiment
-from biosim.networks.spiking.family import build_spiking
-from biosim.engine.simulation import Simulation
-exp, src = load_experiment("{experiment}", ["monitors.state=[]", "monitors.rates=[]"])
-net = build_spiking(exp, src)
-sim = Simulation(net, chunk=1.0)
-setup = time.perf_counter() - t0
-rec = sim.run({duration})
-n = sum(rec.sizes.values())
-print(json.dumps({{"setup_s": setup, "sim_s": sim.timing.sim_s,
-                  "rate_hz": sum(t.size for t, _ in rec.spikes.values()) / n / {duration}}}))
-"""
-
-BRIAN2 = """
-t0 = time.perf_counter()
-from brian2 import *
-{device}
-prefs.codegen.target = "cython"
-defaultclock.dt = 0.1 * ms
+BRIAN2 = BRIAN2_PRELUDE + """
 area = 20000 * umetre**2
 Cm, gl = 1 * ufarad * cm**-2 * area, 5e-5 * siemens * cm**-2 * area
 El, EK, ENa, VT = -60 * mV, -90 * mV, 50 * mV, -63 * mV
@@ -64,12 +43,7 @@ M = SpikeMonitor(P)
 {run}
 print(json.dumps({{"setup_s": setup, "sim_s": sim, "rate_hz": M.num_spikes / 4000 / {duration}}}))
 """
-NEST = """
-t0 = time.perf_counter()
-import nest
-nest.set_verbosity("M_ERROR")
-nest.ResetKernel()
-nest.SetKernelStatus({{"resolution": 0.1, "local_num_threads": 1, "rng_seed": 1}})
+NEST = NEST_PRELUDE + """
 params = {{"C_m": 200.0, "g_L": 10.0, "E_L": -60.0, "E_K": -90.0, "E_Na": 50.0, "g_Na": 20000.0, "g_K": 6000.0,
           "V_T": -63.0, "tau_syn_ex": 5.0, "tau_syn_in": 10.0, "E_ex": 0.0, "E_in": -80.0, "t_ref": 3.0}}
 P = nest.Create("hh_cond_exp_traub", 4000, params=params)
@@ -77,25 +51,14 @@ P.V_m = nest.random.normal(-65.0, 5.0)
 conn = {{"rule": "pairwise_bernoulli", "p": 0.02}}
 nest.Connect(P[:3200], P, conn, {{"weight": 6.0, "delay": 0.1}})
 nest.Connect(P[3200:], P, conn, {{"weight": -67.0, "delay": 0.1}})
-rec = nest.Create("spike_recorder"); nest.Connect(P, rec)
-nest.Simulate(0.1)
-setup = time.perf_counter() - t0
-t1 = time.perf_counter(); nest.Simulate({duration} * 1000.0 - 0.1); sim = time.perf_counter() - t1
-print(json.dumps({{"setup_s": setup, "sim_s": sim, "rate_hz": rec.n_events / 4000 / {duration}}}))
-"""
+""" + nest_timing("P", 4000)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    d, n = args.duration, args.repeats
-    snippets = {"warmup": BIOSIM.format(experiment=EXPERIMENT, duration=0.01),
-                "biosim": BIOSIM.format(experiment=EXPERIMENT, duration=d),
-                "brian2": BRIAN2, "nest": NEST.format(duration=d), "duration": d}
-    title = f"COBAHH 4000 Hodgkin-Huxley neurons, {d:g} s biological, dt 0.1 ms, 1 core, median of {n}"
-    compare("coba_hh", title, snippets, nest_label="nest hh_cond_exp_traub 1 thread", repeats=n)
+    compare_experiment("coba_hh", __doc__, EXPERIMENT, [], BRIAN2, NEST,
+                       title="COBAHH 4000 Hodgkin-Huxley neurons, "
+                             "{duration:g} s biological, dt 0.1 ms, 1 core, median of {repeats}",
+                       nest_label="nest hh_cond_exp_traub 1 thread", duration=1.0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ phase alone) and ``rate_hz``. Results go to ``benchmarks/results/<name>.json``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -77,6 +78,69 @@ def measure_brian2(name: str, template: str, duration: float, repeats: int) -> d
                                  duration=duration)
     return {"brian2 cython runtime": measure("brian2 runtime", runtime, repeats),
             "brian2 cpp_standalone": measure("brian2 standalone", standalone, repeats)}
+
+
+#: the start of every Brian2 template: its clock starts, the {device} slot, the cython target, dt = 0.1 ms
+BRIAN2_PRELUDE = """
+t0 = time.perf_counter()
+from brian2 import *
+{device}
+prefs.codegen.target = "cython"
+defaultclock.dt = 0.1 * ms
+"""
+
+#: the start of every NEST snippet: its clock starts, one thread, resolution 0.1 ms, seed 1
+NEST_PRELUDE = """
+t0 = time.perf_counter()
+import nest
+nest.set_verbosity("M_ERROR")
+nest.ResetKernel()
+nest.SetKernelStatus({{"resolution": 0.1, "local_num_threads": 1, "rng_seed": 1}})
+"""
+
+BIOSIM_EXPERIMENT = """
+t0 = time.perf_counter()
+from biosim.config import load_experiment
+from biosim.networks.spiking.family import build_spiking
+from biosim.engine.simulation import Simulation
+exp, src = load_experiment("{experiment}", {overrides!r} + ["monitors.state=[]", "monitors.rates=[]"])
+sim = Simulation(build_spiking(exp, src), chunk=1.0)
+setup = time.perf_counter() - t0
+rec = sim.run({duration})
+n = sum(rec.sizes.values())
+print(json.dumps({{"setup_s": setup, "sim_s": sim.timing.sim_s,
+                  "rate_hz": sum(t.size for t, _ in rec.spikes.values()) / n / {duration}}}))
+"""
+
+
+def nest_timing(neurons: str, n: int) -> str:
+    """The end of a NEST snippet: record ``neurons`` (a NodeCollection expression of ``n`` neurons), a 0.1 ms
+    first step counted as setup, then the timed simulation; a {duration} slot is left for ``str.format``."""
+    return (f'rec = nest.Create("spike_recorder"); nest.Connect({neurons}, rec)\n'
+            "nest.Simulate(0.1)\n"
+            "setup = time.perf_counter() - t0\n"
+            "t1 = time.perf_counter(); nest.Simulate({duration} * 1000.0 - 0.1); sim = time.perf_counter() - t1\n"
+            f'print(json.dumps({{{{"setup_s": setup, "sim_s": sim, '
+            f'"rate_hz": rec.n_events / {n} / {{duration}}}}}}))\n')
+
+
+def compare_experiment(name: str, doc: str, experiment: Path, overrides: list[str], brian2: str, nest: str, *,
+                       title: str, nest_label: str, duration: float) -> None:
+    """The command line of a spiking benchmark (``--duration``, ``--repeats``): biosim running ``experiment``
+    with ``overrides`` (monitors off) against the ``brian2`` template and the ``nest`` snippet (a {duration}
+    slot); ``title`` has {duration} and {repeats} slots."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--duration", type=float, default=duration)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    d, n = args.duration, args.repeats
+
+    def biosim(length: float) -> str:
+        return BIOSIM_EXPERIMENT.format(experiment=experiment, overrides=overrides, duration=length)
+
+    snippets = {"warmup": biosim(0.01), "biosim": biosim(d), "brian2": brian2, "nest": nest.format(duration=d),
+                "duration": d}
+    compare(name, title.format(duration=d, repeats=n), snippets, nest_label=nest_label, repeats=n)
 
 
 def compare(name: str, title: str, snippets: dict[str, str], *, nest_label: str, repeats: int) -> None:
