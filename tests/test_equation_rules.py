@@ -116,6 +116,15 @@ def test_two_equation_rules_in_one_network_each_run_their_own_kernels():
     assert not np.array_equal(together.weights["pair"]["w"][-1], together.weights["triplet"]["w"][-1])
 
 
+def test_a_rule_object_with_the_wrong_weight_unit_is_refused_by_connect():
+    rule = EquationRule(equations="w : volt\ndapre/dt = -apre / tau : 1 (event-driven)", on_pre="apre += 1",
+                        parameters={"tau": "20 ms"})
+    net, _ = song_network(STDP(w_max=0.05))
+    with pytest.raises(ConfigError, match="'w' is declared in voltage but the projection's target takes weights "
+                                          "in dimensionless"):
+        net.connect("inputs", "neuron", target="ge", connector=AllToAll(), weight=0.01, rule=rule, name="bad")
+
+
 def test_per_synapse_variables_are_kept_per_synapse():
     """A variable without dynamics lives in each synapse: here it counts the synapse's presynaptic spikes."""
     rule = EquationRule(equations=TRACES + "\ncount : 1", on_pre="apre += 1\ncount += 1",

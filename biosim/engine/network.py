@@ -365,6 +365,10 @@ class Network:
         if getattr(rule, "plugs_into", None) != SPIKING_PROJECTION:
             raise self.error(f"rule {getattr(rule, 'registry_name', rule)!r} plugs into "
                              f"{getattr(rule, 'plugs_into', None)!r}, not into a spiking projection", *loc, "rule")
+        try:
+            rule.check_weight_dimension(dimension)
+        except ValueError as err:
+            raise self.error(str(err), *loc, "rule") from None
         if rule.needs_modulator and modulator not in self.populations:
             raise self.unknown("modulator population", modulator, self.populations, *loc, "modulator")
         weight = self.value(weight, dimension, (*loc, "weight"))

@@ -126,3 +126,6 @@ class SpikingRule(Rule):
     def weight_bounds(self) -> tuple[float, float] | None:
         """(w_min, w_max) the weights are clipped to (unit of the target), or None when unbounded."""
         return None
+
+    def check_weight_dimension(self, dimension: str) -> None:
+        """Raise ValueError when the rule cannot act on weights of ``dimension`` (its target's); most take any."""

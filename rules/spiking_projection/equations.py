@@ -280,13 +280,20 @@ class EquationRule(CompiledText, SpikingRule):
     def _analyse(self, info: ValidationInfo) -> EquationRule:
         code = self.compiled()[0]
         expected = (info.context or {}).get("weight_dimension")
-        if expected is not None and code.weight != expected:
-            raise KeyedValueError(f"'w' is declared in {code.weight} but the projection's target takes weights in "
-                                  f"{expected}", ("equations",))
+        if expected is not None:
+            try:
+                self.check_weight_dimension(expected)
+            except ValueError as err:
+                raise KeyedValueError(str(err), ("equations",)) from None
         for name, (_, tau, _, _) in code.traces.items():
             if not self._evaluate(tau) > 0:
                 raise KeyedValueError(f"the time constant of {name} ({tau}) must be > 0", ("parameters",))
         return self
+
+    def check_weight_dimension(self, dimension: str) -> None:
+        weight = self.compiled()[0].weight
+        if weight != dimension:
+            raise ValueError(f"'w' is declared in {weight} but the projection's target takes weights in {dimension}")
 
     def compiled(self) -> tuple[SynapseCode, Any]:
         """The analysed rule and its generated module (``Params``, kernels)."""
