@@ -143,6 +143,7 @@ class Simulation:
         self.recording = Recording(network.dt, {p.name: p.n for p in network.populations.values()},
                                    dimensions=network.recorded_dimensions())
         self._pieces: dict[str, list] = {}
+        self._spikes_kept: dict[str, int] = {}  # per population: spikes already moved into _pieces
         self._snapshot_weights()
 
     def restart(self, weights: dict[str, Any] | None = None) -> None:
@@ -260,8 +261,9 @@ class Simulation:
         limit = self.network.max_spikes
         for pop, (idx, steps, pos) in buffers.spikes.items():
             count = int(pos[0])
-            stored = sum(len(piece[0]) for piece in self._pieces.get(f"spk/{pop}", []))
+            stored = self._spikes_kept.get(pop, 0)
             keep = max(0, min(count, limit - stored))
+            self._spikes_kept[pop] = stored + keep
             note = f"spike monitor of {pop!r} stopped at max_spikes = {limit}; rates and CVs use all spikes"
             if keep < count and pop not in self.recording.truncated:
                 self.recording.truncated.add(pop)
