@@ -112,7 +112,7 @@ def analyse(equations: str, threshold: str, reset: str, refractory: float | str,
     if condition:
         _check_condition(b2, condition, variables, "refractory")
     check_statements(b2, reset, variables, eqs)
-    (per_step, update), chosen = state_update(b2, group, method, lines)
+    (per_step, update), chosen = state_update(b2, group, method)
     subexpressions = {name: str(eq.expr) for name, eq in eqs.items() if eq.type == SUBEXPRESSION}
     state = {name: dimension_name(tuple(eq.dim._dims[:4])) for name, eq in eqs.items() if eq.type != SUBEXPRESSION}
     code = "\n".join((*per_step, *update, threshold, reset, condition, *subexpressions.values()))
@@ -290,7 +290,7 @@ def check_statements(b2, text: str, variables: dict, eqs, key: str = "reset") ->
             raise KeyedValueError(f"{statement!r} is not a statement: {err.msg}", (key,)) from None
 
 
-def state_update(b2, group, method: str | None, lines: dict[str, str]) -> tuple[tuple, str]:
+def state_update(b2, group, method: str | None) -> tuple[tuple, str]:
     """Brian2's state update of one step (see :func:`optimised`) and the method it used."""
     from brian2.stateupdaters.base import UnsupportedEquationsException
 
