@@ -228,7 +228,7 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
                 fn = plan.use(kernels.apply_timed_input, "apply_timed_input")
                 plan.arg(f"timed{k}", pop.timed)
                 plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], timed{k}, t)")
-            update = plan.use(pop.spec.model.kernels()[0], f"update_{_model_key(pop.spec.model)}")
+            update = plan.use(pop.spec.model.kernels()[0], f"update_{pop.spec.model.registry_key}")
             plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk})")
         elif pop.spec.kind == "poisson":
             fn = plan.use(sources.poisson_step, "poisson_step")
@@ -255,9 +255,9 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
         plan.arg(f"drive{d}_cdf", kernels.binomial_cdf(int(drive.n), drive.rate * net.dt))
         plan.arg(f"drive{d}_w", float(drive.weight)), plan.arg(f"drive{d}_rng", net.drive_rngs[d])
-        steps, ref = _refractory_gate(pop, pop.row(drive.target))
-        plan.emit(f"{fn}(drive{d}_rng, S{pop.index}[{pop.row(drive.target)}], drive{d}_cdf, drive{d}_w, {steps}, t, "
-                  f"{ref})")
+        row = pop.row(drive.target)
+        steps, ref = _refractory_gate(pop, row)
+        plan.emit(f"{fn}(drive{d}_rng, S{pop.index}[{row}], drive{d}_cdf, drive{d}_w, {steps}, t, {ref})")
     for proj in net.projections.values():
         if proj.plasticity:
             _emit_plasticity(plan, proj, net)
@@ -265,7 +265,7 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     # -- resets and monitors ----------------------------------------------------------------------
     for pop in pops.values():
         if pop.spec.kind == "neuron":
-            reset = plan.use(pop.spec.model.kernels()[1], f"reset_{_model_key(pop.spec.model)}")
+            reset = plan.use(pop.spec.model.kernels()[1], f"reset_{pop.spec.model.registry_key}")
             plan.emit(f"{reset}(S{pop.index}, P{pop.index}, spk{pop.index}, n{pop.index})")
     for name in net.network.spike_records:
         k = pops[name].index
@@ -287,12 +287,6 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         plan.arg(f"rate{k}", counts)
         plan.emit(f"rate{k}[step] = n{k}")
     return plan, buffers
-
-
-def _model_key(model) -> str:
-    """The name a model's kernels are imported under, unique to the kernels (two equation models, or two
-    generated built-ins with and without refractoriness, have different ones)."""
-    return model.registry_key
 
 
 def _refractory_gate(pop, row: int) -> tuple[str, int]:

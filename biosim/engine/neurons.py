@@ -137,6 +137,8 @@ class NeuronModel(Params):
             return
         cls.state_vars, cls.synaptic_targets, cls.clamped_during_refractory = \
             desc.state, desc.synaptic_targets, desc.clamped
+        if cls.generated:  # the generated module defines the record
+            return
         fields = [("ref", int)] + [(name, float) for name in cls.model_fields] + [(c, float) for c in desc.constants]
         record = NamedTuple(f"{cls.__name__}Params", fields)
         record.__module__ = cls.__module__  # importable by name: Numba's cache index pickles the type
