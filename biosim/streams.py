@@ -6,6 +6,9 @@ kernels take the generator as an argument (``@njit(cache=True)`` code accepts ``
 seeds a process-global generator, so two simulations advanced alternately, or in two threads, draw exactly what
 each draws alone.
 
+``mix`` is the counter-based hash behind draws that must not depend on visiting order or thread count (equation
+models' ``rand``/``randn``, Poisson drives): splitmix64's finaliser of a counter, keyed by ``stream_key``.
+
 The Numba helpers below are the project's only hand-written sampling: ``randint`` because Numba's
 ``Generator.integers`` costs ~60 ns a draw, and ``partial_shuffle`` (a partial Fisher-Yates shuffle) because every
 family draws k-subsets in O(k) inside compiled loops. Both use Lemire's (2019) multiply-shift with rejection on
@@ -21,6 +24,9 @@ import numpy as np
 from numba import njit
 from numba.np.random.generator_core import next_uint64
 
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: splitmix64's counter increment
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _LOW = np.uint64(0xFFFFFFFF)
 _SHIFT = np.uint64(32)
 _SPAN = np.uint64(2**32)
@@ -44,6 +50,15 @@ def streams(seed: int, *names: str) -> dict[str, np.random.Generator]:
 def stream(seed: int, name: str) -> np.random.Generator:
     """The generator of one named consumer."""
     return np.random.default_rng(stream_seed(seed, name))
+
+
+@njit(cache=True, inline="always")
+def mix(z):
+    """splitmix64's finaliser (Steele, Lea & Flood 2014): a bijection of uint64 with full avalanche, so
+    ``mix(state + GOLDEN * i)`` over counters ``i`` is splitmix64's sequence."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
 
 
 @njit(cache=True, inline="always")
@@ -79,3 +94,27 @@ def partial_shuffle(rng, perm, k):
         if m + 1 < k:
             j = m + 1 + _bounded(bits, raw >> _SHIFT, n - m - 1)
             perm[m + 1], perm[j] = perm[j], perm[m + 1]
+
+
+def alias_table(pmf: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Walker's alias table of the distribution ``pmf`` over 0..len-1, built by Vose's (1991) method in exact
+    integer arithmetic on probabilities quantised to multiples of 2^-64 (the rounding error goes to the mode).
+    Returns (threshold uint64[K], alias int64[K], shift) with K = 2^(64 - shift) >= 2 columns: a 64-bit draw
+    ``r`` picks column ``j = r >> shift`` and gives ``j`` if ``r mod 2^shift < threshold[j]``, else ``alias[j]``,
+    so each outcome has exactly its quantised probability."""
+    pmf = np.asarray(pmf, dtype=np.float64)
+    units = [int(x) for x in np.round(pmf / pmf.sum() * 2.0**64)]
+    units[int(np.argmax(pmf))] += 2**64 - sum(units)
+    bits = max(1, (len(units) - 1).bit_length())
+    capacity = 2 ** (64 - bits)  # each column's share of the 2^64 draws
+    units += [0] * (2**bits - len(units))
+    threshold, alias = [capacity] * len(units), list(range(len(units)))
+    small = [j for j, u in enumerate(units) if u < capacity]
+    large = [j for j, u in enumerate(units) if u >= capacity]
+    while small and large:
+        j, big = small.pop(), large[-1]
+        threshold[j], alias[j] = units[j], big
+        units[big] -= capacity - units[j]
+        if units[big] < capacity:
+            small.append(large.pop())
+    return np.array(threshold, dtype=np.uint64), np.array(alias, dtype=np.int64), 64 - bits

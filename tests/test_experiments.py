@@ -32,16 +32,16 @@ def test_brunel_fig8_states():
     assert a["cv_isi"] < 0.1 and a["rate_hz"] > 100  # regular firing near saturation
     assert b["cv_isi"] > 0.7 and b["rate_peak_hz"] > 100  # irregular neurons, fast population rhythm
     assert d["rate_hz"] < 10 and 10 < d["rate_peak_hz"] < 40 and d["rate_cv"] > 1  # slow synchronous rhythm
-    assert c["rate_hz"] == pytest.approx(37.3, abs=1.0)
+    assert c["rate_hz"] == pytest.approx(36.4, abs=1.0)
     assert c["rate_cv"] < min(b["rate_cv"], d["rate_cv"])  # the AI state is the least synchronous
 
 
 def test_brunel_states_in_short_runs():
     """The default suite's twin of Fig. 8 (10 s instead of 60): A regular near saturation in 0.1 s, the AI
-    rate in 0.3 s (37.3 Hz over 1 s), D's slow rhythm in 0.3 s."""
+    rate in 0.3 s (seeds 1-5: 35.8-36.9 Hz; 36.4-36.9 Hz over 1 s; Brian2 36.8 Hz), D's slow rhythm in 0.3 s."""
     a, c, d = brunel_state("A", "0.1 s"), brunel_state("C", "0.3 s"), brunel_state("D", "0.3 s")
     assert a["cv_isi"] < 0.1 and a["rate_hz"] > 100
-    assert c["rate_hz"] == pytest.approx(37.3, abs=1.0)
+    assert c["rate_hz"] == pytest.approx(36.4, abs=1.0)
     assert d["rate_hz"] < 10 and 10 < d["rate_peak_hz"] < 40 and d["rate_cv"] > 1
     assert c["rate_cv"] < d["rate_cv"]
 

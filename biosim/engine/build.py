@@ -118,7 +118,7 @@ class BuiltNetwork:
     populations: dict[str, BuiltPopulation]
     projections: dict[str, BuiltProjection]
     rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64[D, n])
-    drive_rngs: list[np.random.Generator]  # one stream per Poisson drive (``drive.stream``), in network.drives order
+    drive_keys: list[int]  # one counter-based key per Poisson drive (``drive.stream``), in network.drives order
 
     @property
     def dt(self) -> float:
@@ -263,5 +263,5 @@ def build(network: Network) -> BuiltNetwork:
             depth = max(proj.max_delay + 1, rings[key][2].shape[0] if key in rings else 0)
             rings[key] = (proj.post, proj.target_row, aligned_zeros((depth, proj.post.n)))
             proj.ring = key
-    drive_rngs = [stream(seed, drive.stream) for drive in network.drives]
-    return BuiltNetwork(network, pops, projections, rings, drive_rngs)
+    drive_keys = [stream_key(seed, drive.stream) for drive in network.drives]
+    return BuiltNetwork(network, pops, projections, rings, drive_keys)

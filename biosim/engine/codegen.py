@@ -32,6 +32,7 @@ import numpy as np
 
 from biosim.engine import kernels, sources
 from biosim.engine.build import BuiltNetwork, BuiltProjection
+from biosim.streams import alias_table
 
 
 def cache_dir() -> Path:
@@ -253,11 +254,16 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
-        plan.arg(f"drive{d}_cdf", kernels.binomial_cdf(int(drive.n), drive.rate * net.dt))
-        plan.arg(f"drive{d}_w", float(drive.weight)), plan.arg(f"drive{d}_rng", net.drive_rngs[d])
+        k0, pmf = kernels.binomial_pmf(int(drive.n), drive.rate * net.dt)
+        threshold, alias, shift = alias_table(pmf)
+        plan.arg(f"drive{d}_key", net.drive_keys[d]), plan.arg(f"drive{d}_threshold", threshold)
+        plan.arg(f"drive{d}_alias", alias), plan.arg(f"drive{d}_k0", k0), plan.arg(f"drive{d}_shift", np.uint64(shift))
+        plan.arg(f"drive{d}_w", float(drive.weight))
+        plan.arg(f"drive{d}_bits", np.empty(pop.spec.n, dtype=np.uint64))
         row = pop.row(drive.target)
         steps, ref = _refractory_gate(pop, row)
-        plan.emit(f"{fn}(drive{d}_rng, S{pop.index}[{row}], drive{d}_cdf, drive{d}_w, {steps}, t, {ref})")
+        plan.emit(f"{fn}(drive{d}_key, S{pop.index}[{row}], drive{d}_threshold, drive{d}_alias, drive{d}_k0, "
+                  f"drive{d}_shift, drive{d}_w, {steps}, t, {ref}, drive{d}_bits)")
     for proj in net.projections.values():
         if proj.plasticity:
             _emit_plasticity(plan, proj, net)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from biosim.streams import GOLDEN, mix
+
 
 @njit(cache=True)
 def apply_current_steps(i_ext, steps, values, cursor, t):
@@ -22,33 +24,45 @@ def apply_timed_input(i_ext, values, t):
     i_ext[:] = values[min(t, values.shape[0] - 1)]
 
 
-def binomial_cdf(n: int, p: float, tail: float = 1e-17) -> np.ndarray:
-    """Cumulative probabilities of Binomial(n, p), cut where the terms past the mean fall below
-    ``tail``; the last entry is set to 1, so inversion sampling is exact up to ~1e-16 in probability.
-    ``p`` (rate x dt) must lie in [0, 1): ``Network.add_poisson_drive`` checks it."""
-    pmf = [(1.0 - p) ** n]
-    for k in range(n):
-        term = pmf[-1] * (n - k) / (k + 1) * p / (1.0 - p)
-        if k + 1 > n * p and term < tail:
+def binomial_pmf(n: int, p: float, tail: float = 1e-20) -> tuple[int, np.ndarray]:
+    """(k0, pmf): the probabilities of k0, k0 + 1, ... under Binomial(n, p), with the terms below ``tail``
+    dropped at both ends. The terms come from the ratio of neighbours outwards from the mode and are normalised
+    by their sum, so no term underflows for any mean (``(1 - p)^n`` at k = 0 does for n p > 745)."""
+    if p <= 0.0:
+        return 0, np.ones(1)
+    mode = min(n, int((n + 1) * p))
+    odds = p / (1.0 - p)
+    up, down = [1.0], [1.0]
+    for k in range(mode, n):
+        up.append(up[-1] * (n - k) / (k + 1) * odds)
+        if up[-1] < tail:
             break
-        pmf.append(term)
-    cdf = np.cumsum(pmf)
-    cdf[-1] = 1.0
-    return cdf
+    for k in range(mode, 0, -1):
+        down.append(down[-1] * k / ((n - k + 1) * odds))
+        if down[-1] < tail:
+            break
+    terms = np.array(down[:0:-1] + up)
+    return mode - len(down) + 1, terms / terms.sum()
 
 
-@njit(cache=True)
-def poisson_drive(rng, target, cdf, weight, last, t, ref):
-    """Add ``weight`` x (a Binomial count drawn from ``rng`` by inversion of ``cdf``) to every element of
-    ``target`` whose neuron is not refractory (``t - last[i] >= ref``: ``last`` the last spike or refractory
-    step; ``ref = 0`` accepts all)."""
-    for i in range(target.shape[0]):
-        u = rng.random()
-        count = 0
-        while u > cdf[count]:
-            count += 1
-        if count and t - last[i] >= ref:
-            target[i] += count * weight
+@njit(cache=True, error_model="numpy")
+def poisson_drive(key, target, threshold, alias, k0, shift, weight, last, t, ref, bits):
+    """Add ``weight`` x a Binomial count to every element of ``target`` whose neuron is not refractory
+    (``t - last[i] >= ref``: ``last`` the last spike or refractory step; ``ref = 0`` accepts all). Neuron i's
+    count at step t comes from the alias table (``biosim.streams.alias_table`` of the counts from ``k0`` on) and
+    the 64-bit hash of (``key``, t, i): a pure function of the counters, so independent of visiting order. The
+    hashes are written to ``bits`` (one per neuron) first, in a loop LLVM vectorises, then looked up."""
+    base = mix(np.uint64(key) + GOLDEN * np.uint64(t))
+    n = target.shape[0]
+    for i in range(n):
+        bits[i] = mix(base + GOLDEN * np.uint64(i))
+    low = (np.uint64(1) << shift) - np.uint64(1)
+    for i in range(n):
+        r = bits[i]
+        j = np.int64(r >> shift)
+        k = j if (r & low) < threshold[j] else alias[j]
+        if t - last[i] >= ref:
+            target[i] += (k + k0) * weight
 
 
 @njit(cache=True)

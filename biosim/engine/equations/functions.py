@@ -21,25 +21,17 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+from biosim.streams import GOLDEN, mix
+
+_S11 = np.uint64(11)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2^-53
 
 
 @njit(cache=True, inline="always")
-def _mix(z):
-    """splitmix64's finaliser (Steele, Lea & Flood 2014): a bijection of uint64 with full avalanche."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@njit(cache=True, inline="always")
 def _bits(key, step, i, site):
-    z = _mix(np.uint64(key) + _GOLDEN * np.uint64(site + 1))
-    z = _mix(z + _GOLDEN * np.uint64(step))
-    return _mix(z + _GOLDEN * np.uint64(i))
+    z = mix(np.uint64(key) + GOLDEN * np.uint64(site + 1))
+    z = mix(z + GOLDEN * np.uint64(step))
+    return mix(z + GOLDEN * np.uint64(i))
 
 
 @njit(cache=True)
