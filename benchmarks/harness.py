@@ -18,12 +18,16 @@ from datetime import datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-PRELUDE = "import os, json, time\nos.sched_setaffinity(0, {0})\n"
+PRELUDE = "import os, json, time\nos.sched_setaffinity(0, {cores})\n"
 
 
-def run_snippet(code: str, timeout: float = 1800) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], capture_output=True, text=True,
+def run_snippet(code: str, timeout: float = 1800, cores: int = 1) -> dict:
+    """Run ``code`` in a fresh process on the first ``cores`` cores (one by default), every library's threads
+    limited to that many; returns the JSON its last line prints."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(cores), "NUMBA_NUM_THREADS": str(cores),
+           "MKL_NUM_THREADS": str(cores), "BIOSIM_THREADS": str(cores)}
+    prelude = PRELUDE.format(cores=set(range(cores)))
+    out = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
                          env=env, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
@@ -52,10 +56,10 @@ def run_experiment_metrics(file: str, overrides: list[str], keys: list[str]) -> 
 
 
 
-def measure(name: str, code: str, repeats: int) -> dict:
+def measure(name: str, code: str, repeats: int, cores: int = 1) -> dict:
     runs = []
     for k in range(repeats):
-        runs.append(run_snippet(code))
+        runs.append(run_snippet(code, cores=cores))
         print(f"  {name} run {k + 1}/{repeats}: setup {runs[-1]['setup_s']:.2f} s, sim {runs[-1]['sim_s']:.3f} s, "
               f"{runs[-1]['rate_hz']:.2f} Hz", flush=True)
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {"runs": runs}
@@ -68,14 +72,20 @@ device.build(directory="{build_dir}", compile=True, run=True, with_output=False)
 sim = device._last_run_time; setup = time.perf_counter() - t0 - sim"""
 
 
-def measure_brian2(name: str, template: str, duration: float, repeats: int) -> dict[str, dict]:
+def measure_brian2(name: str, template: str, duration: float, repeats: int, threads: int = 1) -> dict[str, dict]:
     """Time a Brian2 script (with {device}, {run} and {duration} slots) in cython runtime and
-    cpp_standalone modes."""
-    runtime = template.format(device="", run=BRIAN2_RUNTIME.format(duration=duration), duration=duration)
+    cpp_standalone modes; with ``threads`` > 1, cpp_standalone alone, on that many OpenMP threads (the
+    runtime mode has no threads)."""
     build_dir = RESULTS / f"{name}_standalone"
-    standalone = template.format(device='set_device("cpp_standalone", build_on_run=False)',
-                                 run=BRIAN2_STANDALONE.format(duration=duration, build_dir=build_dir),
+    device = 'set_device("cpp_standalone", build_on_run=False)'
+    if threads > 1:
+        device += f"\nprefs.devices.cpp_standalone.openmp_threads = {threads}"
+    standalone = template.format(device=device, run=BRIAN2_STANDALONE.format(duration=duration, build_dir=build_dir),
                                  duration=duration)
+    if threads > 1:
+        return {f"brian2 cpp_standalone {threads} threads": measure("brian2 standalone", standalone, repeats,
+                                                                     threads)}
+    runtime = template.format(device="", run=BRIAN2_RUNTIME.format(duration=duration), duration=duration)
     return {"brian2 cython runtime": measure("brian2 runtime", runtime, repeats),
             "brian2 cpp_standalone": measure("brian2 standalone", standalone, repeats)}
 
@@ -89,13 +99,13 @@ prefs.codegen.target = "cython"
 defaultclock.dt = 0.1 * ms
 """
 
-#: the start of every NEST snippet: its clock starts, one thread, resolution 0.1 ms, seed 1
+#: the start of every NEST snippet: its clock starts, {threads} threads, resolution 0.1 ms, seed 1
 NEST_PRELUDE = """
 t0 = time.perf_counter()
 import nest
 nest.set_verbosity("M_ERROR")
 nest.ResetKernel()
-nest.SetKernelStatus({{"resolution": 0.1, "local_num_threads": 1, "rng_seed": 1}})
+nest.SetKernelStatus({{"resolution": 0.1, "local_num_threads": {threads}, "rng_seed": 1}})
 """
 
 BIOSIM_EXPERIMENT = """
@@ -104,7 +114,7 @@ from biosim.config import load_experiment
 from biosim.networks.spiking.family import build_spiking
 from biosim.engine.simulation import Simulation
 exp, src = load_experiment("{experiment}", {overrides!r} + ["monitors.state=[]", "monitors.rates=[]"])
-sim = Simulation(build_spiking(exp, src), chunk=1.0)
+sim = Simulation(build_spiking(exp, src), chunk=1.0, threads={threads})
 setup = time.perf_counter() - t0
 rec = sim.run({duration})
 n = sum(rec.sizes.values())
@@ -126,33 +136,42 @@ def nest_timing(neurons: str, n: int) -> str:
 
 def compare_experiment(name: str, doc: str, experiment: Path, overrides: list[str], brian2: str, nest: str, *,
                        title: str, nest_label: str, duration: float) -> None:
-    """The command line of a spiking benchmark (``--duration``, ``--repeats``): biosim running ``experiment``
-    with ``overrides`` (monitors off) against the ``brian2`` template and the ``nest`` snippet (a {duration}
-    slot); ``title`` has {duration} and {repeats} slots."""
+    """The command line of a spiking benchmark (``--duration``, ``--repeats``, ``--threads``): biosim running
+    ``experiment`` with ``overrides`` (monitors off) against the ``brian2`` template and the ``nest`` snippet
+    ({duration} and {threads} slots); ``title`` has {duration} and {repeats} slots. With ``--threads N`` > 1 every
+    system runs on N cores with N threads (Brian2 in cpp_standalone with OpenMP) and the results go to
+    ``<name>_threads<N>.json``."""
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--duration", type=float, default=duration)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="threads (and cores) of every system")
     args = parser.parse_args()
-    d, n = args.duration, args.repeats
+    d, n, threads = args.duration, args.repeats, args.threads
 
     def biosim(length: float) -> str:
-        return BIOSIM_EXPERIMENT.format(experiment=experiment, overrides=overrides, duration=length)
+        return BIOSIM_EXPERIMENT.format(experiment=experiment, overrides=overrides, duration=length, threads=threads)
 
-    snippets = {"warmup": biosim(0.01), "biosim": biosim(d), "brian2": brian2, "nest": nest.format(duration=d),
-                "duration": d}
-    compare(name, title.format(duration=d, repeats=n), snippets, nest_label=nest_label, repeats=n)
+    snippets = {"warmup": biosim(0.01), "biosim": biosim(d), "brian2": brian2,
+                "nest": nest.format(duration=d, threads=threads), "duration": d}
+    title = title.format(duration=d, repeats=n)
+    if threads > 1:
+        name, title = f"{name}_threads{threads}", title.replace("1 core", f"{threads} cores, {threads} threads each")
+        nest_label = nest_label.replace("1 thread", f"{threads} threads")
+    compare(name, title, snippets, nest_label=nest_label, repeats=n, threads=threads)
 
 
-def compare(name: str, title: str, snippets: dict[str, str], *, nest_label: str, repeats: int) -> None:
-    """Warm biosim's kernel cache, then time biosim, Brian2 (both modes) and NEST if installed.
+def compare(name: str, title: str, snippets: dict[str, str], *, nest_label: str, repeats: int,
+            threads: int = 1) -> None:
+    """Warm biosim's kernel cache, then time biosim, Brian2 (both modes; cpp_standalone alone with threads) and
+    NEST if installed, each on ``threads`` cores and threads.
 
     ``snippets`` holds the formatted ``biosim`` and ``warmup`` snippets, the ``brian2`` template (with
     {device} and {run} slots, already filled otherwise) and the ``nest`` snippet."""
-    measure("biosim (warm-up)", snippets["warmup"], 1)
-    results = {"biosim": measure("biosim", snippets["biosim"], repeats)}
-    results |= measure_brian2(name, snippets["brian2"], snippets["duration"], repeats)
+    measure("biosim (warm-up)", snippets["warmup"], 1, threads)
+    results = {"biosim": measure("biosim", snippets["biosim"], repeats, threads)}
+    results |= measure_brian2(name, snippets["brian2"], snippets["duration"], repeats, threads)
     if available("nest"):
-        results[nest_label] = measure("nest", snippets["nest"], repeats)
+        results[nest_label] = measure("nest", snippets["nest"], repeats, threads)
     report(name, title, results)
 
 

@@ -11,7 +11,7 @@ os.environ.setdefault("BIOSIM_BRIAN2_TARGET", "numpy")
 # pytest-xdist runs the suite in one worker per core: each worker's torch then gets its share of the cores
 # instead of all of them (two workers with two threads each on two cores ran torch tests 2-6x slower)
 if (workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) > 1:
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "BIOSIM_THREADS"):
         os.environ.setdefault(variable, str(max(1, len(os.sched_getaffinity(0)) // workers)))
 
 

@@ -200,9 +200,16 @@ def test_collect_spikes_lists_flagged_neurons(size):
         flags[:size] = rng.random(size) < density
         expected = np.flatnonzero(flags)
         spk, last = np.zeros(size, np.int32), np.full(size, NEVER, np.int32)
-        n = collect_spikes(flags, spk, last, 42)
+        n = collect_spikes(flags, spk, last, 42, 0, size)
         np.testing.assert_array_equal(spk[:n], expected)
         np.testing.assert_array_equal(np.flatnonzero(last == 42), expected)
+        for lo in range(0, size, FLAG_BLOCK):  # one block, as a thread collects it: its spikes at spk[lo:]
+            hi = min(size, lo + FLAG_BLOCK)
+            spk[:], last[:] = -1, NEVER
+            n = collect_spikes(flags, spk, last, 7, lo, hi)
+            np.testing.assert_array_equal(spk[lo:lo + n], expected[(expected >= lo) & (expected < hi)])
+            assert (spk[:lo] == -1).all() and (spk[lo + n:] == -1).all()
+            np.testing.assert_array_equal(np.flatnonzero(last == 7), spk[lo:lo + n])
 
 
 def test_runs_longer_than_int32_steps_are_refused():

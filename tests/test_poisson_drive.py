@@ -49,7 +49,7 @@ def _draw(n: int, p: float, neurons: int, steps: int, key: int = 7) -> np.ndarra
     last, bits = np.full(neurons, -(10**9), np.int64), np.empty(neurons, np.uint64)
     counts = np.zeros((steps, neurons))
     for t in range(steps):
-        poisson_drive(key, counts[t], threshold, alias, k0, np.uint64(shift), 1.0, last, t, 0, bits)
+        poisson_drive(key, counts[t], threshold, alias, k0, np.uint64(shift), 1.0, last, t, 0, bits, 0, neurons)
     return counts
 
 
@@ -84,10 +84,14 @@ def test_refractory_neurons_get_no_drive_and_the_rest_the_same_counts():
     bits = np.empty(100, np.uint64)
     free, gated = np.zeros(100), np.zeros(100)
     last = np.full(100, -(10**9), np.int64)
-    poisson_drive(3, free, threshold, alias, k0, np.uint64(shift), 0.5, last, 10, 20, bits)
+    poisson_drive(3, free, threshold, alias, k0, np.uint64(shift), 0.5, last, 10, 20, bits, 0, 100)
     last[::2] = 5  # refractory: 10 - 5 < 20
-    poisson_drive(3, gated, threshold, alias, k0, np.uint64(shift), 0.5, last, 10, 20, bits)
+    poisson_drive(3, gated, threshold, alias, k0, np.uint64(shift), 0.5, last, 10, 20, bits, 0, 100)
     assert not gated[::2].any() and np.array_equal(gated[1::2], free[1::2]) and free.all()
+    blocks = np.zeros(100)
+    for lo, hi in ((0, 64), (64, 100)):  # two threads' blocks: each neuron's count is the same
+        poisson_drive(3, blocks, threshold, alias, k0, np.uint64(shift), 0.5, last, 10, 20, bits, lo, hi)
+    assert np.array_equal(blocks, gated)
 
 
 def test_a_network_drive_is_fixed_by_seed_and_restarts_identically():

@@ -319,7 +319,7 @@ def test_memory_is_estimated_and_refused_before_building(monkeypatch, tmp_path):
     monkeypatch.setattr(network_module, "available_memory", lambda: 2 * 10**9)
     net = Network(dt=1e-4)
     net.add_population("p", 10**8, LIFCuba())
-    with pytest.raises(ConfigError, match=r"populations.p.n: the network needs about 7.7 GB .* but 2 GB are av"):
+    with pytest.raises(ConfigError, match=r"populations.p.n: the network needs about 8.1 GB .* but 2 GB are av"):
         net.check_memory()
     with pytest.raises(ConfigError, match=r"projections.exc_exc.delay: the network needs about 80"):
         run_experiment("experiments/brunel.yaml", ["projections.exc_exc.delay=100 s"], out=tmp_path)

@@ -16,6 +16,7 @@ import numpy as np
 from biosim.engine.network import MAX_PLASTIC_SYNAPSES, Network, Population, Projection, realize
 from biosim.engine.neurons import FLAG_BLOCK, NEVER
 from biosim.engine.plasticity import SpikingPlasticity, SynapseDevice
+from biosim.engine.threads import block_bounds, row_segments
 from biosim.streams import stream, stream_key
 
 
@@ -62,6 +63,9 @@ class BuiltPopulation:
     cur_cursor: np.ndarray | None = None
     timed: np.ndarray | None = None  # float64[steps, n]: the replayed i_ext (0 rows: none)
     counts: SpikeCounters | None = None  # per-neuron counters (every population), never truncated
+    bounds: np.ndarray | None = None  # int64[T + 1]: thread c updates neurons bounds[c]:bounds[c + 1]
+    block_spikes: np.ndarray | None = None  # int64[T]: spikes of block c this step, at spk[bounds[c]:]
+    spikes: np.ndarray | None = None  # int32[n]: the step's spikes of all blocks, in order (thread 0's copy)
 
     @property
     def name(self) -> str:
@@ -95,6 +99,7 @@ class BuiltProjection:
     plasticity: dict[str, Any] = field(default_factory=dict)  # its arrays
     device: SynapseDevice | None = None  # the device holding the weights, if any
     device_rng: np.random.Generator | None = None  # its writes' stream (write noise, stochastic rounding)
+    segments: np.ndarray | None = None  # int64[n_pre, T + 1]: row i's synapses onto post block c (threads.row_segments)
 
     @property
     def n_synapses(self) -> int:
@@ -105,7 +110,7 @@ class BuiltProjection:
         return int(self.delays.max()) if self.delays is not None and self.delays.size else self.delay_const
 
     def nbytes(self) -> int:
-        arrays = [self.indptr, self.indices, self.weights, self.delays, *self.plasticity.values(),
+        arrays = [self.indptr, self.indices, self.segments, self.weights, self.delays, *self.plasticity.values(),
                   self.device.state if self.device is not None else None]
         return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
@@ -119,6 +124,7 @@ class BuiltNetwork:
     projections: dict[str, BuiltProjection]
     rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64[D, n])
     drive_keys: list[int]  # one counter-based key per Poisson drive (``drive.stream``), in network.drives order
+    threads: int = 1  # the fused kernel's thread count (``biosim.engine.threads``)
 
     @property
     def dt(self) -> float:
@@ -137,9 +143,13 @@ def aligned_zeros(shape: int | tuple[int, ...], dtype=np.float64, align: int = 6
     return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
-def _build_population(index: int, spec: Population, dt: float, seed: int) -> BuiltPopulation:
+def _build_population(index: int, spec: Population, dt: float, seed: int, threads: int) -> BuiltPopulation:
     model = spec.model
-    pop = BuiltPopulation(index, spec, spk=np.zeros(spec.n, np.int32), counts=SpikeCounters.zeros(spec.n))
+    pop = BuiltPopulation(index, spec, spk=np.zeros(spec.n, np.int32), counts=SpikeCounters.zeros(spec.n),
+                          block_spikes=np.zeros(threads, np.int64), spikes=np.zeros(spec.n, np.int32))
+    # a source's spikes are drawn by thread 0 alone: all its neurons are block 0
+    pop.bounds = block_bounds(spec.n, threads) if spec.kind == "neuron" else \
+        np.array([0] + [spec.n] * threads, np.int64)
     if spec.kind == "neuron":
         defaults = model.default_state()
         rng = stream(seed, f"init/{spec.name}")
@@ -156,7 +166,7 @@ def _build_population(index: int, spec: Population, dt: float, seed: int) -> Bui
         steps = spec.current_steps
         pop.cur_steps = np.array([round(t / dt) for t, _ in steps], np.int64)
         pop.cur_values = np.array([v for _, v in steps], np.float64)
-        pop.cur_cursor = np.zeros(1, np.int64)
+        pop.cur_cursor = np.zeros(threads, np.int64)  # one per thread
         pop.timed = spec.timed_input if spec.timed_input is not None else np.zeros((0, spec.n))
     elif spec.kind == "poisson":
         pop.prob = model.rate * dt  # in [0, 1): checked by Network.add_population
@@ -205,7 +215,7 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     delay_const = int(delay_steps[0]) if uniform and delay_steps.size and n_syn else 0
 
     built = BuiltProjection(index, spec, pre, post, post.row(spec.target), indptr, indices, weights,
-                            weight_const, delays, delay_const)
+                            weight_const, delays, delay_const, segments=row_segments(indptr, indices, post.bounds))
     if plastic:
         built.rule = rule.implementation("numba", dt=dt)
         built.plasticity = _plasticity_arrays(built.rule, pre, post, indptr, indices, dt)
@@ -244,15 +254,15 @@ def _plasticity_arrays(rule: SpikingPlasticity, pre: BuiltPopulation, post: Buil
     return arrays
 
 
-def build(network: Network) -> BuiltNetwork:
+def build(network: Network, threads: int = 1) -> BuiltNetwork:
     """Allocate state, draw connectivity, weights and delays. Deterministic given network.seed: every random
     consumer has its own stream (``biosim.streams``) named after it: ``init/<population>``,
     ``poisson/<population>``, ``connect/<projection>``, ``synapses/<projection>``, ``drive/<population>/<target>``
     ``device/<projection>``, ``device_writes/<projection>`` and ``noise/<population>`` (the key of an equation model's
     counter-based draws) (so adding a consumer leaves every other one's draws
-    unchanged)."""
+    unchanged). ``threads``: the partition of neurons and synapses into one block per thread."""
     seed = network.seed
-    pops = {name: _build_population(k, spec, network.dt, seed)
+    pops = {name: _build_population(k, spec, network.dt, seed, threads)
             for k, (name, spec) in enumerate(network.populations.items())}
     projections = {name: _build_projection(k, spec, pops, network.dt, seed)
                    for k, (name, spec) in enumerate(network.projections.items())}
@@ -264,4 +274,4 @@ def build(network: Network) -> BuiltNetwork:
             rings[key] = (proj.post, proj.target_row, aligned_zeros((depth, proj.post.n)))
             proj.ring = key
     drive_keys = [stream_key(seed, drive.stream) for drive in network.drives]
-    return BuiltNetwork(network, pops, projections, rings, drive_keys)
+    return BuiltNetwork(network, pops, projections, rings, drive_keys, threads)

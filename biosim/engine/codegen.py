@@ -30,7 +30,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from biosim.engine import kernels, sources
+from biosim.engine import kernels, sources, threads
 from biosim.engine.build import BuiltNetwork, BuiltProjection
 from biosim.streams import alias_table
 
@@ -157,11 +157,11 @@ class KernelPlan:
         for alias, target in sorted(self.imports.items()):
             module, name = target.split(":")
             lines.append(f"from {module} import {name} as {alias}")
-        lines += ["", "", "@njit(cache=True)", f"def run_chunk(t0, n_steps, {', '.join(self.args)}):"]
+        lines += ["", "", "@njit(cache=True, nogil=True)", f"def run_chunk(c, T, t0, n_steps, {', '.join(self.args)}):"]
         lines += ["    " + line for line in self.setup]
         lines += ["    for step in range(n_steps):", "        t = t0 + step"]
         lines += self.body
-        lines += ["        clock[0] = t + 1", "    return n_steps", ""]
+        lines += ["    return n_steps", ""]
         return "\n".join(lines)
 
 
@@ -175,14 +175,34 @@ class MonitorBuffers:
 
 
 def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tuple[KernelPlan, MonitorBuffers]:
-    """The fused kernel of ``net`` for chunks of ``chunk_steps`` steps, and the monitor buffers it fills."""
+    """The fused kernel of ``net`` for chunks of ``chunk_steps`` steps, and the monitor buffers it fills.
+
+    Each of the ``net.threads`` threads runs it over its block of every population (``biosim.engine.threads``):
+    per step, the state monitors' and the neuron update of its block; a barrier; the delivery of every spike to
+    the targets in its block, its delayed input, drives and resets; then thread 0 alone (after a second barrier
+    when synapses are plastic) runs plasticity, spike monitors and counters over the step's spikes, and a last
+    barrier ends the step."""
     plan, buffers = KernelPlan(), MonitorBuffers()
     plan.arg("clock", np.zeros(1, np.int64))
+    plan.arg("bar", np.zeros(2, np.int64))
+    barrier = plan.use(threads.barrier, "barrier")
+    plan.setup.append("arrivals = 0")
+    serial: list[str] = []  # thread 0's lines after the synaptic phase
     pops = net.populations
+    for pop in pops.values():
+        k = pop.index
+        plan.arg(f"bounds{k}", pop.bounds), plan.arg(f"nb{k}", pop.block_spikes), plan.arg(f"sp{k}", pop.spikes)
+        plan.setup += [f"n{k} = 0", f"lo{k} = bounds{k}[c]", f"hi{k} = bounds{k}[c + 1]"]
 
-    # -- state monitors, at the start of the step (Brian2's 'start' slot) -------------------------
+    def sync(indent: int = 2) -> None:
+        plan.emit("arrivals += T", indent)
+        plan.emit(f"if not {barrier}(bar, arrivals):", indent)
+        plan.emit("return -1", indent + 1)
+
+    # -- state monitors, at the start of the step (Brian2's 'start' slot): each thread its own neurons ---
     for r, record in enumerate(net.network.state_records):
         pop = pops[record.population]
+        k = pop.index
         every = max(1, round(record.every / net.dt))
         rows = np.array([pop.row(v) for v in record.variables], np.int64)
         idx = np.array(record.indices, np.int64)
@@ -192,16 +212,17 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         for name, value in (("rows", rows), ("idx", idx), ("vals", values), ("steps", steps), ("pos", pos)):
             plan.arg(f"st{r}_{name}", value)
         plan.arg(f"st{r}_every", every)
-        S = plan.arg(f"S{pop.index}", pop.S)
+        S = plan.arg(f"S{k}", pop.S)
         plan.emit(f"if t % st{r}_every == 0:")
         plan.emit(f"pos = st{r}_pos[0]", 3)
-        plan.emit(f"for a in range(st{r}_rows.shape[0]):", 3)
-        plan.emit(f"for b in range(st{r}_idx.shape[0]):", 4)
-        plan.emit(f"st{r}_vals[pos, a, b] = {S}[st{r}_rows[a], st{r}_idx[b]]", 5)
-        plan.emit(f"st{r}_steps[pos] = t", 3)
-        plan.emit(f"st{r}_pos[0] = pos + 1", 3)
+        plan.emit(f"for b in range(st{r}_idx.shape[0]):", 3)
+        plan.emit(f"if lo{k} <= st{r}_idx[b] < hi{k}:", 4)
+        plan.emit(f"for a in range(st{r}_rows.shape[0]):", 5)
+        plan.emit(f"st{r}_vals[pos, a, b] = {S}[st{r}_rows[a], st{r}_idx[b]]", 6)
+        serial += [f"if t % st{r}_every == 0:", f"    st{r}_steps[st{r}_pos[0]] = t",
+                   f"    st{r}_pos[0] += 1"]
 
-    # -- spike-monitor capacity: return early rather than overflow -------------------------------
+    # -- spike-monitor capacity: return early rather than overflow (every thread reads the same count) ----
     for name in net.network.spike_records:
         pop = pops[name]
         k = pop.index
@@ -212,10 +233,9 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         plan.emit(f"if sm{k}_pos[0] + {pop.n} > sm{k}_idx.shape[0]:")
         plan.emit("return step", 3)
 
-    # -- groups and thresholds --------------------------------------------------------------------
+    # -- groups and thresholds: each thread its own block; sources on thread 0 ------------------------
     for pop in pops.values():
         k = pop.index
-        plan.setup.append(f"n{k} = 0")
         spk = plan.arg(f"spk{k}", pop.spk)
         if pop.spec.kind == "neuron":
             plan.arg(f"S{k}", pop.S), plan.arg(f"last{k}", pop.last), plan.arg(f"P{k}", pop.P)
@@ -224,24 +244,28 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
                 fn = plan.use(kernels.apply_current_steps, "apply_current_steps")
                 for name in ("cur_steps", "cur_values", "cur_cursor"):
                     plan.arg(f"{name}{k}", getattr(pop, name))
-                plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], cur_steps{k}, cur_values{k}, cur_cursor{k}, t)")
+                plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], cur_steps{k}, cur_values{k}, cur_cursor{k}, c, t, lo{k}, "
+                          f"hi{k})")
             if pop.timed.shape[0]:
                 fn = plan.use(kernels.apply_timed_input, "apply_timed_input")
                 plan.arg(f"timed{k}", pop.timed)
-                plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], timed{k}, t)")
+                plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], timed{k}, t, lo{k}, hi{k})")
             update = plan.use(pop.spec.model.kernels()[0], f"update_{pop.spec.model.registry_key}")
-            plan.emit(f"n{k} = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk})")
-        elif pop.spec.kind == "poisson":
+            plan.emit(f"nb{k}[c] = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk}, lo{k}, hi{k})")
+            continue
+        plan.emit("if c == 0:")
+        if pop.spec.kind == "poisson":
             fn = plan.use(sources.poisson_step, "poisson_step")
             plan.arg(f"rng{k}", pop.rng), plan.arg(f"prob{k}", float(pop.prob)), plan.arg(f"perm{k}", pop.perm)
-            plan.emit(f"n{k} = {fn}(rng{k}, prob{k}, perm{k}, {spk})")
+            plan.emit(f"nb{k}[0] = {fn}(rng{k}, prob{k}, perm{k}, {spk})", 3)
         else:
             fn = plan.use(sources.generator_step, "generator_step")
             for name in ("gen_steps", "gen_idx", "gen_cursor"):
                 plan.arg(f"{name}{k}", getattr(pop, name))
-            plan.emit(f"n{k} = {fn}(gen_steps{k}, gen_idx{k}, gen_cursor{k}, t, {spk})")
+            plan.emit(f"nb{k}[0] = {fn}(gen_steps{k}, gen_idx{k}, gen_cursor{k}, t, {spk})", 3)
+    sync()
 
-    # -- synapses: propagation, delayed delivery, drives, plasticity ------------------------------
+    # -- synapses: every spike to the targets of this thread's blocks; delayed delivery, drives, resets --
     for key, (_post, _row, ring) in net.rings.items():
         plan.arg(f"ring{key}", ring)
     for proj in net.projections.values():
@@ -250,7 +274,8 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         fn = plan.use(kernels.deliver, "deliver")
         for key, (post, row, ring) in net.rings.items():
             steps, ref = _refractory_gate(post, row)
-            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{post.index}[{row}], {steps}, t, {ref})")
+            b = post.index
+            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{b}[{row}], {steps}, t, {ref}, lo{b}, hi{b})")
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
@@ -260,24 +285,37 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         plan.arg(f"drive{d}_alias", alias), plan.arg(f"drive{d}_k0", k0), plan.arg(f"drive{d}_shift", np.uint64(shift))
         plan.arg(f"drive{d}_w", float(drive.weight))
         plan.arg(f"drive{d}_bits", np.empty(pop.spec.n, dtype=np.uint64))
-        row = pop.row(drive.target)
+        row, b = pop.row(drive.target), pop.index
         steps, ref = _refractory_gate(pop, row)
-        plan.emit(f"{fn}(drive{d}_key, S{pop.index}[{row}], drive{d}_threshold, drive{d}_alias, drive{d}_k0, "
-                  f"drive{d}_shift, drive{d}_w, {steps}, t, {ref}, drive{d}_bits)")
-    for proj in net.projections.values():
-        if proj.plasticity:
-            _emit_plasticity(plan, proj, net)
-
-    # -- resets and monitors ----------------------------------------------------------------------
+        plan.emit(f"{fn}(drive{d}_key, S{b}[{row}], drive{d}_threshold, drive{d}_alias, drive{d}_k0, "
+                  f"drive{d}_shift, drive{d}_w, {steps}, t, {ref}, drive{d}_bits, lo{b}, hi{b})")
     for pop in pops.values():
         if pop.spec.kind == "neuron":
+            k = pop.index
             reset = plan.use(pop.spec.model.kernels()[1], f"reset_{pop.spec.model.registry_key}")
-            plan.emit(f"{reset}(S{pop.index}, P{pop.index}, spk{pop.index}, n{pop.index})")
+            plan.emit(f"{reset}(S{k}, P{k}, spk{k}[lo{k}:], nb{k}[c])")
+    plastic = [proj for proj in net.projections.values() if proj.plasticity]
+    if plastic:  # the rules change weights the other threads' deliveries read
+        sync()
+
+    # -- thread 0: the step's spikes in order, plasticity, monitors --------------------------------------
+    plan.emit("if c == 0:")
+    for pop in pops.values():
+        k = pop.index
+        plan.emit(f"n{k} = 0", 3)
+        plan.emit("for b in range(T):", 3)
+        plan.emit(f"for q in range(nb{k}[b]):", 4)
+        plan.emit(f"sp{k}[n{k} + q] = spk{k}[bounds{k}[b] + q]", 5)
+        plan.emit(f"n{k} += nb{k}[b]", 4)
+    body = plan.body
+    plan.body = []
+    for proj in plastic:
+        _emit_plasticity(plan, proj, net)
     for name in net.network.spike_records:
         k = pops[name].index
         plan.emit(f"pos = sm{k}_pos[0]")
         plan.emit(f"for q in range(n{k}):")
-        plan.emit(f"sm{k}_idx[pos + q] = spk{k}[q]", 3)
+        plan.emit(f"sm{k}_idx[pos + q] = sp{k}[q]", 3)
         plan.emit(f"sm{k}_steps[pos + q] = t", 3)
         plan.emit(f"sm{k}_pos[0] = pos + n{k}")
     for pop in pops.values():  # rates and CVs of every population, whatever the spike monitors keep
@@ -285,13 +323,18 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
         fn = plan.use(kernels.count_spikes, "count_spikes")
         for field_name in ("count", "last", "isi_sum", "isi_sq"):
             plan.arg(f"cnt{k}_{field_name}", getattr(counts, field_name))
-        plan.emit(f"{fn}(spk{k}, n{k}, t, cnt{k}_count, cnt{k}_last, cnt{k}_isi_sum, cnt{k}_isi_sq)")
+        plan.emit(f"{fn}(sp{k}, n{k}, t, cnt{k}_count, cnt{k}_last, cnt{k}_isi_sum, cnt{k}_isi_sq)")
     for name in net.network.rate_records:
         k = pops[name].index
         counts = np.zeros(chunk_steps, np.int32)
         buffers.rates[name] = counts
         plan.arg(f"rate{k}", counts)
         plan.emit(f"rate{k}[step] = n{k}")
+    for line in serial:
+        plan.emit(line)
+    plan.emit("clock[0] = t + 1")
+    plan.body = body + ["    " + line for line in plan.body]
+    sync()
     return plan, buffers
 
 
@@ -308,32 +351,39 @@ def _refractory_gate(pop, row: int) -> tuple[str, int]:
 
 
 def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
+    """Every spike of the pre population (all blocks, in order) to the synapses onto this thread's post block
+    (``seg{r}[i, c]:seg{r}[i, c + 1]`` of row ``i``)."""
     r, a = proj.index, proj.pre.index
-    plan.arg(f"indptr{r}", proj.indptr), plan.arg(f"idx{r}", proj.indices)
+    plan.arg(f"indptr{r}", proj.indptr), plan.arg(f"idx{r}", proj.indices), plan.arg(f"seg{r}", proj.segments)
+    # the same indices seen as unsigned: indexing with them skips Numba's negative-index wraparound (~25% of
+    # a scattered event's cost)
+    plan.arg(f"uidx{r}", proj.indices.view(np.uint32))
     weight = f"w{r}[s]" if proj.weights is not None else f"wc{r}"
     if proj.weights is not None:
         plan.arg(f"w{r}", proj.weights)
     else:
         plan.arg(f"wc{r}", proj.weight_const)
-    plan.emit(f"for q in range(n{a}):")
-    plan.emit(f"i = spk{a}[q]", 3)
+    plan.emit("for b in range(T):")
+    plan.emit(f"for q in range(nb{a}[b]):", 3)
+    plan.emit(f"i = spk{a}[bounds{a}[b] + q]", 4)
+    rows = f"for s in range(seg{r}[i, c], seg{r}[i, c + 1]):"
     if proj.delays is not None:
         plan.arg(f"delay{r}", proj.delays)
         depth = f"ring{proj.ring}.shape[0]"
-        plan.emit(f"for s in range(indptr{r}[i], indptr{r}[i + 1]):", 3)
-        plan.emit(f"ring{proj.ring}[(t + delay{r}[s]) % {depth}, idx{r}[s]] += {weight}", 4)
+        plan.emit(rows, 4)
+        plan.emit(f"ring{proj.ring}[(t + delay{r}[s]) % {depth}, uidx{r}[s]] += {weight}", 5)
         return
     steps, ref = _refractory_gate(proj.post, proj.target_row) if proj.delay_const == 0 else ("", 0)
     if proj.delay_const > 0:
-        plan.emit(f"target = ring{proj.ring}[(t + {proj.delay_const}) % ring{proj.ring}.shape[0]]", 3)
+        plan.emit(f"target = ring{proj.ring}[(t + {proj.delay_const}) % ring{proj.ring}.shape[0]]", 4)
     else:
-        plan.emit(f"target = S{proj.post.index}[{proj.target_row}]", 3)
-    plan.emit(f"for s in range(indptr{r}[i], indptr{r}[i + 1]):", 3)
+        plan.emit(f"target = S{proj.post.index}[{proj.target_row}]", 4)
+    plan.emit(rows, 4)
     if ref:  # direct input to a variable frozen during refractoriness
-        plan.emit(f"if t - {steps}[idx{r}[s]] >= {ref}:", 4)
-        plan.emit(f"target[idx{r}[s]] += {weight}", 5)
+        plan.emit(f"if t - {steps}[uidx{r}[s]] >= {ref}:", 5)
+        plan.emit(f"target[uidx{r}[s]] += {weight}", 6)
     else:
-        plan.emit(f"target[idx{r}[s]] += {weight}", 4)
+        plan.emit(f"target[uidx{r}[s]] += {weight}", 5)
 
 
 def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork) -> None:
@@ -355,19 +405,19 @@ def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork)
     if rule.on_pre is not None:
         fn = plan.use(rule.on_pre, f"on_pre_{name}")
         plan.emit(f"for q in range(n{a}):")
-        plan.emit(f"i = spk{a}[q]", 3)
+        plan.emit(f"i = sp{a}[q]", 3)
         plan.emit(f"{fn}(i, indptr{r}[i], indptr{r}[i + 1], idx{r}, {common})", 3)
         write(f"range(indptr{r}[i], indptr{r}[i + 1])", "s", 3)
     if arrays["pre_tr"].shape[0]:
-        plan.emit(f"{bump}(pre_tr{r}, pre_nearest{r}, spk{a}, n{a})")
+        plan.emit(f"{bump}(pre_tr{r}, pre_nearest{r}, sp{a}, n{a})")
     if rule.on_post is not None:
         fn = plan.use(rule.on_post, f"on_post_{name}")
         plan.emit(f"for q in range(n{b}):")
-        plan.emit(f"j = spk{b}[q]", 3)
+        plan.emit(f"j = sp{b}[q]", 3)
         plan.emit(f"{fn}(j, col_ptr{r}[j], col_ptr{r}[j + 1], col_syn{r}, col_pre{r}, {common})", 3)
         write(f"range(col_ptr{r}[j], col_ptr{r}[j + 1])", f"col_syn{r}[k]", 3)
     if arrays["post_tr"].shape[0]:
-        plan.emit(f"{bump}(post_tr{r}, post_nearest{r}, spk{b}, n{b})")
+        plan.emit(f"{bump}(post_tr{r}, post_nearest{r}, sp{b}, n{b})")
     if rule.on_step is not None and rule.modulator is not None:
         fn = plan.use(rule.on_step, f"on_step_{name}")
         m = net.populations[proj.spec.modulator].index

@@ -9,19 +9,21 @@ from biosim.streams import GOLDEN, mix
 
 
 @njit(cache=True)
-def apply_current_steps(i_ext, steps, values, cursor, t):
-    """Step currents: from step ``steps[k]`` on, every neuron's ``i_ext`` is ``values[k]``."""
-    k = cursor[0]
+def apply_current_steps(i_ext, steps, values, cursor, c, t, lo, hi):
+    """Step currents: from step ``steps[k]`` on, the ``i_ext`` of neurons ``lo`` to ``hi - 1`` is ``values[k]``
+    (``cursor[c]``: the next step change for thread ``c``, which owns those neurons)."""
+    k = cursor[c]
     while k < steps.shape[0] and steps[k] <= t:
-        i_ext[:] = values[k]
+        i_ext[lo:hi] = values[k]
         k += 1
-    cursor[0] = k
+    cursor[c] = k
 
 
 @njit(cache=True)
-def apply_timed_input(i_ext, values, t):
-    """A replayed input: every neuron's ``i_ext`` is row ``t`` of ``values`` (steps x n), the last row after it."""
-    i_ext[:] = values[min(t, values.shape[0] - 1)]
+def apply_timed_input(i_ext, values, t, lo, hi):
+    """A replayed input: the ``i_ext`` of neurons ``lo`` to ``hi - 1`` is their part of row ``t`` of ``values``
+    (steps x n), the last row after it."""
+    i_ext[lo:hi] = values[min(t, values.shape[0] - 1), lo:hi]
 
 
 def binomial_pmf(n: int, p: float, tail: float = 1e-20) -> tuple[int, np.ndarray]:
@@ -46,18 +48,23 @@ def binomial_pmf(n: int, p: float, tail: float = 1e-20) -> tuple[int, np.ndarray
 
 
 @njit(cache=True, error_model="numpy")
-def poisson_drive(key, target, threshold, alias, k0, shift, weight, last, t, ref, bits):
-    """Add ``weight`` x a Binomial count to every element of ``target`` whose neuron is not refractory
+def poisson_drive(key, target, threshold, alias, k0, shift, weight, last, t, ref, bits, lo, hi):
+    """Add ``weight`` x a Binomial count to elements ``lo`` to ``hi - 1`` of ``target`` whose neuron is not refractory
     (``t - last[i] >= ref``: ``last`` the last spike or refractory step; ``ref = 0`` accepts all). Neuron i's
     count at step t comes from the alias table (``biosim.streams.alias_table`` of the counts from ``k0`` on) and
     the 64-bit hash of (``key``, t, i): a pure function of the counters, so independent of visiting order. The
     hashes are written to ``bits`` (one per neuron) first, in a loop LLVM vectorises, then looked up."""
-    base = mix(np.uint64(key) + GOLDEN * np.uint64(t))
-    n = target.shape[0]
-    for i in range(n):
-        bits[i] = mix(base + GOLDEN * np.uint64(i))
+    _drive_block(mix(np.uint64(key) + GOLDEN * np.uint64(t)), lo, target[lo:hi], last[lo:hi], bits[lo:hi],
+                 threshold, alias, k0, shift, weight, t, ref)
+
+
+@njit(cache=True, error_model="numpy")
+def _drive_block(base, lo, target, last, bits, threshold, alias, k0, shift, weight, t, ref):
+    """``poisson_drive`` on one block, passed as slices so that LLVM vectorises the hash loop."""
+    for i in range(bits.shape[0]):
+        bits[i] = mix(base + GOLDEN * np.uint64(lo + i))
     low = (np.uint64(1) << shift) - np.uint64(1)
-    for i in range(n):
+    for i in range(bits.shape[0]):
         r = bits[i]
         j = np.int64(r >> shift)
         k = j if (r & low) < threshold[j] else alias[j]
@@ -66,10 +73,14 @@ def poisson_drive(key, target, threshold, alias, k0, shift, weight, last, t, ref
 
 
 @njit(cache=True)
-def deliver(ring, slot, target, last, t, ref):
-    """Add the delayed input due now (ring buffer row ``slot``) to ``target`` and clear the row;
-    input to refractory neurons (``t - last[i] < ref``) is discarded."""
-    row = ring[slot]
+def deliver(ring, slot, target, last, t, ref, lo, hi):
+    """Add the delayed input due now (ring buffer row ``slot``) to elements ``lo`` to ``hi - 1`` of ``target``
+    and clear them in the row; input to refractory neurons (``t - last[i] < ref``) is discarded."""
+    _deliver_block(ring[slot, lo:hi], target[lo:hi], last[lo:hi], t, ref)
+
+
+@njit(cache=True)
+def _deliver_block(row, target, last, t, ref):
     for i in range(row.shape[0]):
         if row[i] != 0.0:
             if t - last[i] >= ref:

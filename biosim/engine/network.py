@@ -565,10 +565,11 @@ class Network:
         return int(round(high / self.dt))
 
     # -- memory --------------------------------------------------------------------------------------
-    def memory_estimate(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER) -> dict[tuple, float]:
+    def memory_estimate(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER,
+                        threads: int = 1) -> dict[tuple, float]:
         """Bytes the engine will allocate, by the key that causes them: neuron state and spike counters per
         population, connectivity per projection (expected synapse count; per-synapse weights and delays counted
-        as the float64/int64 arrays the builder draws them into),
+        as the float64/int64 arrays the builder draws them into; each row's bounds per block of ``threads``),
         delay ring buffers, monitor buffers (``spike_capacity`` entries per chunk, as the Simulation's) and, given
         ``duration`` (s), the rate, state and weight recordings.
         Spike monitors grow with activity (12 B per spike, at most ``max_spikes``) and are not counted, nor are
@@ -577,7 +578,7 @@ class Network:
         steps = round(duration / self.dt) if duration else 0
         for name, pop in self.populations.items():
             per_neuron = {"neuron": 8 * len(pop.model.state_vars) + 13, "poisson": 8}.get(pop.kind, 4)
-            per_neuron += 32  # spike counters: count, last, ISI sum (int64), ISI sum of squares (float64)
+            per_neuron += 36  # spike counters: count, last, ISI sum (int64), ISI sum of squares (float64); spikes
             sizes[("populations", name, "n")] = per_neuron * pop.n
             if pop.timed_input is not None:
                 sizes[("populations", name, "timed_input")] = float(pop.timed_input.nbytes)
@@ -595,7 +596,8 @@ class Network:
                 per_synapse += 4 + 8
             if varies[1]:  # delays drawn as float64, rounded to int64 while building
                 per_synapse += 16
-            sizes[("projections", name, "connector")] = synapses * per_synapse + 8 * (pre.n + 1)
+            sizes[("projections", name, "connector")] = synapses * per_synapse + 8 * (pre.n + 1) \
+                + 8 * (threads + 1) * pre.n
             depth = self._max_delay_steps(proj.delay)
             if depth > 0 and depth >= rings.get((proj.post, proj.target), (0,))[0]:
                 rings[(proj.post, proj.target)] = (depth, ("projections", name, "delay"))

@@ -7,15 +7,16 @@ during refractoriness; its parameters (with units) are the pydantic fields. From
 kernel's parameter record (a NamedTuple type per model, :meth:`NeuronModel.params`) and the Brian2 equations
 and namespace (:meth:`NeuronModel.brian2`), so the two backends cannot drift apart.
 
-Kernel contract (one call per time step, over the whole population):
+Kernel contract (per time step, one call per thread's block of the population):
 
-* ``update(S, last, P, has_input, t, flags, spk) -> n``: integrate every neuron over one step (``S[k]`` is
-  state variable ``k`` in SI units), then threshold; write the indices of spiking neurons into
-  ``spk``, set ``last[i] = t`` for them and return how many spiked. ``P`` is the model's parameter record,
-  read by name. ``flags`` is a zeroed uint8 scratch of n bytes padded to a multiple of ``FLAG_BLOCK``, for
-  vectorised kernels that write 0/1 flags and hand them to ``collect_spikes``. Refractory neurons
-  (``t - last[i] < P.ref`` steps) keep their voltage and cannot spike; their other variables keep evolving.
-  ``has_input[0]`` is 0 when no neuron has external input (``i_ext``) during the coming chunk, so
+* ``update(S, last, P, has_input, t, flags, spk, lo, hi) -> n``: integrate neurons ``lo`` to ``hi - 1`` over
+  one step (``S[k]`` is state variable ``k`` in SI units), then threshold; write the indices of those that spiked,
+  in increasing order, into ``spk[lo:]``, set ``last[i] = t`` for them and return how many spiked. One thread
+  calls it per block of neurons (``lo`` a multiple of ``FLAG_BLOCK``), so it reads and writes only its block.
+  ``P`` is the model's parameter record, read by name. ``flags`` is a zeroed uint8 scratch of n bytes padded to a
+  multiple of ``FLAG_BLOCK``, for vectorised kernels that write 0/1 flags and hand them to ``collect_spikes``.
+  Refractory neurons (``t - last[i] < P.ref`` steps) keep their voltage and cannot spike; their other variables keep
+  evolving. ``has_input[0]`` is 0 when no neuron has external input (``i_ext``) during the coming chunk, so
   kernels may skip reading it.
 * ``reset(S, P, spk, n)``: apply the after-spike reset to the ``n`` neurons in ``spk``.
 
@@ -249,20 +250,21 @@ FLAG_BLOCK = 64  # spike-flag buffers are padded to a multiple of this many byte
 
 
 @njit(cache=True)
-def collect_spikes(flags, spk, last, t):
-    """Turn the 0/1 spike flags (uint8) an update loop wrote into ``flags`` into the list of spiking
-    indices in ``spk`` and mark the spike step in ``last``. Returns the spike count.
+def collect_spikes(flags, spk, last, t, lo, hi):
+    """Turn the 0/1 spike flags (uint8) an update loop wrote into ``flags[lo:hi]`` into the list of spiking
+    indices in ``spk[lo:]`` and mark the spike step in ``last``. Returns the spike count. ``lo`` is a multiple
+    of ``FLAG_BLOCK`` and flags past the population's end are 0.
 
     Writing flags inside the integration loop keeps that loop branch-free (vectorised); the scan reads
     64 flags per test, so a quiet step costs n/64 loads."""
     words = flags.view(np.uint64)
     n = 0
-    for b in range(0, words.shape[0], 8):
+    for b in range(lo // 8, min(words.shape[0], (hi + 63) // 64 * 8), 8):
         if words[b] | words[b + 1] | words[b + 2] | words[b + 3] | words[b + 4] | words[b + 5] | words[b + 6] \
                 | words[b + 7]:
-            for i in range(8 * b, 8 * b + 64):
+            for i in range(8 * b, min(8 * b + 64, hi)):
                 if flags[i]:
-                    spk[n] = i
+                    spk[lo + n] = i
                     n += 1
                     last[i] = t
     return n
@@ -281,16 +283,23 @@ def _lif_cuba_neuron(i, drive, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de
 
 
 @njit(cache=True)
-def lif_cuba_update(S, last, P, has_input, t, flags, spk):
+def _lif_cuba_block(v, ge, gi, i_ext, last, flags, has_input, t, P):
+    """One block's step: its rows as separate slices, so LLVM vectorises the loop (indexing rows of ``S`` from
+    a runtime ``lo`` in one function keeps it scalar)."""
     ref, v_th, e_l, dm, de, di, ce, ci, cx = P.ref, P.v_th, P.e_l, P.dm, P.de, P.di, P.ce, P.ci, P.cx
-    v, ge, gi, i_ext = S[0], S[1], S[2], S[3]
-    if has_input[0]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
+    if has_input:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
         for i in range(v.shape[0]):
             _lif_cuba_neuron(i, i_ext[i] * cx, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de, di, ce, ci)
     else:
         for i in range(v.shape[0]):
             _lif_cuba_neuron(i, 0.0, v, ge, gi, last, flags, t, ref, v_th, e_l, dm, de, di, ce, ci)
-    return collect_spikes(flags, spk, last, t)
+
+
+@njit(cache=True)
+def lif_cuba_update(S, last, P, has_input, t, flags, spk, lo, hi):
+    _lif_cuba_block(S[0, lo:hi], S[1, lo:hi], S[2, lo:hi], S[3, lo:hi], last[lo:hi], flags[lo:hi], has_input[0],
+                    t, P)
+    return collect_spikes(flags, spk, last, t, lo, hi)
 
 
 @njit(cache=True)
@@ -367,16 +376,21 @@ def _lif_delta_neuron(i, drive, v, last, flags, t, ref, v_th, e_l, dm):
 
 
 @njit(cache=True)
-def lif_delta_update(S, last, P, has_input, t, flags, spk):
+def _lif_delta_block(v, i_ext, last, flags, has_input, t, P):
+    """One block's step, its rows as separate slices (as ``_lif_cuba_block``)."""
     ref, v_th, e_l, dm = P.ref, P.v_th, P.e_l, P.dm
-    v, i_ext = S[0], S[1]
-    if has_input[0]:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
+    if has_input:  # branch-free loops, so LLVM vectorises them; without input, i_ext is not streamed
         for i in range(v.shape[0]):
             _lif_delta_neuron(i, i_ext[i], v, last, flags, t, ref, v_th, e_l, dm)
     else:
         for i in range(v.shape[0]):
             _lif_delta_neuron(i, 0.0, v, last, flags, t, ref, v_th, e_l, dm)
-    return collect_spikes(flags, spk, last, t)
+
+
+@njit(cache=True)
+def lif_delta_update(S, last, P, has_input, t, flags, spk, lo, hi):
+    _lif_delta_block(S[0, lo:hi], S[1, lo:hi], last[lo:hi], flags[lo:hi], has_input[0], t, P)
+    return collect_spikes(flags, spk, last, t, lo, hi)
 
 
 LIFDelta.update = lif_delta_update

@@ -19,6 +19,7 @@ import numpy as np
 from biosim.engine.build import BuiltNetwork, build
 from biosim.engine.codegen import MonitorBuffers, load_kernel, plan_kernel
 from biosim.engine.network import SPIKE_BUFFER, Network, check_duration, check_run_length
+from biosim.engine.threads import resolve_threads, run_parallel
 from biosim.errors import did_you_mean
 from biosim.family import DIVERGED, INTERRUPTED
 from biosim.interrupts import Interrupts
@@ -110,14 +111,18 @@ class Timing:
 class Simulation:
     """Build a network once, then ``run`` it (repeatedly, continuing where it stopped). ``chunk`` (s): biological
     time per compiled call (Python runs only between chunks); ``spike_capacity``: spike-monitor buffer entries per
-    chunk and population. Refuses a network that will not fit in the available memory (``Network.check_memory``)."""
+    chunk and population; ``threads``: threads of the compiled loop (``"auto"``: one per 10,000 neurons up to the
+    cores the process may use, or the environment variable ``BIOSIM_THREADS``); results are the same for any count.
+    Refuses a network that will not fit in the available memory (``Network.check_memory``)."""
 
-    def __init__(self, network: Network, *, chunk: float = 0.1, spike_capacity: int = SPIKE_BUFFER):
+    def __init__(self, network: Network, *, chunk: float = 0.1, spike_capacity: int = SPIKE_BUFFER,
+                 threads: int | str = "auto"):
         self.network = network
         self.timing = Timing()
         network.check_memory(spike_capacity=spike_capacity)
+        self.threads = resolve_threads(threads, sum(p.n for p in network.populations.values()))
         start = time.perf_counter()
-        self.net: BuiltNetwork = build(network)
+        self.net: BuiltNetwork = build(network, self.threads)
         self.timing.build_s = time.perf_counter() - start
         self.chunk_steps = max(1, round(chunk / network.dt))
         for record in network.weight_records:  # weight snapshots happen at chunk boundaries
@@ -129,8 +134,8 @@ class Simulation:
         self._kernel = load_kernel(plan)
         self._args = list(plan.args.values())
         self._arg_names = list(plan.args)
-        self._clock = plan.args["clock"]
-        self._kernel(0, 0, *self._args)  # compile, or load the cached machine code
+        self._clock, self._bar = plan.args["clock"], plan.args["bar"]
+        self._call(0, 0)  # compile, or load the cached machine code
         self.timing.jit_s = time.perf_counter() - start
         self._weight_samples = {rec.projection: self._sample_synapses(rec.projection, rec.max_synapses)
                                 for rec in network.weight_records}
@@ -154,7 +159,7 @@ class Simulation:
         loop restarts one Simulation with new weights instead of building and loading a new one. Everything is
         checked before anything changes: a refused restart (ValueError) leaves the Simulation as it was."""
         new_weights = {name: self._checked_weights(name, values) for name, values in (weights or {}).items()}
-        fresh = build(self.network)
+        fresh = build(self.network, self.threads)
         plan, _ = plan_kernel(fresh, self.chunk_steps, self.spike_capacity)
         changed = "the network changed since this Simulation was built ({}); build a new Simulation"
         if list(plan.args) != self._arg_names:
@@ -220,7 +225,7 @@ class Simulation:
             while self.step < total:
                 n = min(self.chunk_steps, total - self.step, self._steps_to_next_snapshot())
                 self._mark_external_input()
-                self._kernel(self.step, n, *self._args)
+                self._call(self.step, n)
                 done = int(self._clock[0]) - self.step
                 self._flush(done)
                 self.step += done
@@ -244,8 +249,12 @@ class Simulation:
         """Set each neuron population's input flag: is i_ext non-zero now or a current step still due?"""
         for pop in self.net.populations.values():
             if pop.S is not None and "i_ext" in pop.spec.model.state_vars:
-                pending = pop.cur_cursor[0] < pop.cur_steps.size or pop.timed.shape[0] > 0
+                pending = pop.cur_cursor.min() < pop.cur_steps.size or pop.timed.shape[0] > 0
                 pop.has_input[0] = pending or np.any(pop.S[pop.row("i_ext")])
+
+    def _call(self, t0: int, n: int) -> None:
+        """Run the compiled chunk from step ``t0`` for up to ``n`` steps on every thread (``clock`` says how far)."""
+        run_parallel(self._kernel, self.threads, self._bar, t0, n, self._args)
 
     def _stop(self, reason: str) -> None:
         self.recording.complete = False

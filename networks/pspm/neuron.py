@@ -56,9 +56,9 @@ class LIFEuler(NeuronModel):
 
 
 @njit(cache=True)
-def lif_euler_update(S, last, P, has_input, t, flags, spk):
+def lif_euler_update(S, last, P, has_input, t, flags, spk, lo, hi):
     v, syn, i_ext = S[0], S[1], S[2]
-    for i in range(v.shape[0]):
+    for i in range(lo, hi):  # not vectorised (branches), so the block's slices would gain nothing
         x = syn[i]
         syn[i] = 0.0
         if t - last[i] < P.ref:  # refractory: v held, input discarded
@@ -73,7 +73,7 @@ def lif_euler_update(S, last, P, has_input, t, flags, spk):
             u = P.v_reset
         v[i] = u
         flags[i] = u > P.v_th
-    return collect_spikes(flags, spk, last, t)
+    return collect_spikes(flags, spk, last, t, lo, hi)
 
 
 LIFEuler.update = lif_euler_update

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from biosim import registry
 from biosim.analysis import rate_rhythm, summary_of
@@ -17,6 +17,7 @@ from biosim.config import ExperimentBase, Source, Spec, Strict, instantiate
 from biosim.engine.network import Network, check_duration
 from biosim.engine.plasticity import BACKENDS
 from biosim.engine.simulation import Recording, Timing
+from biosim.engine.threads import check_threads, resolve_threads
 from biosim.family import Family, Outcome, Run, number
 from biosim.params import Time
 
@@ -97,6 +98,18 @@ class SpikingExperiment(ExperimentBase):
     dt: Time = 1e-4
     duration: Time
     chunk: Time = Field(0.1, gt=0)
+    threads: int | Literal["auto"] = Field(
+        "auto", validate_default=True,
+        description="threads of the biosim backend's loop; 'auto': one per 10,000 neurons up to the cores the "
+                    "process may use (or BIOSIM_THREADS); results are the same for any count")
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> int | str:
+        if value == "auto":
+            resolve_threads(value, 0)  # a bad BIOSIM_THREADS is refused here, before any compute
+            return value
+        return check_threads(value)
     populations: dict[str, PopulationConfig]
     projections: dict[str, ProjectionConfig] = {}
     monitors: MonitorsConfig = MonitorsConfig()
@@ -188,14 +201,15 @@ def simulate(exp: SpikingExperiment, network: Network, run: Run) -> tuple[Record
         return rec, timing, {"synapse_count": synapses}
     from biosim.engine.simulation import Simulation
 
-    sim = Simulation(network, chunk=exp.chunk)
+    sim = Simulation(network, chunk=exp.chunk, threads=exp.threads)
     memory = sim.memory_bytes()
     synapses = sum(p.n_synapses for p in sim.net.projections.values())
     run.log.info("built %d neurons, %d synapses; connectivity %.1f MB; monitor buffers %.1f MB (spikes cost 8 B "
                  "each, at most %d per population)", sum(p.n for p in network.populations.values()), synapses,
                  sum(v for k, v in memory.items() if k.startswith("projection")) / 1e6,
                  memory["monitor_buffers"] / 1e6, network.max_spikes)
-    run.log.info("build %.2f s, kernel load/JIT %.2f s", sim.timing.build_s, sim.timing.jit_s)
+    run.log.info("build %.2f s, kernel load/JIT %.2f s, %d thread(s)", sim.timing.build_s, sim.timing.jit_s,
+                 sim.threads)
     rec = sim.run(exp.duration, progress=True, interrupts=run.interrupts)
     return rec, sim.timing, {"synapse_count": synapses, "memory_bytes": memory}
 
