@@ -70,7 +70,7 @@ def scatter(ring, post, spikes, degree):
         ring[t % 16, :] = 0.0
 rng = np.random.default_rng(0)
 S, last = np.zeros((2, n)), np.full(n, -2**30, np.int32)
-flags, spk, inp = np.zeros(n + 64, np.uint8), np.zeros(n, np.int32), np.zeros(1, np.uint8)
+flags, spk, inp = np.zeros(-(-n // 64) * 64, np.uint8), np.zeros(n, np.int32), np.zeros(1, np.uint8)
 k0, pmf = binomial_pmf(1000, 2 * 20e-3 / (0.1e-3 * 1000 * 20e-3) * 1e-4)  # nu_ext = 2 nu_thr
 threshold, alias, shift = alias_table(pmf)
 bits = np.empty(n, np.uint64)

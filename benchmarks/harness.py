@@ -153,6 +153,9 @@ def compare_experiment(name: str, doc: str, experiment: Path, overrides: list[st
 
     snippets = {"warmup": biosim(0.01), "biosim": biosim(d), "brian2": brian2,
                 "nest": nest.format(duration=d, threads=threads), "duration": d}
+    if threads > 1:  # the speed-up over one thread, measured in the same run
+        snippets["biosim 1 thread"] = BIOSIM_EXPERIMENT.format(experiment=experiment, overrides=overrides,
+                                                               duration=d, threads=1)
     title = title.format(duration=d, repeats=n)
     if threads > 1:
         name, title = f"{name}_threads{threads}", title.replace("1 core", f"{threads} cores, {threads} threads each")
@@ -169,6 +172,8 @@ def compare(name: str, title: str, snippets: dict[str, str], *, nest_label: str,
     {device} and {run} slots, already filled otherwise) and the ``nest`` snippet."""
     measure("biosim (warm-up)", snippets["warmup"], 1, threads)
     results = {"biosim": measure("biosim", snippets["biosim"], repeats, threads)}
+    if "biosim 1 thread" in snippets:
+        results["biosim 1 thread"] = measure("biosim 1 thread", snippets["biosim 1 thread"], repeats)
     results |= measure_brian2(name, snippets["brian2"], snippets["duration"], repeats, threads)
     if available("nest"):
         results[nest_label] = measure("nest", snippets["nest"], repeats, threads)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub
+from biosim.data.graphs import ContextualSBM, GraphFiles, KarateClub, _triangle_pair
 from biosim.networks.graph_local.convs import GATConv, GCNConv, GraphOps, SAGEConv
 from biosim.networks.graph_local.family import GraphLocalExperiment, fit
 from biosim.rules.graph_layers import (
@@ -79,6 +79,33 @@ def test_csbm_degree_homophily_and_heterophily():
         lam = np.sqrt(1 + 3.25) * np.sin(phi * np.pi / 2)
         assert same == pytest.approx((5 + np.sqrt(5) * lam) / 10, abs=0.03) and np.sign(same - 0.5) == sign
         assert len(g.train) == 1200 and len(g.test) == 800 and not set(g.train) & set(g.test)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_csbm_edges_are_independent_pairs_with_the_block_probabilities(classes):
+    """The dense reference's law: within- and across-class counts Binomial(pairs, c/n) (5 sd), each pair at most
+    once, with i < j."""
+    n, degree = 3000, 8.0
+    model = ContextualSBM(n=n, classes=classes, degree=degree, phi=0.5)
+    g = model.load(np.random.default_rng(2))
+    i, j = g.edges
+    assert (i < j).all() and np.unique(i * n + j).size == i.size
+    sizes = np.bincount(g.y)
+    lam = np.sqrt(1 + model.epsilon) * np.sin(model.phi * np.pi / 2)
+    shift = 2 * np.sqrt(degree) * lam / classes
+    c_in, c_out = degree + shift * (classes - 1), degree - shift
+    within = np.sum(sizes * (sizes - 1) // 2)
+    across = n * (n - 1) // 2 - within
+    for pairs, c, observed in ((within, c_in, np.sum(g.y[i] == g.y[j])), (across, c_out, np.sum(g.y[i] != g.y[j]))):
+        mean, sd = pairs * c / n, np.sqrt(pairs * c / n * (1 - c / n))
+        assert abs(observed - mean) < 5 * sd
+
+
+@pytest.mark.parametrize("m", [2, 3, 7, 200])
+def test_triangle_positions_are_numpys_upper_triangle_order(m):
+    r, s = _triangle_pair(np.arange(m * (m - 1) // 2), m)
+    rows, cols = np.triu_indices(m, 1)
+    assert np.array_equal(r, rows) and np.array_equal(s, cols)
 
 
 def test_karate_club_protocol():

@@ -102,15 +102,49 @@ class ContextualSBM(GraphData):
         c_out = d - 2 * np.sqrt(d) * lam / c
         if c_out < 0 or c_in > n:
             raise ValueError(f"degree {d} is too small for phi = {self.phi}: c_in = {c_in:.2f}, c_out = {c_out:.2f}")
-        upper = np.triu(np.ones((n, n), bool), k=1)
-        same = y[:, None] == y[None, :]
-        probability = np.where(same, c_in, c_out) / n
-        i, j = np.nonzero(upper & (rng.random((n, n)) < probability))
+        i, j = _block_edges(y, c, c_in / n, c_out / n, rng)
         u = rng.normal(0.0, 1.0 / np.sqrt(p), (c, p))
         if c == 2:
             u[1] = -u[0]
         x = np.sqrt(mu / n) * u[y] + rng.normal(0.0, 1.0, (n, p)) / np.sqrt(p)
         return self._split(x, np.stack([i, j]), y, rng)
+
+
+def _block_edges(y: np.ndarray, c: int, p_in: float, p_out: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected edges (i < j) with every pair present independently, with probability ``p_in`` within a class
+    and ``p_out`` across: per pair of classes, a Binomial count of pairs drawn as a uniform subset of the block's
+    pair indices (Generator.choice without replacement), so memory and time grow with the edges, not n^2."""
+    members = [np.flatnonzero(y == k) for k in range(c)]
+    sources, targets = [], []
+    for a in range(c):
+        for b in range(a, c):
+            rows, cols = members[a], members[b]
+            pairs = rows.size * (rows.size - 1) // 2 if a == b else rows.size * cols.size
+            count = rng.binomial(pairs, p_in if a == b else p_out) if pairs else 0
+            index = rng.choice(pairs, size=count, replace=False) if count else np.zeros(0, np.int64)
+            if a == b:  # index -> (r, s), r < s, row-major over the upper triangle
+                r, s = _triangle_pair(index, rows.size)
+            else:
+                r, s = np.divmod(index, cols.size)
+            i, j = rows[r], cols[s]
+            sources.append(np.minimum(i, j)), targets.append(np.maximum(i, j))
+    i, j = np.concatenate(sources), np.concatenate(targets)
+    order = np.lexsort((j, i))
+    return i[order], j[order]
+
+
+def _triangle_pair(index: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pair (r, s), 0 <= r < s < m, at row-major position ``index`` of the strict upper triangle: row r
+    starts at r (2m - r - 1) / 2; the float root is corrected by one step either way."""
+    k = index.astype(np.int64)
+    r = np.floor((2 * m - 1 - np.sqrt((2.0 * m - 1) ** 2 - 8.0 * k)) / 2).astype(np.int64)
+    start = r * (2 * m - r - 1) // 2
+    r = np.where(start > k, r - 1, r)
+    start = r * (2 * m - r - 1) // 2
+    after = (r + 1) * (2 * m - r - 2) // 2
+    r, start = np.where(after <= k, r + 1, r), np.where(after <= k, after, start)
+    return r, r + 1 + (k - start)
 
 
 @register("dataset", "graph_files")

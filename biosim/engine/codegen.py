@@ -18,6 +18,7 @@ import ast
 import hashlib
 import importlib.util
 import inspect
+import json
 import os
 import sys
 import sysconfig
@@ -59,6 +60,7 @@ _PARSING = threading.Lock()
 
 def _closure(source: str) -> list[Path]:
     files: dict[str, Path] = {}
+    imports = _ImportIndex()
     plugins = _installed_plugin_packages()
     pending = _imported_modules(ast.parse(source), "")
     while pending:
@@ -75,8 +77,38 @@ def _closure(source: str) -> list[Path]:
             continue
         files[name] = Path(spec.origin)
         package = name if spec.submodule_search_locations else name.rpartition(".")[0]
-        pending |= _imported_modules(ast.parse(files[name].read_text()), package)
+        pending |= imports.of(files[name], package)
+    imports.save()
     return [files[name] for name in sorted(files)]
+
+
+class _ImportIndex:
+    """The modules each file imports, kept in the kernel cache under the file's size and modification time, so
+    that a warm process stats the closure's files instead of parsing them (0.44 s for biosim's, measured)."""
+
+    def __init__(self) -> None:
+        self.path = cache_dir() / "imports.json"
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    def of(self, file: Path, package: str) -> set[str]:
+        stat = file.stat()
+        key, stamp = f"{file}|{package}", [stat.st_mtime_ns, stat.st_size]
+        entry = self.entries.get(key)
+        if entry is None or entry[:2] != stamp:
+            entry = stamp + [sorted(_imported_modules(ast.parse(file.read_text()), package))]
+            self.entries[key], self.changed = entry, True
+        return set(entry[2])
+
+    def save(self) -> None:
+        if self.changed:
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.entries))
+            tmp.replace(self.path)
+            self.changed = False
 
 
 def _may_be_ours(top: str, plugins: set[str]) -> bool:
