@@ -1,8 +1,9 @@
-"""Memory per static synapse on a 10^6-neuron, 10^8-synapse network (fixed probability 1e-4).
+"""Memory per synapse, resident, on a 10^6-neuron, 10^8-synapse network (100 synapses per neuron).
 
-Reports resident memory added by building the network, per synapse, for three storage cases:
-one shared weight (no weight array), per-synapse float32 weights, and per-synapse weights plus
-heterogeneous delays (uint8 steps).      python benchmarks/memory.py [--neurons 1000000]
+Reports resident memory added by building the network, per synapse, and the build's peak (VmHWM) over the
+final size, for every connector (fixed probability, out-degree, in-degree) with float32 weights, plus one shared
+weight, heterogeneous delays (uint8 steps) and pair STDP (float64 weights, the transposed index).
+    python benchmarks/memory.py [--neurons 1000000] [--synapses-per-neuron 100]
 """
 
 from __future__ import annotations
@@ -17,29 +18,43 @@ import gc
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
 from biosim.engine.network import Network, Uniform
 from biosim.engine.neurons import LIFCuba
-from biosim.engine.connectors import FixedProbability
+from biosim.engine.connectors import FixedIndegree, FixedOutdegree, FixedProbability
 from biosim.engine.simulation import Simulation
+from biosim.rules.spiking_projection.stdp import STDP
 net = Network(dt=1e-4, seed=1)
 net.add_population("p", {n}, LIFCuba())
-net.connect("p", "p", target="ge", connector=FixedProbability(p={p}), weight={weight}, delay={delay})
+Simulation(net, threads=1)  # the kernels and their modules loaded, so that only the network's arrays are counted
+net.connect("p", "p", target="ge", connector={connector}, weight={weight}, delay={delay}, rule={rule})
 gc.collect(); before = rss(); t0 = time.perf_counter()
-sim = Simulation(net)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset VmHWM to the current resident size
+sim = Simulation(net, threads=1)
 build = time.perf_counter() - t0
+high = peak()
 gc.collect(); after = rss()
 proj = sim.net.projections["p_to_p"]
 neuron_bytes = sum(a.nbytes for a in (sim.net.populations["p"].S, sim.net.populations["p"].last))
 t0 = time.perf_counter(); sim.run(0.01); run = time.perf_counter() - t0
 print(json.dumps({{"synapses": proj.n_synapses, "rss_added_bytes": after - before,
                   "rss_bytes_per_synapse": (after - before - neuron_bytes) / proj.n_synapses,
+                  "peak_over_final": (high - before) / (after - before),
                   "array_bytes_per_synapse": proj.nbytes() / proj.n_synapses, "build_s": build, "run_10ms_s": run}}))
 """
 
+#: case -> (connector, weight, delay, rule); {p} and {k} are filled from the command line
 CASES = {
-    "shared weight": ("1.62e-3", "0.0"),
-    "float32 weights": ("Uniform(0.0, 3e-3)", "0.0"),
-    "float32 weights + uint8 delays": ("Uniform(0.0, 3e-3)", "Uniform(1e-4, 2e-3)"),
+    "shared weight": ("FixedProbability(p={p})", "1.62e-3", "0.0", "None"),
+    "float32 weights": ("FixedProbability(p={p})", "Uniform(0.0, 3e-3)", "0.0", "None"),
+    "float32 weights, fixed out-degree": ("FixedOutdegree(k={k})", "Uniform(0.0, 3e-3)", "0.0", "None"),
+    "float32 weights, fixed in-degree": ("FixedIndegree(k={k})", "Uniform(0.0, 3e-3)", "0.0", "None"),
+    "float32 weights + uint8 delays": ("FixedProbability(p={p})", "Uniform(0.0, 3e-3)", "Uniform(1e-4, 2e-3)",
+                                       "None"),
+    "pair STDP, fixed out-degree": ("FixedOutdegree(k={k})", "Uniform(0.0, 3e-3)", "0.0", "STDP(w_max=3e-3)"),
 }
 
 
@@ -50,11 +65,16 @@ def main() -> None:
     args = parser.parse_args()
     p = args.synapses_per_neuron / args.neurons
     results = {}
-    for case, (weight, delay) in CASES.items():
-        r = run_snippet(SNIPPET.format(n=args.neurons, p=p, weight=weight, delay=delay))
+    for case, (connector, weight, delay, rule) in CASES.items():
+        k = args.synapses_per_neuron
+        small = connector.format(p=k / 2000, k=k)  # compiles the case's kernels (structure, not size) beforehand
+        run_snippet(SNIPPET.format(n=2000, connector=small, weight=weight, delay=delay, rule=rule))
+        connector = connector.format(p=p, k=k)
+        r = run_snippet(SNIPPET.format(n=args.neurons, connector=connector, weight=weight, delay=delay, rule=rule))
         results[case] = r
-        print(f"{case:<34} {r['synapses']:>11,d} synapses  {r['rss_bytes_per_synapse']:5.2f} B/synapse resident "
-              f"({r['array_bytes_per_synapse']:.2f} B in arrays), build {r['build_s']:.1f} s", flush=True)
+        print(f"{case:<36} {r['synapses']:>11,d} synapses  {r['rss_bytes_per_synapse']:5.2f} B/synapse resident "
+              f"({r['array_bytes_per_synapse']:.2f} B in arrays), build peak {r['peak_over_final']:.2f}x the final "
+              f"size, build {r['build_s']:.1f} s", flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "memory.json").write_text(json.dumps({"neurons": args.neurons, "results": results}, indent=2))
 

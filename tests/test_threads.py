@@ -14,6 +14,8 @@ from biosim.engine.sources import PoissonSource, SpikeGenerator
 from biosim.engine.threads import BLOCK_ALIGN, barrier, block_bounds, resolve_threads, row_segments, run_parallel
 from biosim.rules.spiking_projection.stdp import STDP
 
+pytestmark = pytest.mark.filterwarnings("ignore:.* threads on .* cores")  # 3 threads on this 2-core machine
+
 NOISY = EquationNeuron(  # counter-based white noise: the draws must not depend on the block a neuron is in
     equations="""dv/dt = (e_l - v + i_ext) / tau_m + sigma * xi / sqrt(tau_m) : volt (unless refractory)
                  i_ext : volt""",
@@ -101,11 +103,15 @@ def test_block_bounds_cover_the_population_in_aligned_blocks(n, threads):
 
 def test_row_segments_are_numpys_searchsorted_per_row():
     rng = np.random.default_rng(0)
-    counts = rng.integers(0, 40, 50)
+    counts = rng.integers(2, 40, 50)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     indices = np.concatenate([np.sort(rng.choice(300, c, replace=False)) for c in counts]).astype(np.int32)
     bounds = block_bounds(300, 3)
-    seg = row_segments(indptr, indices, bounds)
+    seg, ordered = row_segments(indptr, indices, bounds)
+    assert ordered
+    unsorted = indices.copy()
+    unsorted[indptr[3]:indptr[4]] = unsorted[indptr[3]:indptr[4]][::-1]  # row 3 has > 1 target (counts[3])
+    assert not row_segments(indptr, unsorted, bounds)[1]
     for i in range(50):
         row = indices[indptr[i]:indptr[i + 1]]
         np.testing.assert_array_equal(seg[i], indptr[i] + np.searchsorted(row, bounds))
@@ -123,6 +129,32 @@ def test_an_exception_in_one_thread_aborts_the_others_and_is_raised():
     bar = np.zeros(2, np.int64)
     with pytest.raises(RuntimeError, match="thread 1 failed"):
         run_parallel(kernel, 2, bar, 0, 1, [bar])
+
+
+def test_more_threads_than_cores_warn():
+    from biosim.engine.threads import available_cores, check_threads
+
+    with pytest.warns(UserWarning, match="wait for each other"):
+        assert check_threads(available_cores() + 1) == available_cores() + 1
+
+
+def test_a_plug_in_model_with_the_old_update_signature_is_refused_by_name():
+    from numba import njit
+
+    from biosim.engine.neurons import reset_v
+
+    @njit
+    def old_update(S, last, P, has_input, t, flags, spk):
+        return 0
+
+    class Old(LIFDelta):
+        pass
+
+    Old.update, Old.reset = old_update, reset_v
+    net = Network(dt=1e-4)
+    net.add_population("n", 10, Old())
+    with pytest.raises(ValueError, match=r"update\(S, last, P, has_input, t, flags, spk, lo, hi\)"):
+        Simulation(net, threads=1)
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "two", True])

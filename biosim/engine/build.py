@@ -194,8 +194,8 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     rule = spec.rule
     plastic = rule.plastic
 
-    def per_synapse(value: Any) -> np.ndarray:
-        values = realize(value, rng, n_syn)
+    def per_synapse(value: Any, dtype: Any = np.float64, transform: Any = None) -> np.ndarray:
+        values = realize(value, rng, n_syn, dtype, transform)
         return values[order] if order is not None and np.ndim(value) == 1 else values
 
     scalar_weight = np.ndim(spec.weight) == 0 and not hasattr(spec.weight, "sample")
@@ -203,19 +203,23 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     if plastic:
         weights = per_synapse(spec.weight)  # within the rule's bounds: checked by Network.connect
     elif not scalar_weight:
-        weights = per_synapse(spec.weight).astype(np.float32)
+        weights = per_synapse(spec.weight, np.float32)
 
     # delays are >= 0 and on the grid, or sampled from [dt, ...): checked by Network.connect
     if np.ndim(spec.delay) == 0 and not hasattr(spec.delay, "sample"):  # one delay: no per-synapse array at all
         delay_steps = np.rint(np.array([float(spec.delay)]) / dt).astype(np.int64)
     else:
-        delay_steps = np.rint(per_synapse(spec.delay) / dt).astype(np.int64)
+        delay_steps = per_synapse(spec.delay, np.int32, lambda seconds: np.rint(seconds / dt))
     uniform = delay_steps.size == 0 or delay_steps.min() == delay_steps.max()
     delays = None if uniform else _delay_array(delay_steps)
     delay_const = int(delay_steps[0]) if uniform and delay_steps.size and n_syn else 0
 
+    segments, ordered = row_segments(indptr, indices, post.bounds)
+    if not ordered:
+        raise ValueError(f"projection {spec.name!r}: connector {type(spec.connector).__name__} returned rows whose "
+                         "targets are not in increasing order; a connector must sort each row (CSR)")
     built = BuiltProjection(index, spec, pre, post, post.row(spec.target), indptr, indices, weights,
-                            weight_const, delays, delay_const, segments=row_segments(indptr, indices, post.bounds))
+                            weight_const, delays, delay_const, segments=segments)
     if plastic:
         built.rule = rule.implementation("numba", dt=dt)
         built.plasticity = _plasticity_arrays(built.rule, pre, post, indptr, indices, dt)

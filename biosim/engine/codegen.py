@@ -4,12 +4,14 @@ The kernel advances the whole network by many steps in one compiled call. Its so
 from per-operation templates (Brian2's approach), written to a cache directory under a name that
 hashes the source and every module it can call (recursively), and compiled with ``@njit(cache=True)``: a second
 process with the same network structure loads machine code instead of compiling. Parameters (typed
-NamedTuple records, compiled per type, not per value), weights, sizes and the random generators (one
-``np.random.Generator`` per Poisson population and per drive) are runtime arguments, so sweeps never recompile.
+NamedTuple records, compiled per type, not per value), weights, sizes and the random streams (a
+``np.random.Generator`` per Poisson population, a counter-based key per drive) are runtime arguments, so sweeps
+never recompile. Every thread runs the kernel over its blocks (``biosim.engine.threads``).
 
-Per step (Brian2's schedule): record state (start) -> step currents or timed input -> neuron update + threshold ->
-spike propagation (direct, or into a delay ring buffer) -> delivery of due delayed input ->
-Poisson drives -> plasticity -> reset -> spike monitors and per-neuron spike counters, rate monitors.
+Per step (Brian2's schedule, resets before plasticity, which reads no neuron variable): record state (start) ->
+step currents or timed input -> neuron update + threshold -> barrier -> spike propagation (direct, or into a
+delay ring buffer) -> delivery of due delayed input -> Poisson drives -> reset -> [barrier if plastic] ->
+thread 0: plasticity, spike monitors and per-neuron spike counters, rate monitors -> barrier.
 """
 
 from __future__ import annotations
@@ -83,25 +85,24 @@ def _closure(source: str) -> list[Path]:
 
 
 class _ImportIndex:
-    """The modules each file imports, kept in the kernel cache under the file's size and modification time, so
-    that a warm process stats the closure's files instead of parsing them (0.44 s for biosim's, measured)."""
+    """The modules each file imports, kept in the kernel cache under a hash of the file's content, so that a
+    warm process hashes the closure's files instead of parsing them (0.44 s for biosim's, measured)."""
 
     def __init__(self) -> None:
         self.path = cache_dir() / "imports.json"
         try:
-            self.entries: dict[str, list] = json.loads(self.path.read_text())
+            entries = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            self.entries = {}
+            entries = {}
+        self.entries: dict[str, list] = entries if isinstance(entries, dict) else {}
         self.changed = False
 
     def of(self, file: Path, package: str) -> set[str]:
-        stat = file.stat()
-        key, stamp = f"{file}|{package}", [stat.st_mtime_ns, stat.st_size]
-        entry = self.entries.get(key)
-        if entry is None or entry[:2] != stamp:
-            entry = stamp + [sorted(_imported_modules(ast.parse(file.read_text()), package))]
-            self.entries[key], self.changed = entry, True
-        return set(entry[2])
+        text = file.read_bytes()
+        key = hashlib.sha256(text + package.encode()).hexdigest()[:24]
+        if key not in self.entries:
+            self.entries[key], self.changed = sorted(_imported_modules(ast.parse(text), package)), True
+        return set(self.entries[key])
 
     def save(self) -> None:
         if self.changed:
@@ -282,7 +283,7 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
                 fn = plan.use(kernels.apply_timed_input, "apply_timed_input")
                 plan.arg(f"timed{k}", pop.timed)
                 plan.emit(f"{fn}(S{k}[{pop.row('i_ext')}], timed{k}, t, lo{k}, hi{k})")
-            update = plan.use(pop.spec.model.kernels()[0], f"update_{pop.spec.model.registry_key}")
+            update = plan.use(_checked_update(pop.spec.model), f"update_{pop.spec.model.registry_key}")
             plan.emit(f"nb{k}[c] = {update}(S{k}, last{k}, P{k}, inp{k}, t, flags{k}, {spk}, lo{k}, hi{k})")
             continue
         plan.emit("if c == 0:")
@@ -368,6 +369,18 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     plan.body = body + ["    " + line for line in plan.body]
     sync()
     return plan, buffers
+
+
+def _checked_update(model: Any) -> Any:
+    """The model's compiled ``update``, refused by name if it has another signature than the kernel contract's
+    (``biosim.engine.neurons``; models written for the contract before threads lack ``lo, hi``)."""
+    update = model.kernels()[0]
+    arguments = len(inspect.signature(getattr(update, "py_func", update)).parameters)
+    if arguments != 9:
+        raise ValueError(f"neuron model {type(model).__name__}: its update kernel takes {arguments} arguments; the "
+                         "kernel contract is update(S, last, P, has_input, t, flags, spk, lo, hi) over neurons "
+                         "lo..hi-1 (one thread's block), spikes written to spk[lo:] (biosim.engine.neurons)")
+    return update
 
 
 def _refractory_gate(pop, row: int) -> tuple[str, int]:

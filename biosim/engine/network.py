@@ -70,13 +70,24 @@ class Normal:
 Value = float | Uniform | Normal | np.ndarray
 
 
-def realize(value: Value, rng: np.random.Generator, n: int) -> np.ndarray:
+_CHUNK = 1 << 20  # draws per call when realizing a distribution into a narrower array
+
+
+def realize(value: Value, rng: np.random.Generator, n: int, dtype: Any = np.float64,
+            transform: Any = None) -> np.ndarray:
     """Turn a constant, a distribution or an array (sizes checked when the network was described) into ``n``
-    float64 values."""
+    values of ``dtype``, after ``transform`` (a function of float64 arrays, e.g. seconds to steps) if given. A
+    distribution is drawn in chunks of 2^20 into the result, so the build never holds the float64 draws of all
+    synapses at once (the same values as one call: NumPy's generators continue the stream)."""
     if isinstance(value, Uniform | Normal):
-        return value.sample(rng, n)
+        out = np.empty(n, dtype)
+        for start in range(0, n, _CHUNK):
+            draws = value.sample(rng, min(_CHUNK, n - start))
+            out[start:start + draws.size] = draws if transform is None else transform(draws)
+        return out
     array = np.array(value, dtype=np.float64)  # a copy: learning must never write into the caller's array
-    return np.full(n, float(array)) if array.ndim == 0 else array
+    array = np.full(n, float(array)) if array.ndim == 0 else array
+    return (array if transform is None else transform(array)).astype(dtype, copy=False)
 
 
 def support(value: Value) -> tuple[float, float]:
@@ -568,8 +579,8 @@ class Network:
     def memory_estimate(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER,
                         threads: int = 1) -> dict[tuple, float]:
         """Bytes the engine will allocate, by the key that causes them: neuron state and spike counters per
-        population, connectivity per projection (expected synapse count; per-synapse weights and delays counted
-        as the float64/int64 arrays the builder draws them into; each row's bounds per block of ``threads``),
+        population, connectivity per projection (expected synapse count; per-synapse delays counted as the int32
+        steps the builder rounds them into; each row's bounds per block of ``threads``),
         delay ring buffers, monitor buffers (``spike_capacity`` entries per chunk, as the Simulation's) and, given
         ``duration`` (s), the rate, state and weight recordings.
         Spike monitors grow with activity (12 B per spike, at most ``max_spikes``) and are not counted, nor are
@@ -582,6 +593,9 @@ class Network:
             sizes[("populations", name, "n")] = per_neuron * pop.n
             if pop.timed_input is not None:
                 sizes[("populations", name, "timed_input")] = float(pop.timed_input.nbytes)
+        for drive in self.drives:  # the hashes of each drive's counts (uint64 per neuron)
+            loc = ("populations", drive.population, "drive")
+            sizes[loc] = sizes.get(loc, 0.0) + 8.0 * self.populations[drive.population].n
         rings: dict[tuple[str, str], tuple[int, tuple]] = {}
         for name, proj in self.projections.items():
             pre, post = self.populations[proj.pre], self.populations[proj.post]
@@ -592,10 +606,10 @@ class Network:
                 plasticity = proj.rule.implementation("numba", dt=self.dt) if "numba" in proj.rule.backends() \
                     else None
                 per_synapse += 16 + 8 * len(plasticity.synapse_vars if plasticity else ())
-            elif varies[0]:  # float32 weights, drawn as float64
-                per_synapse += 4 + 8
-            if varies[1]:  # delays drawn as float64, rounded to int64 while building
-                per_synapse += 16
+            elif varies[0]:  # float32 weights
+                per_synapse += 4
+            if varies[1]:  # delays in steps: int32 while building, then uint8/uint16
+                per_synapse += 4
             sizes[("projections", name, "connector")] = synapses * per_synapse + 8 * (pre.n + 1) \
                 + 8 * (threads + 1) * pre.n
             depth = self._max_delay_steps(proj.delay)
@@ -624,10 +638,11 @@ class Network:
                 if proj.connector.expected_synapses(self.populations[proj.pre].n, self.populations[proj.post].n,
                                                     proj.pre == proj.post) is None]
 
-    def check_memory(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER) -> None:
+    def check_memory(self, duration: float | None = None, spike_capacity: int = SPIKE_BUFFER,
+                     threads: int = 1) -> None:
         """Refuse a network whose :meth:`memory_estimate` exceeds the machine's available memory."""
         available = available_memory()
-        sizes = self.memory_estimate(duration, spike_capacity)
+        sizes = self.memory_estimate(duration, spike_capacity, threads)
         total = sum(sizes.values())
         if available is None or total <= available:
             return

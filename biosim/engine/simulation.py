@@ -119,8 +119,8 @@ class Simulation:
                  threads: int | str = "auto"):
         self.network = network
         self.timing = Timing()
-        network.check_memory(spike_capacity=spike_capacity)
         self.threads = resolve_threads(threads, sum(p.n for p in network.populations.values()))
+        network.check_memory(spike_capacity=spike_capacity, threads=self.threads)
         start = time.perf_counter()
         self.net: BuiltNetwork = build(network, self.threads)
         self.timing.build_s = time.perf_counter() - start

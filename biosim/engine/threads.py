@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -78,23 +79,28 @@ def barrier(bar, arrivals):
 
 def block_bounds(n: int, threads: int) -> np.ndarray:
     """``threads + 1`` bounds splitting ``range(n)`` into equal blocks with interior bounds multiples of
-    ``BLOCK_ALIGN`` (trailing blocks may be empty)."""
+    ``BLOCK_ALIGN`` (for n < threads x BLOCK_ALIGN some blocks are empty, the leading ones first)."""
     bounds = [min(n, -(-c * n // threads) // BLOCK_ALIGN * BLOCK_ALIGN) for c in range(threads)] + [n]
     return np.array(bounds, dtype=np.int64)
 
 
 @njit(cache=True)
 def row_segments(indptr, indices, bounds):
-    """(n_pre, T + 1) positions: row ``i``'s synapses onto block ``c`` are ``seg[i, c]:seg[i, c + 1]`` (each row's
-    targets are increasing, as every connector leaves them)."""
+    """(seg, ordered): ``seg`` (n_pre, T + 1) positions, row ``i``'s synapses onto block ``c`` being
+    ``seg[i, c]:seg[i, c + 1]``; ``ordered`` whether every row's targets are non-decreasing, which the
+    positions assume (the built-in connectors' rows are)."""
     n_pre, blocks = indptr.shape[0] - 1, bounds.shape[0]
     seg = np.empty((n_pre, blocks), np.int64)
+    ordered = True
     for i in range(n_pre):
         row = indices[indptr[i]:indptr[i + 1]]
+        for k in range(1, row.shape[0]):
+            if row[k] < row[k - 1]:
+                ordered = False
         for c in range(blocks):
             seg[i, c] = indptr[i] + np.searchsorted(row, bounds[c])
         seg[i, blocks - 1] = indptr[i + 1]
-    return seg
+    return seg, ordered
 
 
 def available_cores() -> int:
@@ -122,6 +128,9 @@ def check_threads(value: Any, what: str = "") -> int:
     if isinstance(value, bool) or count < 1 or str(count) != str(value).strip():
         raise ValueError(f"{what + ' ' if what else ''}must be 'auto' or a positive whole number of threads, got "
                          f"{value!r} (this process may use {available_cores()} cores)")
+    if count > available_cores():
+        warnings.warn(f"{count} threads on {available_cores()} cores: the threads wait for each other at every "
+                      "step's barriers, so this runs slower than with one thread per core", stacklevel=3)
     return count
 
 
@@ -142,15 +151,17 @@ def run_parallel(kernel: Any, threads: int, bar: np.ndarray, t0: int, n: int, ar
             bar[1] = 1
 
     workers = [threading.Thread(target=work, args=(c,), daemon=True) for c in range(1, threads)]
-    for worker in workers:
-        worker.start()
+    started: list[threading.Thread] = []
     try:
+        for worker in workers:
+            worker.start()
+            started.append(worker)
         done = kernel(0, threads, t0, n, *args)
     except BaseException:
-        bar[1] = 1
+        bar[1] = 1  # the started workers leave at their next barrier
         raise
     finally:
-        for worker in workers:
+        for worker in started:
             worker.join()
     if errors:
         raise errors[0]
