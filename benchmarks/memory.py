@@ -58,13 +58,54 @@ CASES = {
 }
 
 
+PLASTIC_RUN = """
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+from biosim.engine.network import Network, Uniform
+from biosim.engine.neurons import LIFCuba
+from biosim.engine.connectors import FixedOutdegree
+from biosim.engine.simulation import Simulation
+from biosim.rules.spiking_projection.stdp import STDP
+net = Network(dt=1e-4, seed=1)
+net.add_population("p", {n}, LIFCuba(), init={{"v": Uniform(-60e-3, -50e-3)}})
+net.add_poisson_drive("p", "ge", 100, 40.0, 0.5e-3)
+net.connect("p", "p", target="ge", connector=FixedOutdegree(k={k}), weight=Uniform(0.0, 0.2e-3),
+            rule=STDP(w_max=0.4e-3))
+before = rss(); t0 = time.perf_counter()
+sim = Simulation(net, threads=1)
+build = time.perf_counter() - t0
+after = rss()
+rec = sim.run(1.0)
+spikes = int(sim.net.populations["p"].counts.count.sum())
+events = spikes * {k}
+print(json.dumps({{"synapses": sim.net.projections["p_to_p"].n_synapses, "build_s": build,
+                  "rss_bytes_per_synapse": (after - before) / sim.net.projections["p_to_p"].n_synapses,
+                  "sim_s": sim.timing.sim_s, "rate_hz": spikes / {n}, "events": events,
+                  "ns_per_event": sim.timing.sim_s / max(events, 1) * 1e9}}))
+"""
+
+
+def plastic_run(neurons: int, k: int) -> dict:
+    """The issue's scale check: ``neurons`` LIF neurons, ``k`` pair-STDP synapses each, a Poisson drive, 1 s."""
+    run_snippet(PLASTIC_RUN.format(n=2000, k=k))  # compile the structure first
+    r = run_snippet(PLASTIC_RUN.format(n=neurons, k=k))
+    print(f"pair STDP network: {r['synapses']:,d} synapses, {r['rss_bytes_per_synapse']:.2f} B/synapse resident, "
+          f"build {r['build_s']:.1f} s; 1 s biological in {r['sim_s']:.1f} s at {r['rate_hz']:.2f} Hz, "
+          f"{r['events']:.3e} events, {r['ns_per_event']:.1f} ns per event (plasticity included)", flush=True)
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--neurons", type=int, default=1_000_000)
     parser.add_argument("--synapses-per-neuron", type=int, default=100)
+    parser.add_argument("--plastic-run", action="store_true", help="also build the pair-STDP network and run 1 s")
     args = parser.parse_args()
     p = args.synapses_per_neuron / args.neurons
     results = {}
+    if args.plastic_run:
+        results["pair STDP, 1 s run"] = plastic_run(args.neurons, args.synapses_per_neuron)
     for case, (connector, weight, delay, rule) in CASES.items():
         k = args.synapses_per_neuron
         small = connector.format(p=k / 2000, k=k)  # compiles the case's kernels (structure, not size) beforehand
