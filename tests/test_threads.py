@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biosim.engine import codegen
 from biosim.engine.equations import EquationNeuron
 from biosim.engine.network import Network, Uniform
 from biosim.engine.neurons import LIFCuba, LIFDelta
@@ -77,6 +78,18 @@ def test_every_thread_count_gives_the_same_bits():
         assert other.keys() == one.keys()
         for key, value in one.items():
             assert np.array_equal(value, other[key]), (threads, key)
+
+
+def test_projections_looped_over_typed_lists_give_the_same_bits(monkeypatch):
+    """Runs of projections of one kind become one loop over typed lists (``codegen.LIST_MIN`` of them; the
+    microcircuit's 64): with every run listed, every kind (delays per synapse, one delay, none; plastic, clamped
+    target) gives the bits of one call per projection, on any thread count."""
+    one = outcome(1)
+    monkeypatch.setattr(codegen, "LIST_MIN", 1)
+    for threads in (1, 2):
+        listed = outcome(threads)
+        for key, value in one.items():
+            assert np.array_equal(value, listed[key]), (threads, key)
 
 
 def test_threads_stopping_early_when_the_spike_buffer_fills_agree():

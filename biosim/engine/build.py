@@ -122,7 +122,7 @@ class BuiltNetwork:
     network: Network
     populations: dict[str, BuiltPopulation]
     projections: dict[str, BuiltProjection]
-    rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64[D, n])
+    rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]]  # key -> (post, row, float64 or float32 [D, n])
     drive_keys: list[int]  # one counter-based key per Poisson drive (``drive.stream``), in network.drives order
     threads: int = 1  # the fused kernel's thread count (``biosim.engine.threads``)
 
@@ -205,9 +205,11 @@ def _build_projection(index: int, spec: Projection, pops: dict[str, BuiltPopulat
     elif not scalar_weight:
         weights = per_synapse(spec.weight, np.float32)
 
-    # delays are >= 0 and on the grid, or sampled from [dt, ...): checked by Network.connect
+    # delays are >= 0 and on the grid, or sampled from [dt/2, ...): checked by Network.connect
     if np.ndim(spec.delay) == 0 and not hasattr(spec.delay, "sample"):  # one delay: no per-synapse array at all
         delay_steps = np.rint(np.array([float(spec.delay)]) / dt).astype(np.int64)
+    elif hasattr(spec.delay, "sample"):  # the nearest step, at least one ([dt/2, 3dt/2) -> 1, as NEST rounds)
+        delay_steps = per_synapse(spec.delay, np.int32, lambda seconds: np.maximum(np.rint(seconds / dt), 1))
     else:
         delay_steps = per_synapse(spec.delay, np.int32, lambda seconds: np.rint(seconds / dt))
     uniform = delay_steps.size == 0 or delay_steps.min() == delay_steps.max()
@@ -271,11 +273,16 @@ def build(network: Network, threads: int = 1) -> BuiltNetwork:
     projections = {name: _build_projection(k, spec, pops, network.dt, seed)
                    for k, (name, spec) in enumerate(network.projections.items())}
     rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]] = {}
+    single: dict[str, bool] = {}  # whether every projection into the ring has float32 weights
     for proj in projections.values():
         if proj.max_delay > 0:
             key = f"{proj.post.index}_{proj.target_row}"
             depth = max(proj.max_delay + 1, rings[key][2].shape[0] if key in rings else 0)
+            single[key] = single.get(key, True) and proj.weights is not None and proj.weights.dtype == np.float32
             rings[key] = (proj.post, proj.target_row, aligned_zeros((depth, proj.post.n)))
             proj.ring = key
+    for key, (post, row, ring) in rings.items():  # float32 weights summed in float32: half the memory traffic
+        if single[key]:
+            rings[key] = (post, row, aligned_zeros(ring.shape, np.float32))
     drive_keys = [stream_key(seed, drive.stream) for drive in network.drives]
     return BuiltNetwork(network, pops, projections, rings, drive_keys, threads)

@@ -20,6 +20,7 @@ import ast
 import hashlib
 import importlib.util
 import inspect
+import itertools
 import json
 import os
 import sys
@@ -301,14 +302,13 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     # -- synapses: every spike to the targets of this thread's blocks; delayed delivery, drives, resets --
     for key, (_post, _row, ring) in net.rings.items():
         plan.arg(f"ring{key}", ring)
-    for proj in net.projections.values():
-        _emit_propagation(plan, proj)
+    _emit_propagation(plan, net)
     if net.rings:
         fn = plan.use(kernels.deliver, "deliver")
-        for key, (post, row, ring) in net.rings.items():
+        for key, (post, row, _ring) in net.rings.items():
             steps, ref = _refractory_gate(post, row)
             b = post.index
-            plan.emit(f"{fn}(ring{key}, t % {ring.shape[0]}, S{b}[{row}], {steps}, t, {ref}, lo{b}, hi{b})")
+            plan.emit(f"{fn}(ring{key}, t % ring{key}.shape[0], S{b}[{row}], {steps}, t, {ref}, lo{b}, hi{b})")
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
@@ -383,57 +383,121 @@ def _checked_update(model: Any) -> Any:
     return update
 
 
-def _refractory_gate(pop, row: int) -> tuple[str, int]:
-    """``(steps, ref)``: input to state row ``row`` of neuron ``i`` at step ``t`` is kept when
+def _gate(pop, row: int) -> tuple[np.ndarray, str, int]:
+    """``(steps, name, ref)``: input to state row ``row`` of neuron ``i`` at step ``t`` is kept when
     ``t - steps[i] >= ref`` (the last spike and the period, or the last refractory step and 1; ``ref = 0`` keeps
-    all), as Brian2 discards input to an ``(unless refractory)`` variable."""
+    all), as Brian2 discards input to an ``(unless refractory)`` variable; ``name`` is ``steps`` in the kernel."""
     model = pop.spec.model
     if list(model.state_vars)[row] not in model.clamped_during_refractory:
-        return f"last{pop.index}", 0
+        return pop.last, f"last{pop.index}", 0
     if model.refractory_step_row is not None:
-        return f"S{pop.index}[{pop.row(model.refractory_step_row)}]", 1
-    return f"last{pop.index}", int(pop.P.ref)
+        step_row = pop.row(model.refractory_step_row)
+        return pop.S[step_row], f"S{pop.index}[{step_row}]", 1
+    return pop.last, f"last{pop.index}", int(pop.P.ref)
 
 
-def _emit_propagation(plan: KernelPlan, proj: BuiltProjection) -> None:
-    """Every spike of the pre population (all blocks, in order) to the synapses onto this thread's post block
-    (``seg{r}[i, c]:seg{r}[i, c + 1]`` of row ``i``)."""
-    r, a = proj.index, proj.pre.index
-    plan.arg(f"indptr{r}", proj.indptr), plan.arg(f"idx{r}", proj.indices), plan.arg(f"seg{r}", proj.segments)
-    # the same indices seen as unsigned: indexing with them skips Numba's negative-index wraparound (~25% of
-    # a scattered event's cost)
-    plan.arg(f"uidx{r}", proj.indices.view(np.uint32))
-    weight = f"w{r}[s]" if proj.weights is not None else f"wc{r}"
-    if proj.weights is not None:
-        plan.arg(f"w{r}", proj.weights)
-    else:
-        plan.arg(f"wc{r}", proj.weight_const)
-    plan.emit("for b in range(T):")
-    plan.emit(f"for q in range(nb{a}[b]):", 3)
-    plan.emit(f"i = spk{a}[bounds{a}[b] + q]", 4)
-    rows = f"for s in range(seg{r}[i, c], seg{r}[i, c + 1]):"
+def _refractory_gate(pop, row: int) -> tuple[str, int]:
+    """:func:`_gate` as the kernel names it: ``(steps, ref)``."""
+    _, name, ref = _gate(pop, row)
+    return name, ref
+
+
+def _propagation_kind(proj: BuiltProjection, net: BuiltNetwork) -> tuple[str, ...]:
+    """What fixes the types of a projection's propagation: a delay per synapse, one delay (ring row) or none
+    (the state row), and the dtypes of the weights, of the delays or the refractory gate, and of the ring."""
+    weights = str(proj.weights.dtype) if proj.weights is not None else "float64"
+    ring = str(net.rings[proj.ring][2].dtype) if proj.ring is not None else ""
     if proj.delays is not None:
-        plan.arg(f"delay{r}", proj.delays)
-        depth = f"ring{proj.ring}.shape[0]"
-        plan.emit(rows, 4)
-        plan.emit(f"ring{proj.ring}[(t + delay{r}[s]) % {depth}, uidx{r}[s]] += {weight}", 5)
+        return "delayed", weights, str(proj.delays.dtype), ring
+    gate = str(_gate(proj.post, proj.target_row)[0].dtype)
+    return ("ring" if proj.delay_const > 0 else "direct"), weights, gate, ring
+
+
+def _typed_list(arrays: list[np.ndarray]) -> Any:
+    """A Numba typed list of arrays (one kernel argument for many projections, indexed at run time)."""
+    from numba.typed import List
+
+    return List(arrays)
+
+
+LIST_MIN = 8  # consecutive projections of one kind from which they are one loop over typed lists
+
+
+def _emit_propagation(plan: KernelPlan, net: BuiltNetwork) -> None:
+    """Every spike of the pre population (all blocks, in order) to the synapses onto this thread's post block,
+    by a compiled template (``kernels.propagate`` or ``propagate_delayed``) per projection, in order. From
+    ``LIST_MIN`` consecutive projections of one kind (:func:`_propagation_kind`) on, the calls are one loop over
+    typed lists of their arrays: Numba's compile time grows faster than linearly with the kernel's arguments
+    (64 projections: about a minute), while a list costs ~10 ns per element per step."""
+    pops = list(net.populations.values())
+    runs = [list(group) for _, group in itertools.groupby(net.projections.values(),
+                                                          key=lambda proj: _propagation_kind(proj, net))]
+    if any(len(group) >= LIST_MIN for group in runs):
+        for name, field_name in (("spks", "spk"), ("nbs", "block_spikes"), ("bnds", "bounds")):
+            plan.arg(name, _typed_list([getattr(pop, field_name) for pop in pops]))
+    for g, group in enumerate(runs):
+        listed = len(group) >= LIST_MIN
+        _emit_group(plan, net, f"pg{g}_" if listed else None, group)
+
+
+def _emit_group(plan: KernelPlan, net: BuiltNetwork, prefix: str | None, group: list[BuiltProjection]) -> None:
+    """The propagation of projections of one kind: one loop over typed lists named ``<prefix><field>``, or
+    (``prefix`` None) a call per projection with its own arguments ``p<index>_<field>``."""
+    kind = _propagation_kind(group[0], net)
+    fields: dict[str, list[Any]] = {
+        "seg": [proj.segments for proj in group],
+        "uidx": [proj.indices.view(np.uint32) for proj in group],  # unsigned: no negative-index wraparound check
+        "w": [proj.weights if proj.weights is not None else np.array([proj.weight_const]) for proj in group],
+        "wmask": [-1 if proj.weights is not None else 0 for proj in group]}
+    if kind[0] == "delayed":
+        fields["delay"] = [proj.delays for proj in group]
+    else:
+        gates = [_gate(proj.post, proj.target_row) for proj in group]
+        fields["last"] = [steps for steps, _, _ in gates]
+        fields["ref"] = [ref if kind[0] == "direct" else 0 for _, _, ref in gates]
+    if kind[0] != "direct":
+        fields["ring"] = [net.rings[proj.ring][2] for proj in group]
+    if kind[0] == "ring":
+        fields["dconst"] = [proj.delay_const for proj in group]
+    if kind[0] == "direct":
+        fields["target"] = [proj.post.S[proj.target_row] for proj in group]
+    if prefix is not None:
+        for field_name, values in fields.items():
+            plan.arg(prefix + field_name, _typed_list(values) if isinstance(values[0], np.ndarray) else
+                     np.array(values, np.int64))
+        plan.arg(prefix + "pre", np.array([proj.pre.index for proj in group], np.int64))
+        plan.emit(f"for m in range({prefix}pre.shape[0]):")
+        plan.emit(f"a = {prefix}pre[m]", 3)
+        _emit_call(plan, kind, "spks[a], nbs[a], bnds[a]", lambda field_name: f"{prefix}{field_name}[m]", 3)
         return
-    steps, ref = _refractory_gate(proj.post, proj.target_row) if proj.delay_const == 0 else ("", 0)
-    if proj.delay_const > 0:
-        plan.emit(f"target = ring{proj.ring}[(t + {proj.delay_const}) % ring{proj.ring}.shape[0]]", 4)
+    for proj in group:
+        r, a = proj.index, proj.pre.index
+        for field_name, values in fields.items():
+            value = values[group.index(proj)]
+            plan.arg(f"p{r}_{field_name}", value if isinstance(value, np.ndarray) else np.int64(value))
+        _emit_call(plan, kind, f"spk{a}, nb{a}, bounds{a}", lambda field_name, r=r: f"p{r}_{field_name}", 2)
+
+
+def _emit_call(plan: KernelPlan, kind: tuple[str, str, str], pre: str, field: Any, indent: int) -> None:
+    """One template call; ``field(name)`` is how the kernel reaches an argument of the projection."""
+    spikes = f"{pre}, T, {field('seg')}, c, {field('uidx')}, {field('w')}, {field('wmask')}"
+    if kind[0] == "delayed":
+        fn = plan.use(kernels.propagate_delayed, "propagate_delayed")
+        plan.emit(f"{fn}({spikes}, {field('delay')}, {field('ring')}, t)", indent)
+        return
+    fn = plan.use(kernels.propagate, "propagate")
+    if kind[0] == "ring":
+        plan.emit(f"ring = {field('ring')}", indent)
+        target = f"ring[(t + {field('dconst')}) % ring.shape[0]]"
     else:
-        plan.emit(f"target = S{proj.post.index}[{proj.target_row}]", 4)
-    plan.emit(rows, 4)
-    if ref:  # direct input to a variable frozen during refractoriness
-        plan.emit(f"if t - {steps}[uidx{r}[s]] >= {ref}:", 5)
-        plan.emit(f"target[uidx{r}[s]] += {weight}", 6)
-    else:
-        plan.emit(f"target[uidx{r}[s]] += {weight}", 5)
+        target = field("target")
+    plan.emit(f"{fn}({spikes}, {target}, {field('last')}, t, {field('ref')})", indent)
 
 
 def _emit_plasticity(plan: KernelPlan, proj: BuiltProjection, net: BuiltNetwork) -> None:
     r, a, b = proj.index, proj.pre.index, proj.post.index
     arrays, rule = proj.plasticity, proj.rule
+    plan.arg(f"indptr{r}", proj.indptr), plan.arg(f"idx{r}", proj.indices), plan.arg(f"w{r}", proj.weights)
     for field_name, value in arrays.items():
         plan.arg(f"{field_name}{r}", value)
     name = f"{proj.spec.rule.registry_name}_{r}"  # two projections may run different kernels of one rule name

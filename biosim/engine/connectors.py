@@ -107,6 +107,33 @@ def _fixed_indegree(rng, n_pre, n_post, k, autapses, same):
     return indptr, indices
 
 
+@njit(cache=True)
+def _fixed_total_number(rng, n_pre, n_post, n, autapses, same):
+    """``n`` independent uniform pairs (multapses allowed). The row counts are one multinomial draw (a binomial
+    per row of what is left); a row's ``k`` targets are ``floor(pool U_(m))`` for the order statistics U_(m) of
+    ``k`` uniforms, drawn already sorted as normalised sums of ``k + 1`` exponential spacings (no sort)."""
+    pool = n_post - 1 if (same and not autapses) else n_post
+    indptr = np.zeros(n_pre + 1, np.int64)
+    left = n
+    for i in range(n_pre):
+        count = rng.binomial(left, 1.0 / (n_pre - i)) if i < n_pre - 1 else left
+        indptr[i + 1] = indptr[i] + count
+        left -= count
+    indices = np.empty(n, np.int32)
+    spacings = np.empty(np.diff(indptr).max() + 1)
+    for i in range(n_pre):
+        lo, k = indptr[i], indptr[i + 1] - indptr[i]
+        total = 0.0
+        for m in range(k + 1):
+            total += rng.standard_exponential()
+            spacings[m] = total
+        scale = pool / total
+        for m in range(k):
+            j = min(int(spacings[m] * scale), pool - 1)
+            indices[lo + m] = j + 1 if (same and not autapses and j >= i) else j
+    return indptr, indices
+
+
 def _check_pool(k: int, n: int, same: bool, autapses: bool, what: str) -> None:
     pool = _pool(n, same, autapses)
     if k > pool:
@@ -191,6 +218,25 @@ class FixedOutdegree(Connector):
 
     def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
         return (*_fixed_outdegree(rng, n_pre, n_post, self.k, self.autapses, same), None)
+
+
+@register("connector", "fixed_total_number")
+class FixedTotalNumber(Connector):
+    """Exactly ``n`` synapses, each between a pre and a post neuron drawn uniformly and independently, so a
+    pair can be connected more than once (NEST's ``fixed_total_number`` with its default multapses)."""
+
+    n: int = Field(..., ge=0, description="number of synapses")
+    autapses: bool = Field(True, description="connect i -> i when pre and post are one population")
+
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
+        if self.n and _pool(n_post, same, self.autapses) < 1:
+            raise ValueError("no pair to connect: one neuron without autapses")
+
+    def synapse_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return self.n
+
+    def connect(self, n_pre: int, n_post: int, same: bool, rng: np.random.Generator) -> CSR:
+        return (*_fixed_total_number(rng, n_pre, n_post, self.n, self.autapses, same), None)
 
 
 @register("connector", "from_arrays")

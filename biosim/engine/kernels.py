@@ -73,6 +73,47 @@ def _drive_block(base, lo, target, last, bits, threshold, alias, k0, shift, weig
 
 
 @njit(cache=True)
+def propagate(spk, nb, bounds, T, seg, c, uidx, w, wmask, target, last, t, ref):
+    """Each spike of the step (``nb[b]`` of block ``b`` in ``spk[bounds[b]:]``) adds its synapses' weights to
+    ``target`` (a state row, or a ring-buffer row for one delay) over this thread's post block
+    (``seg[i, c]:seg[i, c + 1]`` of row ``i``; ``uidx`` the targets as unsigned, which skips Numba's
+    negative-index wraparound). Synapse ``s`` has weight ``w[s & wmask]`` (``wmask`` 0: ``w[0]`` for all);
+    input to a refractory target (``t - last[j] < ref``; ``ref = 0``: none) is dropped."""
+    for b in range(T):
+        for q in range(nb[b]):
+            i = spk[bounds[b] + q]
+            lo, hi = seg[i, c], seg[i, c + 1]
+            if ref:
+                for s in range(lo, hi):
+                    j = uidx[s]
+                    if t - last[j] >= ref:
+                        target[j] += w[s & wmask]
+            elif wmask:
+                for s in range(lo, hi):
+                    target[uidx[s]] += w[s]
+            else:
+                _add_constant(target, uidx[lo:hi], w[0])
+
+
+@njit(cache=True, inline="always")
+def _add_constant(target, uidx, weight):
+    for s in range(uidx.shape[0]):
+        target[uidx[s]] += weight
+
+
+@njit(cache=True)
+def propagate_delayed(spk, nb, bounds, T, seg, c, uidx, w, wmask, delay, ring, t):
+    """:func:`propagate` with a delay per synapse: weight ``w[s & wmask]`` goes into ring-buffer row
+    ``(t + delay[s]) % depth`` (delivered by :func:`deliver`)."""
+    depth = ring.shape[0]
+    for b in range(T):
+        for q in range(nb[b]):
+            i = spk[bounds[b] + q]
+            for s in range(seg[i, c], seg[i, c + 1]):
+                ring[(t + delay[s]) % depth, uidx[s]] += w[s & wmask]
+
+
+@njit(cache=True)
 def deliver(ring, slot, target, last, t, ref, lo, hi):
     """Add the delayed input due now (ring buffer row ``slot``) to elements ``lo`` to ``hi - 1`` of ``target``
     and clear them in the row; input to refractory neurons (``t - last[i] < ref``) is discarded."""

@@ -55,16 +55,35 @@ class Uniform:
 
 @dataclass(frozen=True)
 class Normal:
-    """Values drawn from N(mean, std^2), clipped to [low, high] (SI units of the quantity they stand for)."""
+    """Values drawn from N(mean, std^2) limited to [low, high] (SI units of the quantity they stand for): clipped,
+    or with ``redraw`` drawn again until inside (the truncated normal; NEST's ``redraw``)."""
 
     mean: float
     std: float
     low: float = -np.inf
     high: float = np.inf
+    redraw: bool = False
+
+    def mass(self) -> float:
+        """The probability of [low, high] under N(mean, std^2)."""
+        if self.std == 0:
+            return float(self.low <= self.mean <= self.high)
+        z = np.array([self.low, self.high]) - self.mean
+        return float(0.5 * (math.erf(z[1] / (self.std * math.sqrt(2))) - math.erf(z[0] / (self.std * math.sqrt(2)))))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` float64 draws from ``rng``, clipped to [low, high]."""
-        return np.clip(rng.normal(self.mean, self.std, n), self.low, self.high)
+        """``n`` float64 draws from ``rng``, clipped to [low, high] or redrawn until inside."""
+        draws = rng.normal(self.mean, self.std, n)
+        if not self.redraw:
+            return np.clip(draws, self.low, self.high)
+        outside = np.flatnonzero((draws < self.low) | (draws > self.high))
+        while outside.size:  # a mass of at least MIN_REDRAW_MASS (checked by Network.value) ends this quickly
+            draws[outside] = rng.normal(self.mean, self.std, outside.size)
+            outside = outside[(draws[outside] < self.low) | (draws[outside] > self.high)]
+        return draws
+
+
+MIN_REDRAW_MASS = 0.01  # a truncated normal keeps at least this fraction of its draws
 
 
 Value = float | Uniform | Normal | np.ndarray
@@ -262,13 +281,8 @@ class Network:
 
     def value(self, raw: Any, dimension: str, loc: tuple) -> Value:
         """A constant, a :class:`Uniform`/:class:`Normal`, ``{uniform: [low, high]}``, ``{normal: [mean, std]}``
-        (or ``[mean, std, low, high]``), a list or an array (SI, read as is), in ``dimension``."""
-        if isinstance(raw, Uniform | Normal):
-            finite = (raw.low, raw.high) if isinstance(raw, Uniform) else (raw.mean, raw.std)
-            if not all(_is_number(x) and math.isfinite(x) for x in finite):
-                raise self.error(f"{'low and high' if isinstance(raw, Uniform) else 'mean and std'} must be finite "
-                                 f"SI numbers, got {raw}", *loc)
-            return raw
+        (or ``[mean, std, low, high]``, clipped), ``{truncated_normal: [mean, std, low, high]}`` (redrawn), a list
+        or an array (SI, read as is), in ``dimension``."""
         if hasattr(raw, "dim"):  # a Brian2 quantity (an ndarray subclass holding SI values)
             if np.ndim(raw) == 0:
                 return self.quantity(raw, dimension, loc)
@@ -283,22 +297,41 @@ class Network:
             return float(array) if array.ndim == 0 else array
         if isinstance(raw, dict):
             (kind, bounds), = raw.items() if len(raw) == 1 else ((None, None),)
-            sizes = {"uniform": (2,), "normal": (2, 4)}
+            sizes = {"uniform": (2,), "normal": (2, 4), "truncated_normal": (4,)}
             if kind not in sizes:
-                raise self.error("a distribution is written {uniform: [low, high]} or {normal: [mean, std]} "
-                                 "(or {normal: [mean, std, low, high]})", *loc)
+                raise self.error("a distribution is written {uniform: [low, high]}, {normal: [mean, std]} (or "
+                                 "{normal: [mean, std, low, high]}, clipped) or {truncated_normal: [mean, std, low, "
+                                 "high]} (redrawn)", *loc)
             if not isinstance(bounds, list | tuple) or len(bounds) not in sizes[kind]:
                 raise self.error(f"{kind} takes a list of {' or '.join(map(str, sizes[kind]))} values", *loc)
-            numbers = [self.quantity(x, dimension, loc) for x in bounds]
+            numbers = [self._bound(x, dimension, loc) if k >= 2 else self.quantity(x, dimension, loc)
+                       for k, x in enumerate(bounds)]
             if kind == "uniform":
                 if not numbers[0] <= numbers[1]:
                     raise self.error("uniform needs low <= high", *loc)
                 return Uniform(*numbers)
             if numbers[1] < 0 or (len(numbers) == 4 and not numbers[2] <= numbers[3]):
-                raise self.error("normal needs std >= 0 and low <= high", *loc)
-            return Normal(*numbers)
+                raise self.error(f"{kind} needs std >= 0 and low <= high", *loc)
+            raw = Normal(*numbers, redraw=kind == "truncated_normal")
+        if isinstance(raw, Uniform | Normal):
+            finite = (raw.low, raw.high) if isinstance(raw, Uniform) else (raw.mean, raw.std)
+            if not all(_is_number(x) and math.isfinite(x) for x in finite):
+                raise self.error(f"{'low and high' if isinstance(raw, Uniform) else 'mean and std'} must be finite "
+                                 f"SI numbers, got {raw}", *loc)
+            if isinstance(raw, Normal) and raw.redraw and not raw.mass() >= MIN_REDRAW_MASS:
+                raise self.error(f"a truncated normal must keep at least {MIN_REDRAW_MASS:.0%} of its draws; "
+                                 f"[low, high] holds {raw.mass():.2g} of N(mean, std^2)", *loc)
+            return raw
         if isinstance(raw, list | tuple):
             return np.array([self.quantity(x, dimension, (*loc, k)) for k, x in enumerate(raw)], np.float64)
+        return self.quantity(raw, dimension, loc)
+
+    def _bound(self, raw: Any, dimension: str, loc: tuple) -> float:
+        """A normal's low or high: a quantity, or ``-inf``/``inf`` (also YAML's ``-.inf``/``.inf``) for none."""
+        if isinstance(raw, str) and raw.strip() in ("inf", "+inf", "-inf"):
+            return float(raw)
+        if isinstance(raw, float) and math.isinf(raw):
+            return float(raw)
         return self.quantity(raw, dimension, loc)
 
     def entry(self, spec: Any, namespace: str, loc: tuple, context: dict | None = None,
@@ -539,15 +572,16 @@ class Network:
 
     def _check_delay(self, delay: Value, loc: tuple) -> None:
         """Delays are 0 (this step) or at least dt; given values must be multiples of dt (sampled ones are rounded
-        to the nearest step, so a distribution must lie in [dt, ...)); the largest must fit int32 step storage."""
+        to the nearest step, at least one, so a distribution must lie in [dt/2, ...), as NEST's microcircuit
+        draws them); the largest must fit int32 step storage."""
         dt = self.dt
         low, high = support(delay)
         shown = format_quantity(dt, "time")
         if isinstance(delay, Uniform | Normal):
-            if low < dt * (1 - 1e-9):
-                raise self.error(f"a sampled delay is rounded to a multiple of dt = {shown}; its lower bound must "
-                                 f"be >= dt, got {format_quantity(low, 'time')}" + _NORMAL_BOUNDS * (low == -np.inf),
-                                 *loc)
+            if low < dt / 2 * (1 - 1e-9):
+                raise self.error(f"a sampled delay is rounded to the nearest multiple of dt = {shown} (at least one "
+                                 f"step); its lower bound must be >= dt/2, got {format_quantity(low, 'time')}"
+                                 + _NORMAL_BOUNDS * (low == -np.inf), *loc)
         else:
             if low < 0:
                 raise self.error(f"delays must be >= 0, got {format_quantity(low, 'time')}", *loc)

@@ -164,13 +164,14 @@ class Simulation:
         changed = "the network changed since this Simulation was built ({}); build a new Simulation"
         if list(plan.args) != self._arg_names:
             raise ValueError(changed.format("its kernel arguments differ"))
-        for name, old, new in zip(plan.args, self._args, plan.args.values(), strict=True):
+        pairs = _arguments(plan.args, self._args, plan.args.values())
+        for name, old, new in pairs:
             if isinstance(old, np.ndarray):
                 if old.shape != new.shape or old.dtype != new.dtype:
                     raise ValueError(changed.format(f"{name}: {old.shape} -> {new.shape}"))
             elif not isinstance(old, np.random.Generator) and not _same_value(old, new):
                 raise ValueError(changed.format(f"{name}: {old!r} -> {new!r}"))
-        for old, new in zip(self._args, plan.args.values(), strict=True):
+        for _, old, new in pairs:
             if isinstance(old, np.ndarray):
                 np.copyto(old, new)
             elif isinstance(old, np.random.Generator):
@@ -347,6 +348,20 @@ class Simulation:
         buffers += sum(a.nbytes for trio in self.buffers.states for a in trio)
         sizes["monitor_buffers"] = buffers
         return sizes
+
+
+def _arguments(names: Any, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """``(name, old, new)`` of each kernel argument; a typed list of arrays gives its length, then its arrays."""
+    from numba.typed import List
+
+    pairs = []
+    for name, a, b in zip(names, old, new, strict=True):
+        if isinstance(a, List):
+            pairs.append((f"{name} (length)", len(a), len(b)))
+            pairs += [(f"{name}[{k}]", x, y) for k, (x, y) in enumerate(zip(a, b, strict=False))]
+        else:
+            pairs.append((name, a, b))
+    return pairs
 
 
 def _same_value(a: Any, b: Any) -> bool:

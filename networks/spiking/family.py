@@ -90,10 +90,9 @@ class MonitorsConfig(Strict):
     max_spikes: int = Field(50_000_000, description="per population; 8 bytes each; rates and CVs use all spikes")
 
 
-class SpikingExperiment(ExperimentBase):
-    """A spiking-network experiment (family ``spiking``)."""
+class SpikingRun(ExperimentBase):
+    """What every spiking experiment has: backend, time step, run length, threads and monitors."""
 
-    family: str = "spiking"
     backend: Literal["biosim", "brian2"] = "biosim"
     dt: Time = 1e-4
     duration: Time
@@ -110,9 +109,15 @@ class SpikingExperiment(ExperimentBase):
             resolve_threads(value, 0)  # a bad BIOSIM_THREADS is refused here, before any compute
             return value
         return check_threads(value)
+    monitors: MonitorsConfig = MonitorsConfig()
+
+
+class SpikingExperiment(SpikingRun):
+    """A spiking-network experiment (family ``spiking``): populations and projections as a script makes them."""
+
+    family: str = "spiking"
     populations: dict[str, PopulationConfig]
     projections: dict[str, ProjectionConfig] = {}
-    monitors: MonitorsConfig = MonitorsConfig()
     plots: list[str] = ["raster", "rates", "voltage", "isi", "weights"]
 
 
@@ -148,12 +153,13 @@ def build_spiking(exp: SpikingExperiment, source: Source) -> Network:
             runs_on = [backend for backend, builder in BACKENDS.items() if builder in rule.backends()]
             raise source.error(f"rule {rule.registry_name!r} has no implementation on backend {exp.backend!r}; "
                                f"it runs on: {', '.join(runs_on) or 'none'}", ("projections", name, "rule"))
-    _monitors(exp, net)
+    add_monitors(exp, net)
     net.check_memory(exp.duration)
     return net
 
 
-def _monitors(exp: SpikingExperiment, net: Network) -> None:
+def add_monitors(exp: SpikingRun, net: Network) -> None:
+    """The spike, rate, state and weight monitors the experiment asks for."""
     monitors = exp.monitors
     net.record_spikes(*(net.populations if monitors.spikes == "all" else monitors.spikes))
     neurons = [name for name, pop in net.populations.items() if pop.kind == "neuron"]
@@ -176,7 +182,7 @@ def weight_summary(w: np.ndarray, bounds: tuple[float, float] | None) -> dict[st
     return summary
 
 
-def spiking_metrics(exp: SpikingExperiment, rec: Recording, timing: Timing, network: Network) -> dict[str, Any]:
+def spiking_metrics(exp: SpikingRun, rec: Recording, timing: Timing, network: Network) -> dict[str, Any]:
     """Per population rate_hz, cv_isi, spike_count (from the never-truncated spike counters), whether the spike
     monitor was truncated, and rhythm; weight statistics; the wall-time split."""
     populations = {pop: {**summary_of(stats, rec.duration), "n": rec.sizes[pop],
@@ -192,7 +198,7 @@ def spiking_metrics(exp: SpikingExperiment, rec: Recording, timing: Timing, netw
             "build_s": timing.build_s, "jit_s": timing.jit_s, "sim_s": timing.sim_s}
 
 
-def simulate(exp: SpikingExperiment, network: Network, run: Run) -> tuple[Recording, Timing, dict[str, Any]]:
+def simulate(exp: SpikingRun, network: Network, run: Run) -> tuple[Recording, Timing, dict[str, Any]]:
     """Run ``network`` on the experiment's backend; returns the recording, timing and extras."""
     if exp.backend == "brian2":
         from biosim.backends.brian2_backend import run_brian2
