@@ -79,7 +79,42 @@ class Hierarchy:
         self.d_rf = [self._top_down(lv) for lv in range(len(levels))]
         self.macs = [[Mac(level, len(u), len(h), len(d)) for u, h, d in zip(us, hs, ds, strict=True)]
                      for level, us, hs, ds in zip(levels, self.u_rf, self.h_rf, self.d_rf, strict=True)]
-        self.previous = [np.zeros(len(m) * lv.q * lv.k, np.uint8) for m, lv in zip(self.macs, levels, strict=True)]
+        self._layout()
+
+    def _layout(self) -> None:
+        """Every mac's receptive fields and weights as slices of flat arrays (``hierarchy_frame``'s arguments);
+        each mac's Wu, Wh, Wd and weight counter become views into them."""
+        macs = [(lv, m, mac) for lv, level_macs in enumerate(self.macs) for m, mac in enumerate(level_macs)]
+        bits = np.cumsum([0] + [len(level_macs) * lv.q * lv.k for level_macs, lv in zip(self.macs, self.levels,
+                                                                                        strict=True)])
+        first = np.cumsum([0] + [len(level_macs) for level_macs in self.macs])
+        self._levels = np.array([(bits[lv], level.q, level.k, level.min_active,
+                                  -1 if level.max_active is None else level.max_active, first[lv])
+                                 for lv, level in enumerate(self.levels)] + [(bits[-1], 0, 0, 0, 0, first[-1])],
+                                np.int64)
+        self._bit_ranges = list(zip(bits[:-1], bits[1:], strict=True))
+        fields = {"u": self.u_rf, "h": self.h_rf, "d": self.d_rf}
+        starts = {name: np.cumsum([0] + [len(rfs[lv][m]) for lv, m, _ in macs]) for name, rfs in fields.items()}
+        sizes = [(mac.Wu.size, mac.Wh.size, mac.Wd.size) for _, _, mac in macs]
+        w_start = np.cumsum([0] + [sum(size) for size in sizes])
+        self._weights = np.zeros(w_start[-1], np.uint8)
+        self._set_weights = np.zeros(len(macs), np.int64)
+        layout = []
+        for g, ((lv, _, mac), (nu, nh, _)) in enumerate(zip(macs, sizes, strict=True)):
+            wu, wh, wd, w1 = w_start[g], w_start[g] + nu, w_start[g] + nu + nh, w_start[g + 1]
+            cells = mac.cells
+            mac.Wu = self._weights[wu:wh].reshape(-1, cells)
+            mac.Wh = self._weights[wh:wd].reshape(-1, cells)
+            mac.Wd = self._weights[wd:w1].reshape(-1, cells)
+            mac.set_weights = self._set_weights[g:g + 1]  # a view: the compiled frame counts into it
+            layout.append((lv, *(x for name in fields for x in (starts[name][g], starts[name][g + 1])),
+                           wu, wh, wd, w1))
+        self._layout_rows = np.array(layout, np.int64)
+        self._rf = [np.concatenate([np.zeros(0, np.int64)] + [np.asarray(rfs[lv][m], np.int64) for lv, m, _ in macs])
+                    for rfs in fields.values()]
+        self._limits = np.array([self.rule.freeze_at * mac.n_weights for _, _, mac in macs])
+        self._previous, self._now = np.zeros(bits[-1], np.uint8), np.zeros(bits[-1], np.uint8)
+        self._familiarity = np.empty(len(macs))
 
     def _top_down(self, lv: int) -> list[np.ndarray]:
         """Per mac of level ``lv``: the cells of the level-above macs whose U RF includes it."""
@@ -97,35 +132,17 @@ class Hierarchy:
 
     def reset(self) -> None:
         """Forget the previous frame (start of a new sequence)."""
-        for bits in self.previous:
-            bits[:] = 0
+        self._previous[:] = 0
 
     def frame(self, image: np.ndarray, learn: bool, sample: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Code one binary image bottom-up. Returns each level's bit vector (concatenated mac codes; all
-        zero for macs the gate left out) and each level's familiarity G per mac (NaN when not coding).
-        A mac whose U input is empty but whose H input is not codes from H alone (sequence recall)."""
-        below = np.asarray(image, bool).ravel().astype(np.uint8)
-        outputs, familiarity = [], []
-        empty = np.zeros(0, np.int64)
-        for lv, (level, macs) in enumerate(zip(self.levels, self.macs, strict=True)):
-            cells = level.q * level.k
-            bits, gs = np.zeros(len(macs) * cells, np.uint8), np.full(len(macs), np.nan)
-            for m, mac in enumerate(macs):
-                u = np.flatnonzero(below[self.u_rf[lv][m]])
-                h = np.flatnonzero(self.previous[lv][self.h_rf[lv][m]]) if mac.n_h else empty
-                d = np.flatnonzero(self.previous[lv + 1][self.d_rf[lv][m]]) if mac.n_d else empty
-                if not (mac.gated(len(u)) or (len(u) == 0 and len(h) > 0)):  # no input now: recall from H
-                    continue
-                code = np.zeros(level.q, np.int64)
-                learning = learn and mac.set_weights[0] < self.rule.freeze_at * mac.n_weights
-                gs[m], new = self._module.mac_step(mac.Wu, u, mac.Wh, h, mac.Wd, d, self._context, level.q, level.k,
-                                                   learning, sample, code)
-                mac.set_weights[0] += new
-                bits[m * cells + code] = 1
-            outputs.append(bits)
-            familiarity.append(gs)
-            below = bits
-        self.previous = outputs
-        return outputs, familiarity
-
-
+        """Code one binary image bottom-up (one compiled call, ``hierarchy_frame``). Returns each level's bit
+        vector (concatenated mac codes; all zero for macs the gate left out) and each level's familiarity G per
+        mac (NaN when not coding). A mac whose U input is empty but whose H input is not codes from H alone
+        (sequence recall)."""
+        self._module.hierarchy_frame(np.asarray(image, bool).ravel().astype(np.uint8), self._layout_rows,
+                                     *self._rf, self._weights, self._set_weights, self._limits, self._levels,
+                                     self._previous, self._now, self._familiarity, self._context, learn, sample)
+        self._previous, self._now = self._now, self._previous
+        first = self._levels[:, 5]
+        return ([self._previous[a:b].copy() for a, b in self._bit_ranges],
+                [self._familiarity[first[lv]:first[lv + 1]].copy() for lv in range(len(self.levels))])

@@ -191,9 +191,49 @@ def mac_items(Wu, flat, offsets, ctx, q, k, learn, sample, freeze_weights, set_w
         set_weights[0] += new
 
 
+def hierarchy_frame(image, layout, u_idx, h_idx, d_idx, weights, set_weights, limits, levels, previous, now,
+                    familiarity, ctx, learn, sample):
+    """One frame of a hierarchy, bottom-up over every level and mac, in one compiled call (``Hierarchy.frame``).
+
+    Mac ``g`` (all levels' macs in order) is row ``g`` of ``layout``: its level, the start and end of its U, H
+    and D receptive fields in ``u_idx``, ``h_idx``, ``d_idx``, and the starts of its Wu, Wh, Wd and their end in
+    ``weights`` (uint8, row-major). U indexes the level below's new bits (``image`` at level 0), H this level's
+    ``previous`` bits, D the level above's. The bits of all levels are concatenated: level ``lv`` starts at
+    ``levels[lv, 0]`` (one row more holds the end); ``levels[lv, 1:]`` is (q, k, min_active, max_active or -1,
+    its first mac). A mac codes when its active U count is in the gate, or from H alone when U is silent, and
+    learns until ``set_weights[g]`` reaches ``limits[g]`` (the rule's ``freeze_at`` x its weights). Writes
+    ``now`` (zeroed first) and G per mac into ``familiarity`` (NaN when not coding)."""
+    now[:] = 0
+    familiarity[:] = np.nan
+    for g in range(layout.shape[0]):
+        lv, u0, u1, h0, h1, d0, d1 = layout[g, 0], layout[g, 1], layout[g, 2], layout[g, 3], layout[g, 4], \
+            layout[g, 5], layout[g, 6]
+        wu, wh, wd, w1 = layout[g, 7], layout[g, 8], layout[g, 9], layout[g, 10]
+        start, q, k, low, high = levels[lv, 0], levels[lv, 1], levels[lv, 2], levels[lv, 3], levels[lv, 4]
+        cells = q * k
+        m = (g - levels[lv, 5]) * cells  # the mac's first bit within its level
+        below = image if lv == 0 else now[levels[lv - 1, 0]:start]
+        u = np.flatnonzero(below[u_idx[u0:u1]])
+        h = np.flatnonzero(previous[start:][h_idx[h0:h1]])
+        d = np.flatnonzero(previous[levels[lv + 1, 0]:][d_idx[d0:d1]])
+        n = u.shape[0]
+        if not ((n >= low and (high < 0 or n <= high)) or (n == 0 and h.shape[0] > 0)):
+            continue
+        code = np.zeros(q, np.int64)
+        Wu = weights[wu:wh].reshape((u1 - u0, cells))
+        Wh = weights[wh:wd].reshape(((wd - wh) // cells, cells))
+        Wd = weights[wd:w1].reshape(((w1 - wd) // cells, cells))
+        familiarity[g], new = mac_step(Wu, u, Wh, h, Wd, d, ctx, q, k, learn and set_weights[g] < limits[g], sample,
+                                       code)
+        set_weights[g] += new
+        for c in range(q):
+            now[start + m + code[c]] = 1
+
+
 def _compiled(kernels: MacRuleKernels):
-    """``mac_step`` and ``mac_items`` compiled with a rule's ``learn`` kernel in place of ``rule_learn``."""
-    return bind_kernels([mac_step, mac_items], {"rule_learn": kernels.learn}, "sparsey")
+    """``mac_step``, ``mac_items`` and ``hierarchy_frame`` compiled with a rule's ``learn`` kernel in place of
+    ``rule_learn``."""
+    return bind_kernels([mac_step, mac_items, hierarchy_frame], {"rule_learn": kernels.learn}, "sparsey")
 
 
 # -- Python side -----------------------------------------------------------------------------------------
