@@ -101,6 +101,55 @@ def test_hierarchy_receptive_fields():
     assert np.isnan(g[0]).tolist() == [False, True, True, False]
 
 
+def reference_frame(model: Hierarchy, image, learn: bool, sample: bool, previous: list[np.ndarray]):
+    """Hierarchy.frame written as a plain Python loop over levels and macs calling the compiled mac step."""
+    below, outputs, familiarity = np.asarray(image, bool).ravel().astype(np.uint8), [], []
+    for lv, (level, macs) in enumerate(zip(model.levels, model.macs, strict=True)):
+        cells = level.q * level.k
+        bits, gs = np.zeros(len(macs) * cells, np.uint8), np.full(len(macs), np.nan)
+        for m, mac in enumerate(macs):
+            u = np.flatnonzero(below[model.u_rf[lv][m]])
+            h = np.flatnonzero(previous[lv][model.h_rf[lv][m]])
+            d = np.flatnonzero(previous[lv + 1][model.d_rf[lv][m]]) if mac.n_d else np.zeros(0, np.int64)
+            if not (mac.gated(len(u)) or (len(u) == 0 and len(h) > 0)):
+                continue
+            code = np.zeros(level.q, np.int64)
+            learning = learn and mac.set_weights[0] < model.rule.freeze_at * mac.n_weights
+            gs[m], new = model._module.mac_step(mac.Wu, u, mac.Wh, h, mac.Wd, d, model._context, level.q, level.k,
+                                                learning, sample, code)
+            mac.set_weights[0] += new
+            bits[m * cells + code] = 1
+        outputs.append(bits)
+        familiarity.append(gs)
+        below = bits
+    return outputs, familiarity
+
+
+def test_the_compiled_frame_is_the_loop_over_macs():
+    """One compiled call per frame gives the codes, familiarities and learned weights of a Python loop over the
+    macs, with U, H and D inputs, the activation gate, freezing, reset and retrieval."""
+    levels = [LevelConfig(q=6, k=4, grid=(3, 3), rf=2.0, horizontal=True, top_down=True, min_active=5,
+                          max_active=8),
+              LevelConfig(q=8, k=8, grid=(1, 1), horizontal=True)]
+    rule = BinaryHebbian(freeze_at=0.3)
+    compiled, looped = (Hierarchy((8, 8), levels, rule, stream(5, "hierarchy")) for _ in range(2))
+    images = np.random.default_rng(0).random((60, 8, 8)) < 0.3
+    previous = [np.zeros(len(m) * lv.q * lv.k, np.uint8) for m, lv in zip(looped.macs, levels, strict=True)]
+    for t, image in enumerate(images):
+        learn = t < 45
+        if t == 30:
+            compiled.reset()
+            previous = [np.zeros_like(bits) for bits in previous]
+        bits, g = compiled.frame(image, learn, learn)
+        previous, g_loop = reference_frame(looped, image, learn, learn, previous)
+        for a, b in zip(bits + g, previous + g_loop, strict=True):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(compiled.macs[0] + compiled.macs[1], looped.macs[0] + looped.macs[1], strict=True):
+        assert np.array_equal(a.Wu, b.Wu) and np.array_equal(a.Wh, b.Wh) and np.array_equal(a.Wd, b.Wd)
+        assert a.set_weights[0] == b.set_weights[0]
+    assert any(m.set_weights[0] >= rule.freeze_at * m.n_weights for m in compiled.macs[0])  # some froze
+
+
 def test_sequences_are_recalled_from_their_first_element(tmp_path):
     run_dir = run_experiment(ROOT / "experiments" / "sparsey_sequences.yaml", ["sequences=4", "length=6"],
                              out=tmp_path)
