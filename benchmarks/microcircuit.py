@@ -50,6 +50,8 @@ for p, name in enumerate(POPULATIONS):
     pops.append(pop)
     noise = nest.Create("poisson_generator", params={{"rate": model.bg_rate * K_EXT[p]}})
     nest.Connect(noise, pop, syn_spec={{"weight": model.external_weight() / R * 1e12, "delay": 1.5}})
+for name in POPULATIONS:  # NEST holds at most 2^27 - 2 synapses per thread and synapse model: one model per source
+    nest.CopyModel("static_synapse", f"static_from_{{name}}")
 for t, post in enumerate(pops):
     for s, pre in enumerate(pops):
         if counts[t, s] == 0:
@@ -58,7 +60,7 @@ for t, post in enumerate(pops):
         low, high = (0.0, np.inf) if mean > 0 else (-np.inf, 0.0)
         delay = (model.delay_inh if INHIBITORY[s] else model.delay_exc) * 1e3
         nest.Connect(pre, post, {{"rule": "fixed_total_number", "N": int(counts[t, s])}},
-                     {{"synapse_model": "static_synapse",
+                     {{"synapse_model": f"static_from_{{POPULATIONS[s]}}",
                        "weight": nest.math.redraw(nest.random.normal(mean=mean, std=abs(mean) * model.weight_rel_std),
                                                   min=low, max=high),
                        "delay": nest.math.redraw(nest.random.normal(mean=delay, std=delay * model.delay_rel_std),

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biosim.engine import build as build_module
 from biosim.engine import codegen
 from biosim.engine.equations import EquationNeuron
-from biosim.engine.network import Network, Uniform
+from biosim.engine.network import Network, Normal, Uniform
 from biosim.engine.neurons import LIFCuba, LIFDelta
 from biosim.engine.simulation import Simulation
 from biosim.engine.sources import PoissonSource, SpikeGenerator
@@ -44,6 +45,9 @@ def every_path(seed: int = 3) -> Network:
                 delay=1.5e-3)
     net.connect("exc", "cuba", target="ge", connector={"name": "fixed_probability", "p": 0.05}, weight=0.5e-3,
                 delay=Uniform(0.1e-3, 3e-3))
+    net.connect("exc", "cuba", target="gi", connector={"name": "fixed_outdegree", "k": 5},
+                weight=Normal(-0.05e-3, 0.02e-3, -np.inf, 0.0, redraw=True), delay=Uniform(0.05e-3, 2e-3),
+                name="exc_to_cuba_gi")  # the only writer of its ring: a write-combining queue when asked
     net.connect("poisson", "exc", target="v", connector={"name": "fixed_indegree", "k": 20}, weight=0.2e-3)
     net.connect("poisson", "cuba", target="ge", connector={"name": "fixed_indegree", "k": 30}, weight=1e-3,
                 delay=1e-3, rule=STDP(w_max=3e-3), name=PLASTIC)
@@ -90,6 +94,20 @@ def test_projections_looped_over_typed_lists_give_the_same_bits(monkeypatch):
         listed = outcome(threads)
         for key, value in one.items():
             assert np.array_equal(value, listed[key]), (threads, key)
+
+
+def test_write_combining_queues_give_the_same_bits(monkeypatch):
+    """Rings larger than ``build.QUEUE_MIN_BYTES`` that only synapses with their own delays write are filled
+    through per-thread queues: with every such ring queued and queues of 3 events (flushed often, at different
+    moments on each thread), the bits are those of direct writes, on any thread count."""
+    one = outcome(1)
+    monkeypatch.setattr(build_module, "QUEUE_MIN_BYTES", 0)
+    monkeypatch.setattr(build_module, "QUEUE_CAPACITY", 3)
+    assert build_module.build(every_path(), 2).queues.keys() == {"1_2"}  # cuba's gi
+    for threads in (1, 2, 3):
+        queued = outcome(threads)
+        for key, value in one.items():
+            assert np.array_equal(value, queued[key]), (threads, key)
 
 
 def test_threads_stopping_early_when_the_spike_buffer_fills_agree():

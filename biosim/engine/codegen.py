@@ -303,12 +303,19 @@ def plan_kernel(net: BuiltNetwork, chunk_steps: int, spike_capacity: int) -> tup
     for key, (_post, _row, ring) in net.rings.items():
         plan.arg(f"ring{key}", ring)
     _emit_propagation(plan, net)
-    if net.rings:
-        fn = plan.use(kernels.deliver, "deliver")
-        for key, (post, row, _ring) in net.rings.items():
-            steps, ref = _refractory_gate(post, row)
-            b = post.index
-            plan.emit(f"{fn}(ring{key}, t % ring{key}.shape[0], S{b}[{row}], {steps}, t, {ref}, lo{b}, hi{b})")
+    for key, (post, row, _ring) in net.rings.items():
+        steps, ref = _refractory_gate(post, row)
+        b = post.index
+        slot = f"t % ring{key}.shape[0]"
+        if key in net.queues:
+            fn = plan.use(kernels.deliver_queued, "deliver_queued")
+            for name, array in zip(("qj", "qw", "qn"), net.queues[key], strict=True):
+                plan.arg(f"{name}{key}", array)
+            plan.emit(f"{fn}(ring{key}, {slot}, qj{key}, qw{key}, qn{key}, S{b}[{row}], {steps}, t, {ref}, c, lo{b}, "
+                      f"hi{b})")
+        else:
+            fn = plan.use(kernels.deliver, "deliver")
+            plan.emit(f"{fn}(ring{key}, {slot}, S{b}[{row}], {steps}, t, {ref}, lo{b}, hi{b})")
     for d, drive in enumerate(net.network.drives):
         pop = pops[drive.population]
         fn = plan.use(kernels.poisson_drive, "poisson_drive")
@@ -408,7 +415,7 @@ def _propagation_kind(proj: BuiltProjection, net: BuiltNetwork) -> tuple[str, ..
     weights = str(proj.weights.dtype) if proj.weights is not None else "float64"
     ring = str(net.rings[proj.ring][2].dtype) if proj.ring is not None else ""
     if proj.delays is not None:
-        return "delayed", weights, str(proj.delays.dtype), ring
+        return ("queued" if proj.ring in net.queues else "delayed"), weights, str(proj.delays.dtype), ring
     gate = str(_gate(proj.post, proj.target_row)[0].dtype)
     return ("ring" if proj.delay_const > 0 else "direct"), weights, gate, ring
 
@@ -449,7 +456,7 @@ def _emit_group(plan: KernelPlan, net: BuiltNetwork, prefix: str | None, group: 
         "uidx": [proj.indices.view(np.uint32) for proj in group],  # unsigned: no negative-index wraparound check
         "w": [proj.weights if proj.weights is not None else np.array([proj.weight_const]) for proj in group],
         "wmask": [-1 if proj.weights is not None else 0 for proj in group]}
-    if kind[0] == "delayed":
+    if kind[0] in ("delayed", "queued"):
         fields["delay"] = [proj.delays for proj in group]
     else:
         gates = [_gate(proj.post, proj.target_row) for proj in group]
@@ -461,6 +468,9 @@ def _emit_group(plan: KernelPlan, net: BuiltNetwork, prefix: str | None, group: 
         fields["dconst"] = [proj.delay_const for proj in group]
     if kind[0] == "direct":
         fields["target"] = [proj.post.S[proj.target_row] for proj in group]
+    if kind[0] == "queued":
+        for name, k in (("qj", 0), ("qw", 1), ("qn", 2)):
+            fields[name] = [net.queues[proj.ring][k] for proj in group]
     if prefix is not None:
         for field_name, values in fields.items():
             plan.arg(prefix + field_name, _typed_list(values) if isinstance(values[0], np.ndarray) else
@@ -484,6 +494,11 @@ def _emit_call(plan: KernelPlan, kind: tuple[str, str, str], pre: str, field: An
     if kind[0] == "delayed":
         fn = plan.use(kernels.propagate_delayed, "propagate_delayed")
         plan.emit(f"{fn}({spikes}, {field('delay')}, {field('ring')}, t)", indent)
+        return
+    if kind[0] == "queued":
+        fn = plan.use(kernels.propagate_queued, "propagate_queued")
+        plan.emit(f"{fn}({spikes}, {field('delay')}, {field('ring')}, {field('qj')}, {field('qw')}, {field('qn')}, t)",
+                  indent)
         return
     fn = plan.use(kernels.propagate, "propagate")
     if kind[0] == "ring":

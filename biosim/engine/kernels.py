@@ -114,6 +114,46 @@ def propagate_delayed(spk, nb, bounds, T, seg, c, uidx, w, wmask, delay, ring, t
 
 
 @njit(cache=True)
+def propagate_queued(spk, nb, bounds, T, seg, c, uidx, w, wmask, delay, ring, queue_j, queue_w, queue_n, t):
+    """:func:`propagate_delayed` through write-combining queues: synapse ``s``'s (target, weight) is appended to
+    this thread's queue of ring row ``(t + delay[s]) % depth`` (``queue_j``, ``queue_w``: thread x row x capacity;
+    ``queue_n``: thread x row), and a full queue is added into its row (:func:`flush_queue`). The ring receives
+    the same additions in the same order as from ``propagate_delayed``, but one row at a time, which stays in
+    cache, instead of scattered over the whole ring."""
+    depth, capacity = ring.shape[0], queue_j.shape[2]
+    base = t % depth
+    for b in range(T):
+        for q in range(nb[b]):
+            i = spk[bounds[b] + q]
+            for s in range(seg[i, c], seg[i, c + 1]):
+                slot = base + delay[s]
+                if slot >= depth:
+                    slot -= depth
+                n = queue_n[c, slot]
+                if n == capacity:
+                    flush_queue(ring[slot], queue_j[c, slot], queue_w[c, slot], n)
+                    n = 0
+                queue_j[c, slot, n] = uidx[s]
+                queue_w[c, slot, n] = w[s & wmask]
+                queue_n[c, slot] = n + 1
+
+
+@njit(cache=True)
+def flush_queue(row, targets, weights, n):
+    """Add the first ``n`` queued weights into ``row`` at their targets, in order."""
+    for e in range(n):
+        row[targets[e]] += weights[e]
+
+
+@njit(cache=True)
+def deliver_queued(ring, slot, queue_j, queue_w, queue_n, target, last, t, ref, c, lo, hi):
+    """:func:`deliver` after this thread's queue of row ``slot`` is added into the row."""
+    flush_queue(ring[slot], queue_j[c, slot], queue_w[c, slot], queue_n[c, slot])
+    queue_n[c, slot] = 0
+    _deliver_block(ring[slot, lo:hi], target[lo:hi], last[lo:hi], t, ref)
+
+
+@njit(cache=True)
 def deliver(ring, slot, target, last, t, ref, lo, hi):
     """Add the delayed input due now (ring buffer row ``slot``) to elements ``lo`` to ``hi - 1`` of ``target``
     and clear them in the row; input to refractory neurons (``t - last[i] < ref``) is discarded."""

@@ -614,9 +614,9 @@ class Network:
                         threads: int = 1) -> dict[tuple, float]:
         """Bytes the engine will allocate, by the key that causes them: neuron state and spike counters per
         population, connectivity per projection (expected synapse count; per-synapse delays counted as the int32
-        steps the builder rounds them into; each row's bounds per block of ``threads``),
-        delay ring buffers, monitor buffers (``spike_capacity`` entries per chunk, as the Simulation's) and, given
-        ``duration`` (s), the rate, state and weight recordings.
+        steps the builder rounds them into; each row's bounds per block of ``threads``), delay ring buffers and
+        their write-combining queues, monitor buffers (``spike_capacity`` entries per chunk, as the Simulation's)
+        and, given ``duration`` (s), the rate, state and weight recordings.
         Spike monitors grow with activity (12 B per spike, at most ``max_spikes``) and are not counted, nor are
         the synapses of a connector that gives no expected count (:meth:`uncounted`)."""
         sizes: dict[tuple, float] = {}
@@ -649,8 +649,12 @@ class Network:
             depth = self._max_delay_steps(proj.delay)
             if depth > 0 and depth >= rings.get((proj.post, proj.target), (0,))[0]:
                 rings[(proj.post, proj.target)] = (depth, ("projections", name, "delay"))
+        from biosim.engine.build import QUEUE_CAPACITY, QUEUE_MIN_BYTES  # the builder imports this module
+
         for (post, _), (depth, loc) in rings.items():
-            sizes[loc] = sizes.get(loc, 0) + 8.0 * (depth + 1) * self.populations[post].n
+            ring = 8.0 * (depth + 1) * self.populations[post].n
+            queues = 16.0 * threads * (depth + 1) * QUEUE_CAPACITY if ring > QUEUE_MIN_BYTES else 0.0  # at most
+            sizes[loc] = sizes.get(loc, 0) + ring + queues
         for pop in self.spike_records:
             sizes[("monitors", "spikes")] = sizes.get(("monitors", "spikes"), 0) \
                 + 8 * max(spike_capacity, 2 * self.populations[pop].n)
