@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -183,11 +184,17 @@ def timing(args: argparse.Namespace) -> None:
     results = {}
     systems = [("biosim", "biosim")] + ([("nest", "NEST 3.10")] if available("nest") else [])
     run_snippet(snippet("biosim", args.scale, 1, 1, 0.01, 0.0), cores=1)  # the kernel compiled once, not timed
+    failed = {}
     for threads in (1, 2):
         for system, label in systems:
             key = f"{label}, {threads} thread{'s' * (threads > 1)}"
-            result = run_snippet(snippet(system, args.scale, 1, threads, args.duration, 0.1), cores=threads,
-                                 timeout=7200)
+            try:
+                result = run_snippet(snippet(system, args.scale, 1, threads, args.duration, 0.1), cores=threads,
+                                     timeout=args.timeout)
+            except (RuntimeError, subprocess.TimeoutExpired) as err:  # recorded; the other systems go on
+                failed[key] = str(err).strip().splitlines()[-1][:300]
+                print(f"  {key}: did not finish ({failed[key]})", flush=True)
+                continue
             result["sim_s_per_biological_s"] = result["sim_s"] / args.duration
             results[key] = result
             print(f"  {key}: setup {result['setup_s']:.1f} s, sim {result['sim_s']:.1f} s for {args.duration:g} s, "
@@ -202,7 +209,7 @@ def timing(args: argparse.Namespace) -> None:
               f"{ratio:>15.2f}")
     biosim = results["biosim, 1 thread"]
     payload = {"benchmark": "microcircuit_timing", "scale": args.scale, "duration_s": args.duration,
-               "synapses": biosim["synapses"],
+               "synapses": biosim["synapses"], "did_not_finish": failed,
                "biosim_bytes_per_synapse": biosim.get("network_gb", np.nan) * 2**30 / biosim["synapses"],
                "results": results}
     RESULTS.mkdir(exist_ok=True)
@@ -220,6 +227,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--duration", type=float, default=None, help="biological seconds, transient included")
     parser.add_argument("--transient", type=float, default=0.1)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds each timed process may take")
     args = parser.parse_args()
     if not available("nest"):
         print("NEST is not installed in this environment: pip install nest-simulator==3.10 (biosim alone runs)")
