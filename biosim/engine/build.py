@@ -141,6 +141,13 @@ QUEUE_MIN_BYTES = 1 << 20
 QUEUE_CAPACITY = 2048  # events per thread and ring row before the queue is added into the row
 
 
+def queued(shape: tuple[int, int], itemsize: int, threads: int) -> bool:
+    """Whether a ring of ``shape`` (rows, neurons) gets queues: larger than ``QUEUE_MIN_BYTES``, and its queues
+    (uint32 target and a weight per event, per thread and row) no larger than itself."""
+    ring = shape[0] * shape[1] * itemsize
+    return ring > QUEUE_MIN_BYTES and threads * shape[0] * QUEUE_CAPACITY * (4 + itemsize) <= ring
+
+
 def aligned_zeros(shape: int | tuple[int, ...], dtype=np.float64, align: int = 64) -> np.ndarray:
     """Zeroed C-contiguous array whose data starts on an ``align``-byte (cache-line) boundary.
 
@@ -301,6 +308,6 @@ def build(network: Network, threads: int = 1) -> BuiltNetwork:
     queues = {key: (np.zeros((threads, ring.shape[0], QUEUE_CAPACITY), np.uint32),
                     np.zeros((threads, ring.shape[0], QUEUE_CAPACITY), ring.dtype),
                     np.zeros((threads, ring.shape[0]), np.int64))
-              for key, (_, _, ring) in rings.items() if key in scattered and ring.nbytes > QUEUE_MIN_BYTES}
+              for key, (_, _, ring) in rings.items() if key in scattered and queued(ring.shape, ring.itemsize, threads)}
     drive_keys = [stream_key(seed, drive.stream) for drive in network.drives]
     return BuiltNetwork(network, pops, projections, rings, drive_keys, threads, queues)

@@ -631,6 +631,7 @@ class Network:
             loc = ("populations", drive.population, "drive")
             sizes[loc] = sizes.get(loc, 0.0) + 8.0 * self.populations[drive.population].n
         rings: dict[tuple[str, str], tuple[int, tuple]] = {}
+        scattered: dict[tuple[str, str], bool] = {}  # every writer has its own delay per synapse: queues
         for name, proj in self.projections.items():
             pre, post = self.populations[proj.pre], self.populations[proj.post]
             synapses = proj.connector.expected_synapses(pre.n, post.n, proj.pre == proj.post) or 0.0  # None: unknown
@@ -647,13 +648,17 @@ class Network:
             sizes[("projections", name, "connector")] = synapses * per_synapse + 8 * (pre.n + 1) \
                 + 8 * (threads + 1) * pre.n
             depth = self._max_delay_steps(proj.delay)
+            if depth > 0:
+                scattered[(proj.post, proj.target)] = scattered.get((proj.post, proj.target), True) and varies[1]
             if depth > 0 and depth >= rings.get((proj.post, proj.target), (0,))[0]:
                 rings[(proj.post, proj.target)] = (depth, ("projections", name, "delay"))
-        from biosim.engine.build import QUEUE_CAPACITY, QUEUE_MIN_BYTES  # the builder imports this module
+        from biosim.engine.build import QUEUE_CAPACITY, queued  # the builder imports this module
 
-        for (post, _), (depth, loc) in rings.items():
-            ring = 8.0 * (depth + 1) * self.populations[post].n
-            queues = 16.0 * threads * (depth + 1) * QUEUE_CAPACITY if ring > QUEUE_MIN_BYTES else 0.0  # at most
+        for key, (depth, loc) in rings.items():
+            shape = (depth + 1, self.populations[key[0]].n)
+            ring = 8.0 * shape[0] * shape[1]
+            queues = 12.0 * threads * shape[0] * QUEUE_CAPACITY if scattered[key] and queued(shape, 8, threads) \
+                else 0.0
             sizes[loc] = sizes.get(loc, 0) + ring + queues
         for pop in self.spike_records:
             sizes[("monitors", "spikes")] = sizes.get(("monitors", "spikes"), 0) \

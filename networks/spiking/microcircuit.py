@@ -192,14 +192,15 @@ def build_microcircuit(model: Microcircuit, dt: float = 1e-4, seed: int = 0, **n
 
 def _add_thalamus(net: Network, model: Microcircuit, seed: int) -> None:
     """902 neurons firing as Poisson processes (at most once per step) during the pulse, drawn from the stream
-    ``thalamus``, connected like the cortical populations (K from the paper's thalamic probabilities)."""
+    ``thalamus``, connected like the cortical populations (K from the paper's thalamic probabilities, scaled by
+    the in-degree factor only, as NEST's example does: fewer neurons get more thalamic synapses each)."""
     th, dt = model.thalamus, net.dt
     steps = int(round(th.duration / dt))
     fired = stream(seed, "thalamus").random((steps, th.n)) < th.rate * dt
     step, index = np.nonzero(fired)
     net.add_population("thalamus", th.n, SpikeGenerator(times=(step * dt + th.start).tolist(), indices=index.tolist()))
     full = total_synapses(THALAMUS_PROBS[:, None], np.array([th.n]), FULL_SIZES)[:, 0]
-    counts = np.rint(full * model.scale.neurons * model.scale.indegrees).astype(np.int64)
+    counts = np.rint(full * model.scale.indegrees).astype(np.int64)  # as NEST's example: not by scale.neurons
     weight = th.psp / psp_peak(model.neuron.tau_m, model.neuron.tau_syn) / math.sqrt(model.scale.indegrees)
     for target, post in enumerate(POPULATIONS):
         if counts[target]:
