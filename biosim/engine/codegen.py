@@ -480,10 +480,10 @@ def _emit_group(plan: KernelPlan, net: BuiltNetwork, prefix: str | None, group: 
         plan.emit(f"a = {prefix}pre[m]", 3)
         _emit_call(plan, kind, "spks[a], nbs[a], bnds[a]", lambda field_name: f"{prefix}{field_name}[m]", 3)
         return
-    for proj in group:
+    for position, proj in enumerate(group):
         r, a = proj.index, proj.pre.index
         for field_name, values in fields.items():
-            value = values[group.index(proj)]
+            value = values[position]
             plan.arg(f"p{r}_{field_name}", value if isinstance(value, np.ndarray) else np.int64(value))
         _emit_call(plan, kind, f"spk{a}, nb{a}, bounds{a}", lambda field_name, r=r: f"p{r}_{field_name}", 2)
 
