@@ -126,7 +126,7 @@ class BuiltNetwork:
     drive_keys: list[int]  # one counter-based key per Poisson drive (``drive.stream``), in network.drives order
     threads: int = 1  # the fused kernel's thread count (``biosim.engine.threads``)
     # ring key -> write-combining queues (targets, weights: threads x D x QUEUE_CAPACITY; counts: threads x D) of
-    # rings larger than QUEUE_MIN_BYTES that a projection with a delay per synapse writes (kernels.propagate_queued)
+    # the rings that only projections with a delay per synapse write, when ``queued`` (kernels.propagate_queued)
     queues: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
@@ -289,25 +289,25 @@ def build(network: Network, threads: int = 1) -> BuiltNetwork:
             for k, (name, spec) in enumerate(network.populations.items())}
     projections = {name: _build_projection(k, spec, pops, network.dt, seed)
                    for k, (name, spec) in enumerate(network.projections.items())}
-    rings: dict[str, tuple[BuiltPopulation, int, np.ndarray]] = {}
-    single: dict[str, bool] = {}  # whether every projection into the ring has float32 weights
+    targets: dict[str, tuple[BuiltPopulation, int]] = {}  # ring key -> (post, row), in order of first use
+    depth: dict[str, int] = {}
+    single: dict[str, bool] = {}  # every projection into the ring has float32 weights: summed in float32
+    scattered: dict[str, bool] = {}  # every projection into the ring has a delay per synapse: it may be queued
     for proj in projections.values():
         if proj.max_delay > 0:
             key = f"{proj.post.index}_{proj.target_row}"
-            depth = max(proj.max_delay + 1, rings[key][2].shape[0] if key in rings else 0)
+            targets.setdefault(key, (proj.post, proj.target_row))
+            depth[key] = max(proj.max_delay + 1, depth.get(key, 0))
             single[key] = single.get(key, True) and proj.weights is not None and proj.weights.dtype == np.float32
-            rings[key] = (proj.post, proj.target_row, aligned_zeros((depth, proj.post.n)))
+            scattered[key] = scattered.get(key, True) and proj.delays is not None
             proj.ring = key
-    for key, (post, row, ring) in rings.items():  # float32 weights summed in float32: half the memory traffic
-        if single[key]:
-            rings[key] = (post, row, aligned_zeros(ring.shape, np.float32))
-    # only rings that every writer reaches through a queue: each ring element then receives its additions in the
-    # order of the projections, spikes and synapses, whenever a queue is flushed (bit-identical to no queue)
-    scattered = {proj.ring for proj in projections.values() if proj.delays is not None} - \
-        {proj.ring for proj in projections.values() if proj.ring is not None and proj.delays is None}
+    rings = {key: (post, row, aligned_zeros((depth[key], post.n), np.float32 if single[key] else np.float64))
+             for key, (post, row) in targets.items()}
+    # queued rings receive each element's additions in the order of projections, spikes and synapses whenever a
+    # queue is flushed: bit-identical to direct writes
     queues = {key: (np.zeros((threads, ring.shape[0], QUEUE_CAPACITY), np.uint32),
                     np.zeros((threads, ring.shape[0], QUEUE_CAPACITY), ring.dtype),
                     np.zeros((threads, ring.shape[0]), np.int64))
-              for key, (_, _, ring) in rings.items() if key in scattered and queued(ring.shape, ring.itemsize, threads)}
+              for key, (_, _, ring) in rings.items() if scattered[key] and queued(ring.shape, ring.itemsize, threads)}
     drive_keys = [stream_key(seed, drive.stream) for drive in network.drives]
     return BuiltNetwork(network, pops, projections, rings, drive_keys, threads, queues)

@@ -432,10 +432,10 @@ LIST_MIN = 8  # consecutive projections of one kind from which they are one loop
 
 def _emit_propagation(plan: KernelPlan, net: BuiltNetwork) -> None:
     """Every spike of the pre population (all blocks, in order) to the synapses onto this thread's post block,
-    by a compiled template (``kernels.propagate`` or ``propagate_delayed``) per projection, in order. From
-    ``LIST_MIN`` consecutive projections of one kind (:func:`_propagation_kind`) on, the calls are one loop over
-    typed lists of their arrays: Numba's compile time grows faster than linearly with the kernel's arguments
-    (64 projections: about a minute), while a list costs ~10 ns per element per step."""
+    by a compiled template (``kernels.propagate``, ``propagate_delayed`` or ``propagate_queued``) per projection,
+    in order. From ``LIST_MIN`` consecutive projections of one kind (:func:`_propagation_kind`) on, the calls are
+    one loop over typed lists of their arrays: Numba's compile time grows faster than linearly with the kernel's
+    arguments (64 projections: about a minute), while a list lookup costs tens of ns per step."""
     pops = list(net.populations.values())
     runs = [list(group) for _, group in itertools.groupby(net.projections.values(),
                                                           key=lambda proj: _propagation_kind(proj, net))]
@@ -488,7 +488,7 @@ def _emit_group(plan: KernelPlan, net: BuiltNetwork, prefix: str | None, group: 
         _emit_call(plan, kind, f"spk{a}, nb{a}, bounds{a}", lambda field_name, r=r: f"p{r}_{field_name}", 2)
 
 
-def _emit_call(plan: KernelPlan, kind: tuple[str, str, str], pre: str, field: Any, indent: int) -> None:
+def _emit_call(plan: KernelPlan, kind: tuple[str, ...], pre: str, field: Any, indent: int) -> None:
     """One template call; ``field(name)`` is how the kernel reaches an argument of the projection."""
     spikes = f"{pre}, T, {field('seg')}, c, {field('uidx')}, {field('w')}, {field('wmask')}"
     if kind[0] == "delayed":
