@@ -127,7 +127,7 @@ class Microcircuit(Strict):
     def weights(self) -> np.ndarray:
         """Mean jumps of v's synaptic input (V) [target, source] at full in-degree: PSP / peak, g for inhibitory
         sources, L4e -> L2/3e times ``l4e_to_l23e``."""
-        w_exc = self.psp / psp_peak(self.neuron.tau_m, self.neuron.tau_syn)
+        w_exc = self.external_weight()
         w = np.where(INHIBITORY[None, :], self.g * w_exc, w_exc) * np.ones((8, 1))
         w[POPULATIONS.index("L23E"), POPULATIONS.index("L4E")] *= self.l4e_to_l23e
         return w
